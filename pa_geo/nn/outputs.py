@@ -1,0 +1,20 @@
+"""What an encoder (adapter + predictor, or a baseline probe) hands to a task head."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class EncoderOutput:
+    """Representations of one PyG batch of B graphs with N nodes in total.
+
+    graph  [B, D_graph]  one vector per graph (multi-scale readout, or mean-pooled embeddings for probes)
+    node   [N, D_node]   one vector per node (residue or atom), multi-scale context lifted back where available
+    batch  [N]           graph index of every node (``Batch.batch``)
+    """
+
+    graph: torch.Tensor
+    node: torch.Tensor
+    batch: torch.Tensor
