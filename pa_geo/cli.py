@@ -30,10 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         return lightning_main(argv)
     parser = argparse.ArgumentParser(prog="pa-geo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="{inspect,embed,demo,fit,validate,test,predict}")
+    chosen = argv[0] if argv else None
     for name, (module, help_) in _SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_)
         p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
+        if name == chosen:  # import only the chosen stage: `inspect` must not pay for torch-heavy training code
+            importlib.import_module(module).add_arguments(p)
     for name in _LIGHTNING:
         sub.add_parser(name, help=f"LightningCLI {name} --config configs/<task>.yaml", add_help=False)
     args = parser.parse_args(argv)
