@@ -1,37 +1,16 @@
-"""Task specifications and the records task loaders yield (the contract between datasets, tasks and train)."""
+"""Task specifications: inputs, labels, loss, metrics, split names and the loader of each task's records."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-import numpy as np
 
-from pa_geo.io.protein import Protein
+from pa_geo.datasets.records import TaskRecord  # noqa: F401  (re-exported: tasks build records)
 
 InputKind = Literal["sequence", "structure", "pair", "ligand", "mutation", "atom"]
 Level = Literal["graph", "node", "residue_pair"]
 LabelType = Literal["regression", "binary", "multiclass", "multilabel"]
-
-
-@dataclass
-class TaskRecord:
-    """One labelled example, before graphs are built.
-
-    proteins    one Protein (single-protein tasks), two (protein-pair: A, B; mutation: wild type, mutant)
-    ligand      small-molecule atoms as a Protein with an atom table only (protein-ligand tasks), else None
-    label       graph level: float / int / np.ndarray [T]; node level: np.ndarray [L] (int64 classes or float32);
-                residue-pair (contact): np.ndarray [L, L] bool contact map
-    label_mask  node / residue-pair level: np.ndarray [L] bool of residues that carry a label (None = all)
-    extra       task-specific fields (e.g. PSR target id for per-target metrics)
-    """
-
-    id: str
-    proteins: list[Protein]
-    label: Any
-    ligand: Protein | None = None
-    label_mask: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

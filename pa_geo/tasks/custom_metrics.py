@@ -1,0 +1,151 @@
+"""The three metrics torchmetrics lacks: contact precision@L/k, protein-centric Fmax, per-target mean Spearman."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.functional import spearman_corrcoef
+
+
+class ContactPrecisionAtL(Metric):
+    """Contact precision at L/k, averaged over proteins (TAPE / PEER ``prec@L5`` with ``k=5``).
+
+    For each protein of length L: the ``L // k`` residue pairs with the highest scores among pairs with
+    ``|i - j| >= min_separation`` (and a labelled mask); precision = fraction of them that are true contacts.
+    Unordered pairs: (i, j) and (j, i) count once (the higher score is kept). Proteins with ``L // k == 0`` or no
+    candidate pair are skipped.
+
+    ``update(preds [P], target [P], pair_index [2, P], batch [N], mask [P] | None)``: ``pair_index`` holds node
+    indices into the batch (PyG layout: a protein's residues are contiguous and in sequence order, so ``|i - j|``
+    is the sequence separation), ``batch [N]`` maps nodes to proteins (L = nodes of that protein).
+    """
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, k: int = 5, min_separation: int = 6, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if k < 1:
+            raise ValueError(f"ContactPrecisionAtL: k must be >= 1, got {k}")
+        self.k = int(k)
+        self.min_separation = int(min_separation)
+        self.add_state("precision_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("num_proteins", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor, pair_index: Tensor, batch: Tensor,
+               mask: Tensor | None = None) -> None:  # noqa: D102
+        preds, target = preds.reshape(-1).float(), target.reshape(-1)
+        lo = torch.minimum(pair_index[0], pair_index[1]).long()
+        hi = torch.maximum(pair_index[0], pair_index[1]).long()
+        keep = (hi - lo) >= self.min_separation
+        if mask is not None:
+            keep &= mask.reshape(-1).bool()
+        preds, target, lo, hi = preds[keep], target[keep], lo[keep], hi[keep]
+        num_nodes = batch.numel()
+        key, inverse = torch.unique(lo * num_nodes + hi, return_inverse=True)
+        best = torch.full((key.numel(),), float("-inf"), device=preds.device)
+        best = best.scatter_reduce(0, inverse, preds, reduce="amax")
+        label = torch.zeros(key.numel(), dtype=torch.bool, device=preds.device)
+        label = label.scatter_reduce(0, inverse, target.bool(), reduce="amax")
+        pair_protein = batch.long()[torch.div(key, num_nodes, rounding_mode="floor")]
+        lengths = torch.bincount(batch.long())
+        for b in torch.unique(pair_protein).tolist():
+            n = int(lengths[b]) // self.k
+            sel = pair_protein == b
+            if n == 0:
+                continue
+            top = torch.topk(best[sel], min(n, int(sel.sum()))).indices
+            self.precision_sum += label[sel][top].double().sum() / top.numel()
+            self.num_proteins += 1
+
+    def compute(self) -> Tensor:  # noqa: D102
+        if int(self.num_proteins) == 0:
+            return torch.tensor(float("nan"))
+        return (self.precision_sum / self.num_proteins).float()
+
+
+class ProteinCentricFmax(Metric):
+    """CAFA protein-centric Fmax for multilabel predictions (GO / EC).
+
+    For each threshold t in 0.00, 0.01, .., 1.00: precision averaged over proteins with at least one score >= t,
+    recall averaged over proteins with at least one true label; Fmax = max_t 2PR / (P + R).
+    ``update(preds [B, T] probabilities, target [B, T] 0/1)``.
+    """
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, num_thresholds: int = 101, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_thresholds = num_thresholds
+        self.add_state("preds", default=[], dist_reduce_fx="cat")
+        self.add_state("target", default=[], dist_reduce_fx="cat")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:  # noqa: D102
+        self.preds.append(preds.detach().float())
+        self.target.append(target.detach().bool())
+
+    def compute(self) -> Tensor:  # noqa: D102
+        preds = torch.cat(self.preds) if isinstance(self.preds, list) else self.preds
+        target = torch.cat(self.target) if isinstance(self.target, list) else self.target
+        annotated = target.any(1)
+        if not bool(annotated.any()):
+            return torch.tensor(float("nan"))
+        best = torch.tensor(0.0)
+        for t in torch.linspace(0, 1, self.num_thresholds).tolist():
+            pos = preds >= t
+            tp = (pos & target).sum(1).float()
+            has_pred = pos.any(1)
+            if not bool(has_pred.any()):
+                continue
+            precision = (tp[has_pred] / pos[has_pred].sum(1)).mean()
+            recall = (tp[annotated] / target[annotated].sum(1)).mean()
+            if precision + recall > 0:
+                best = torch.maximum(best, 2 * precision * recall / (precision + recall))
+        return best
+
+
+class PerTargetSpearman(Metric):
+    """Spearman correlation computed within each group (PSR: the decoys of one CASP target), then averaged.
+
+    Groups with fewer than 2 entries or a constant prediction / target are skipped.
+    ``update(preds [B], target [B], group [B] int64 tensor or a sequence of B hashable ids)``.
+    """
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("preds", default=[], dist_reduce_fx="cat")
+        self.add_state("target", default=[], dist_reduce_fx="cat")
+        self.add_state("group", default=[], dist_reduce_fx="cat")
+        self._group_ids: dict[object, int] = {}
+
+    def update(self, preds: Tensor, target: Tensor, group: Tensor | Sequence) -> None:  # noqa: D102
+        if not isinstance(group, Tensor):
+            group = torch.tensor([self._group_ids.setdefault(g, len(self._group_ids)) for g in group],
+                                 dtype=torch.long, device=preds.device)
+        self.preds.append(preds.detach().reshape(-1).float())
+        self.target.append(target.detach().reshape(-1).float())
+        self.group.append(group.reshape(-1).long())
+
+    def compute(self) -> Tensor:  # noqa: D102
+        cat = lambda s: torch.cat(s) if isinstance(s, list) else s  # noqa: E731
+        preds, target, group = cat(self.preds), cat(self.target), cat(self.group)
+        values = []
+        for g in torch.unique(group).tolist():
+            sel = group == g
+            p, t = preds[sel], target[sel]
+            if p.numel() < 2 or bool((p == p[0]).all()) or bool((t == t[0]).all()):
+                continue
+            values.append(spearman_corrcoef(p, t))
+        if not values:
+            return torch.tensor(float("nan"))
+        return torch.stack(values).mean()
+
+    def reset(self) -> None:  # noqa: D102
+        super().reset()
+        self._group_ids = {}

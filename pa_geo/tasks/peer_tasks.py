@@ -1,0 +1,92 @@
+"""The 17 PEER tasks (Xu et al. 2022), with TorchDrug's split names and PEER's evaluation metrics.
+
+The first metric of each list is the one PEER reports (``primary_metric``). Files: ``docs/tasks.md``.
+"""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from pa_geo.tasks.registry import register_task
+from pa_geo.tasks.spec import TaskRecord, TaskSpec
+
+TRAIN_VALID_TEST = ["train", "valid", "test"]
+_REGRESSION = ["spearman", "pearson", "mae", "rmse"]
+_AFFINITY = ["rmse", "mae", "pearson", "spearman"]
+
+
+def _lmdb_loader(task: str, root: Path, split: str) -> list[TaskRecord]:
+    from pa_geo.datasets.peer import load_peer_lmdb  # lazy: datasets import tasks.spec
+
+    return load_peer_lmdb(task, root, split)
+
+
+def _flip_loader(task: str, root: Path, split: str, flip_split: str | None = None) -> list[TaskRecord]:
+    from pa_geo.datasets.peer_flip import load_flip
+
+    return load_flip(task, root, split, flip_split)
+
+
+def _spec(name: str, input_kind: str, level: str, label_type: str, num_outputs: int, metrics: list[str],
+          splits: list[str] = TRAIN_VALID_TEST, flip_split: str | None = None, description: str = "",
+          **options) -> TaskSpec:
+    loader = partial(_flip_loader, name, flip_split=flip_split) if flip_split else partial(_lmdb_loader, name)
+    return TaskSpec(name=name, input_kind=input_kind, level=level, label_type=label_type, num_outputs=num_outputs,
+                    metrics=list(metrics), primary_metric=metrics[0], splits=list(splits),
+                    higher_is_better=metrics[0] not in ("rmse", "mae", "mse"), loader=loader,
+                    source="PEER", description=description,
+                    options=dict(options, **({"flip_split": flip_split} if flip_split else {})))
+
+
+PEER_TASKS: list[TaskSpec] = [
+    # function prediction
+    _spec("fluorescence", "sequence", "graph", "regression", 1, _REGRESSION,
+          description="GFP mutant log-fluorescence (TAPE)"),
+    _spec("stability", "sequence", "graph", "regression", 1, _REGRESSION,
+          description="designed-protein stability score (TAPE)"),
+    _spec("beta_lactamase", "sequence", "graph", "regression", 1, _REGRESSION,
+          description="TEM-1 beta-lactamase mutant activity (scaled_effect1)"),
+    _spec("aav", "sequence", "graph", "regression", 1, _REGRESSION, flip_split="two_vs_many",
+          description="AAV capsid fitness (FLIP two_vs_many)"),
+    _spec("thermostability", "sequence", "graph", "regression", 1, _REGRESSION, flip_split="human_cell",
+          description="Meltome melting temperature (FLIP human_cell)"),
+    _spec("gb1", "sequence", "graph", "regression", 1, _REGRESSION, flip_split="two_vs_rest",
+          description="GB1 mutant binding fitness (FLIP two_vs_rest)"),
+    _spec("solubility", "sequence", "graph", "binary", 1, ["accuracy", "auroc"],
+          description="soluble (1) or not (0), DeepSol data"),
+    # localization
+    _spec("subcellular_localization", "sequence", "graph", "multiclass", 10, ["accuracy", "f1_macro"],
+          description="10 subcellular locations (DeepLoc)"),
+    _spec("binary_localization", "sequence", "graph", "binary", 1, ["accuracy", "auroc"],
+          description="membrane-bound or soluble (DeepLoc), label as released"),
+    # structure
+    _spec("fold", "sequence", "graph", "multiclass", 1195, ["accuracy", "top5_accuracy"],
+          splits=["train", "valid", "test_fold_holdout", "test_family_holdout", "test_superfamily_holdout"],
+          description="SCOP fold class, 1195 folds (TAPE remote homology)"),
+    _spec("secondary_structure", "sequence", "node", "multiclass", 3, ["accuracy", "accuracy_macro"],
+          splits=["train", "valid", "cb513", "ts115", "casp12"],
+          description="3-state secondary structure per residue (0 helix, 1 strand, 2 coil), valid_mask"),
+    _spec("contact", "sequence", "residue_pair", "binary", 1,
+          ["contact_precision_at_l5", "contact_precision_at_l2", "contact_precision_at_l"],
+          description="residue contacts: coordinates in 'tertiary' closer than 8 A, |i-j| >= 6 (ProteinNet)",
+          min_separation=6, threshold=8.0),
+    # protein-protein interaction
+    _spec("yeast_ppi", "pair", "graph", "binary", 1, ["accuracy", "auroc"],
+          splits=["train", "valid", "test", "cross_species_test"], description="yeast protein pairs interact?"),
+    _spec("human_ppi", "pair", "graph", "binary", 1, ["accuracy", "auroc"],
+          splits=["train", "valid", "test", "cross_species_test"], description="human protein pairs interact?"),
+    _spec("ppi_affinity", "pair", "graph", "regression", 1, _AFFINITY,
+          description="protein-protein binding affinity pKd (SKEMPI)"),
+    # protein-ligand interaction
+    _spec("pdbbind", "ligand", "graph", "regression", 1, _AFFINITY,
+          description="PDBbind-2019 protein-ligand affinity; ligand SMILES in extra['smiles']"),
+    _spec("bindingdb", "ligand", "graph", "regression", 1, _AFFINITY,
+          splits=["train", "valid", "random_test", "holdout_test"],
+          description="BindingDB Kd affinity; ligand SMILES in extra['smiles']"),
+]
+
+
+def register_peer_tasks() -> None:
+    """Register every PEER task (idempotent)."""
+    for spec in PEER_TASKS:
+        register_task(spec, overwrite=True)

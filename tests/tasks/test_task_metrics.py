@@ -1,0 +1,131 @@
+"""Custom metrics against hand-computed examples; torchmetrics-backed ones against scipy / numpy on random data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from pa_geo.errors import ConfigError
+from pa_geo.tasks import build_metrics, get_task
+from pa_geo.tasks.custom_metrics import ContactPrecisionAtL, PerTargetSpearman, ProteinCentricFmax
+
+
+def _contact_batch():
+    # protein 0: nodes 0..9 (L=10, top 2); protein 1: nodes 10..24 (L=15, top 3)
+    batch = torch.tensor([0] * 10 + [1] * 15)
+    pairs = [((0, 6), 0.9, 1), ((1, 8), 0.8, 0), ((2, 9), 0.7, 1), ((0, 3), 0.95, 1), ((6, 0), 0.1, 1),
+             ((10, 20), 0.5, 1), ((11, 22), 0.4, 1), ((12, 24), 0.3, 0), ((13, 23), 0.2, 1), ((10, 24), 0.99, 0)]
+    pair_index = torch.tensor([p for p, _, _ in pairs]).T
+    preds = torch.tensor([s for _, s, _ in pairs])
+    target = torch.tensor([t for _, _, t in pairs])
+    mask = torch.ones(len(pairs), dtype=torch.bool)
+    mask[-1] = False  # the highest-scoring pair of protein 1 is unlabelled
+    return preds, target, pair_index, batch, mask
+
+
+def test_contact_precision_hand_example() -> None:
+    preds, target, pair_index, batch, mask = _contact_batch()
+    m = ContactPrecisionAtL(k=5, min_separation=6)
+    m.update(preds, target, pair_index, batch, mask)
+    # protein 0: top2 = (0,6) T, (1,8) F -> 1/2 ((0,3) too close; (6,0) duplicates (0,6));
+    # protein 1: top3 = T, T, F -> 2/3 (masked (10,24) excluded)
+    assert m.compute().item() == pytest.approx((1 / 2 + 2 / 3) / 2)
+    m.update(preds[:5], target[:5], pair_index[:, :5], batch[:10])  # one more protein like protein 0
+    assert m.compute().item() == pytest.approx((1 / 2 + 2 / 3 + 1 / 2) / 3)
+    m.reset()
+    assert torch.isnan(m.compute())
+
+
+def test_contact_precision_l_over_1_and_separation() -> None:
+    batch = torch.zeros(12, dtype=torch.long)
+    pair_index = torch.tensor([[0, 0, 1], [11, 5, 7]])
+    m = ContactPrecisionAtL(k=1, min_separation=6)
+    m.update(torch.tensor([0.1, 0.9, 0.5]), torch.tensor([1, 1, 0]), pair_index, batch)
+    # L=12 -> up to 12 pairs but only 2 candidates with |i-j| >= 6: (0,11) T and (1,7) F
+    assert m.compute().item() == pytest.approx(0.5)
+
+
+def test_fmax_hand_example() -> None:
+    m = ProteinCentricFmax()
+    m.update(torch.tensor([[0.9, 0.6, 0.2]]), torch.tensor([[1, 0, 1]]))
+    m.update(torch.tensor([[0.3, 0.8, 0.1]]), torch.tensor([[0, 1, 0]]))
+    # best threshold in (0.6, 0.8]: precision (1 + 1) / 2 = 1, recall (1/2 + 1) / 2 = 3/4 -> F = 6/7
+    assert m.compute().item() == pytest.approx(6 / 7, abs=1e-6)
+
+
+def test_per_target_spearman_hand_example() -> None:
+    m = PerTargetSpearman()
+    m.update(torch.tensor([1.0, 2.0, 3.0, 1.0]), torch.tensor([1.0, 2.0, 3.0, 5.0]), ["T1", "T1", "T1", "T3"])
+    m.update(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 3.0, 1.0]), ["T2", "T2", "T2"])
+    # T1: rho 1; T2: ranks (1,2,3) vs (2,3,1) -> 1 - 6*6/(3*8) = -0.5; T3 has one decoy -> skipped
+    assert m.compute().item() == pytest.approx(0.25, abs=1e-5)
+
+
+def test_regression_metrics_match_scipy() -> None:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(200, generator=g)
+    p = 0.6 * y + torch.randn(200, generator=g)
+    m = build_metrics(get_task("fluorescence"), prefix="test/")
+    for chunk in range(4):  # accumulated over batches, [B, 1] head output
+        sl = slice(50 * chunk, 50 * (chunk + 1))
+        m.update(p[sl, None], y[sl])
+    out = {k: v.item() for k, v in m.compute().items()}
+    yn, pn = y.numpy().astype(np.float64), p.numpy().astype(np.float64)
+    assert out["test/spearman"] == pytest.approx(stats.spearmanr(pn, yn).statistic, abs=1e-5)
+    assert out["test/pearson"] == pytest.approx(stats.pearsonr(pn, yn).statistic, abs=1e-5)
+    assert out["test/mae"] == pytest.approx(np.abs(pn - yn).mean(), abs=1e-5)
+    assert out["test/rmse"] == pytest.approx(np.sqrt(((pn - yn) ** 2).mean()), abs=1e-5)
+    m.reset()
+    m.update(p[:10, None], y[:10])
+    assert m.compute()["test/mae"].item() == pytest.approx(np.abs(pn[:10] - yn[:10]).mean(), abs=1e-5)
+
+
+def test_binary_metrics_from_logits_match_mann_whitney() -> None:
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, 2, (300,), generator=g)
+    logits = y * 0.8 + torch.randn(300, generator=g)
+    m = build_metrics(get_task("human_ppi"))
+    m.update(logits[:, None], y)
+    out = m.compute()
+    pos, neg = logits[y == 1].numpy(), logits[y == 0].numpy()
+    auc = stats.mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg))
+    assert out["auroc"].item() == pytest.approx(auc, abs=1e-5)
+    assert out["accuracy"].item() == pytest.approx(((logits > 0).long() == y).float().mean().item())
+
+
+def test_node_multiclass_accuracy_respects_mask() -> None:
+    logits = torch.tensor([[5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0], [5.0, 0, 0], [0, 5.0, 0]])
+    target = torch.tensor([0, 1, 1, 2, 1])
+    mask = torch.tensor([True, True, True, False, True])
+    m = build_metrics(get_task("secondary_structure"), prefix="val/")
+    m.update(logits, target, mask=mask)
+    out = m.compute()
+    assert out["val/accuracy"].item() == pytest.approx(3 / 4)  # row 3 is unlabelled
+    assert out["val/accuracy_macro"].item() == pytest.approx((1 + 2 / 3 + 0) / 3)  # class 2 never labelled
+
+
+def test_contact_task_metrics_and_psr_groups() -> None:
+    preds, target, pair_index, batch, mask = _contact_batch()
+    m = build_metrics(get_task("contact"))
+    m.update(preds, target, mask=mask, pair_index=pair_index, batch=batch)
+    out = m.compute()
+    assert out["contact_precision_at_l5"].item() == pytest.approx((1 / 2 + 2 / 3) / 2)
+    with pytest.raises(ValueError, match="pair_index"):
+        m.update(preds, target)
+    psr = build_metrics(get_task("psr"))
+    psr.update(torch.tensor([[1.0], [2.0], [3.0], [3.0], [2.0]]), torch.tensor([1.0, 2.0, 3.0, 1.0, 2.0]),
+               group=["a", "a", "a", "b", "b"])
+    res = psr.compute()
+    assert res["per_target_spearman"].item() == pytest.approx(0.0, abs=1e-5)  # a: +1, b: -1
+    assert res["spearman"].item() == pytest.approx(stats.spearmanr([1, 2, 3, 3, 2], [1, 2, 3, 1, 2]).statistic,
+                                                   abs=1e-5)
+
+
+def test_unknown_or_mismatched_metric() -> None:
+    with pytest.raises(ConfigError, match="unknown metric 'bleu'"):
+        build_metrics(get_task("fold"), names=["bleu"])
+    with pytest.raises(ConfigError, match="does not apply to regression"):
+        build_metrics(get_task("stability"), names=["auroc"])
+    with pytest.raises(ConfigError, match="residue_pair"):
+        build_metrics(get_task("fold"), names=["contact_precision_at_l5"])

@@ -1,0 +1,133 @@
+"""The task registry: PEER's 17 tasks with TorchDrug's split names, ATOM3D and demo tasks, errors."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pa_geo.errors import ConfigError
+from pa_geo.tasks import available_tasks, get_task, register_task
+from pa_geo.tasks.registry import unregister_task
+from pa_geo.tasks.spec import TaskSpec
+
+PEER_SPLITS = {
+    "fluorescence": ["train", "valid", "test"], "stability": ["train", "valid", "test"],
+    "beta_lactamase": ["train", "valid", "test"], "solubility": ["train", "valid", "test"],
+    "aav": ["train", "valid", "test"], "thermostability": ["train", "valid", "test"],
+    "gb1": ["train", "valid", "test"], "subcellular_localization": ["train", "valid", "test"],
+    "binary_localization": ["train", "valid", "test"], "contact": ["train", "valid", "test"],
+    "fold": ["train", "valid", "test_fold_holdout", "test_family_holdout", "test_superfamily_holdout"],
+    "secondary_structure": ["train", "valid", "cb513", "ts115", "casp12"],
+    "yeast_ppi": ["train", "valid", "test", "cross_species_test"],
+    "human_ppi": ["train", "valid", "test", "cross_species_test"],
+    "ppi_affinity": ["train", "valid", "test"], "pdbbind": ["train", "valid", "test"],
+    "bindingdb": ["train", "valid", "random_test", "holdout_test"],
+}
+PEER_PRIMARY = {
+    "fluorescence": "spearman", "stability": "spearman", "beta_lactamase": "spearman", "aav": "spearman",
+    "thermostability": "spearman", "gb1": "spearman", "solubility": "accuracy",
+    "subcellular_localization": "accuracy", "binary_localization": "accuracy", "fold": "accuracy",
+    "secondary_structure": "accuracy", "contact": "contact_precision_at_l5", "yeast_ppi": "accuracy",
+    "human_ppi": "accuracy", "ppi_affinity": "rmse", "pdbbind": "rmse", "bindingdb": "rmse",
+}
+
+
+def test_all_17_peer_tasks_with_exact_splits_and_metrics() -> None:
+    assert len(PEER_SPLITS) == 17
+    for name, splits in PEER_SPLITS.items():
+        spec = get_task(name)
+        assert spec.splits == splits, name
+        assert spec.primary_metric == PEER_PRIMARY[name], name
+        assert spec.higher_is_better == (PEER_PRIMARY[name] != "rmse"), name
+        assert spec.train_split == "train" and spec.valid_split == "valid"
+
+
+def test_label_types_and_widths() -> None:
+    assert (get_task("fold").label_type, get_task("fold").num_outputs) == ("multiclass", 1195)
+    assert get_task("subcellular_localization").num_outputs == 10
+    ss = get_task("secondary_structure")
+    assert (ss.level, ss.num_outputs, ss.test_splits) == ("node", 3, ["cb513", "ts115", "casp12"])
+    assert get_task("contact").level == "residue_pair" and get_task("contact").options["min_separation"] == 6
+    assert get_task("human_ppi").input_kind == "pair" and get_task("bindingdb").input_kind == "ligand"
+
+
+def test_atom3d_and_demo_tasks() -> None:
+    for name in ("lba_30", "lba_60", "psr", "msp", "atom3d_ppi", "res", "demo_ss3", "demo_rsa", "demo_solubility"):
+        assert name in available_tasks()
+    assert get_task("lba_30").options["split_dir"] == "split-by-sequence-identity-30"
+    assert get_task("lba_60").options["split_dir"] == "split-by-sequence-identity-60"
+    assert get_task("lba").name == "lba_30"  # alias
+    assert get_task("lba_30").metrics[:3] == ["rmse", "pearson", "spearman"]
+    assert get_task("psr").metrics[:2] == ["per_target_spearman", "spearman"]
+    assert get_task("msp").primary_metric == "auroc" and get_task("atom3d_ppi").primary_metric == "auroc"
+    assert get_task("res").splits == ["train", "val", "test"] and get_task("res").num_outputs == 20
+    assert get_task("demo_rsa").metrics[:2] == ["pearson", "mae"]
+
+
+def test_unknown_task_is_one_line_listing_names() -> None:
+    with pytest.raises(ConfigError) as err:
+        get_task("flourescence")
+    msg = str(err.value)
+    assert "\n" not in msg and "'flourescence'" in msg and "fluorescence" in msg and "bindingdb" in msg
+
+
+def test_unknown_split(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no split 'test'; splits: train, valid, cb513, ts115, casp12"):
+        get_task("secondary_structure").load(tmp_path, "test")
+
+
+def test_get_task_returns_independent_copies() -> None:
+    a = get_task("stability")
+    a.options["target_stats"] = (1.0, 2.0)
+    a.metrics.append("r2")
+    b = get_task("stability")
+    assert "target_stats" not in b.options and "r2" not in b.metrics
+
+
+def test_specs_pickle_for_worker_processes() -> None:
+    for name in available_tasks():
+        spec = pickle.loads(pickle.dumps(get_task(name)))
+        assert spec.name == name and callable(spec.loader)
+
+
+def test_register_custom_task_and_validation() -> None:
+    spec = TaskSpec("my_task_x", "sequence", "graph", "regression", 1, ["mae"], "mae", ["train", "valid", "test"],
+                    loader=lambda root, split: [])
+    register_task(spec)
+    try:
+        assert "my_task_x" in available_tasks() and get_task("my_task_x").load(".", "test") == []
+        with pytest.raises(ConfigError, match="already registered"):
+            register_task(spec)
+        register_task(spec, overwrite=True)
+    finally:
+        unregister_task("my_task_x")
+    assert "my_task_x" not in available_tasks()
+    bad = TaskSpec("bad_task", "sequence", "graph", "regression", 1, ["mae"], "rmse", ["train", "valid", "test"])
+    with pytest.raises(ConfigError, match="primary metric 'rmse'"):
+        register_task(bad)
+    with pytest.raises(ConfigError, match="splits must be"):
+        register_task(TaskSpec("bad_task", "sequence", "graph", "regression", 1, ["mae"], "mae", ["train", "test"]))
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+@pytest.mark.skipif(not (DATA / "structuredb_subset.npz").exists(), reason="shipped data/ missing")
+def test_demo_tasks_read_shipped_data() -> None:
+    ss3, rsa = get_task("demo_ss3"), get_task("demo_rsa")
+    splits = {s: ss3.load(DATA, s) for s in ss3.splits}
+    ids = [set(r.id for r in recs) for recs in splits.values()]
+    assert all(ids) and not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    entries = [set(i.split("_")[0] for i in s) for s in ids]
+    assert not (entries[0] & entries[2])  # grouped by PDB entry
+    rec = splits["valid"][0]
+    assert rec.label.dtype == np.int64 and rec.label.shape == (len(rec.proteins[0]),)
+    assert set(np.unique(rec.label)) <= {0, 1, 2} and rec.proteins[0].has_structure
+    rrec = rsa.load(DATA, "valid")[0]
+    assert rrec.id == rec.id and rrec.label.dtype == np.float32
+    sol = get_task("demo_solubility")
+    test = sol.load(DATA, "test")
+    assert test and all(r.label in (0, 1) for r in test) and not test[0].proteins[0].has_structure
+    total = sum(len(sol.load(DATA, s)) for s in sol.splits)
+    assert total == 3230
