@@ -1,0 +1,35 @@
+"""``sag``: self-attention graph pooling (Lee et al. 2019): a GraphConv scores nodes, top-k keeps the best, via tgp."""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor
+
+from pa_geo.nn.pooling.base import GraphPooling, PoolOutput, kept_nodes, score_gate, selection_output
+from pa_geo.nn.pooling.registry import register_pooling
+
+
+@register_pooling("sag")
+class SAGPool(GraphPooling):
+    """Like ``topk`` but the score sees the neighbourhood (tgp's GraphConv scorer over ``edge_index``,
+    ``aggr`` = "add" as in the paper, or "mean"). Order-sensitive only through exact score ties."""
+
+    def __init__(self, in_channels: int, ratio: float | int = 0.5, nonlinearity: str | Callable = "tanh",
+                 aggr: str = "add") -> None:
+        super().__init__(in_channels)
+        from tgp.poolers import SAGPooling
+
+        self.ratio = ratio
+        self.pool = SAGPooling(in_channels, ratio=ratio, nonlinearity="linear", aggr=aggr)  # rank on raw scores
+        self.gate = score_gate(nonlinearity)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
+                batch: Tensor | None = None, pos: Tensor | None = None) -> PoolOutput:
+        """``x [N, D] -> PoolOutput(x [K, D], ...)`` with K = sum over graphs of ceil(ratio * n_g)."""
+        batch = self._batch(x, batch)
+        kept, score = kept_nodes(self.pool.select(x=self.pool.gnn(x, edge_index), batch=batch))
+        x_pooled = x[kept] * self.gate(score).unsqueeze(-1)
+        return selection_output(x_pooled, kept, edge_index, edge_attr, batch, pos)
+
+    def extra_repr(self) -> str:
+        return f"in_channels={self.in_channels}, ratio={self.ratio}"
