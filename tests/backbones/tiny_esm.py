@@ -1,0 +1,86 @@
+"""Tiny randomly initialised fair-esm checkpoints in fair-esm's own on-disk format (for tests of backbones/cache).
+
+Each ``make_tiny_*`` writes ``path`` (atomically) and returns the freshly built model in eval mode, so a test can
+compare what pa_geo loads from disk with the model's own forward. ``seed`` changes the weights.
+"""
+from __future__ import annotations
+
+import os
+from argparse import Namespace
+from pathlib import Path
+
+import torch
+
+
+def _save(obj: dict, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _no_regression(state: dict) -> dict:
+    """Real checkpoints ship the contact regression separately (``<name>-contact-regression.pt``)."""
+    return {k: v for k, v in state.items() if not k.startswith("contact_head.regression")}
+
+
+def make_tiny_esm1b(path: str | os.PathLike, seed: int = 0, layers: int = 2, embed_dim: int = 32,
+                    heads: int = 4, max_positions: int = 1024) -> torch.nn.Module:
+    """An ESM-1b architecture (``roberta_large``) checkpoint ``{"args": Namespace, "model": state_dict}`` with the
+    original fairseq key prefix ``encoder.sentence_encoder.``; returns the ``ProteinBertModel``."""
+    import esm
+    from esm.model.esm1 import ProteinBertModel
+
+    torch.manual_seed(seed)
+    alphabet = esm.Alphabet.from_architecture("ESM-1b")
+    args = Namespace(arch="roberta_large", layers=layers, embed_dim=embed_dim, ffn_embed_dim=2 * embed_dim,
+                     attention_heads=heads, max_positions=max_positions, token_dropout=True,
+                     emb_layer_norm_before=False)
+    model = ProteinBertModel(args, alphabet).eval()
+    with torch.no_grad():
+        model.embed_tokens.weight[alphabet.mask_idx].zero_()  # fair-esm's loader zeroes it too
+    ck_args = Namespace(arch="roberta_large", encoder_layers=layers, encoder_embed_dim=embed_dim,
+                        encoder_ffn_embed_dim=2 * embed_dim, encoder_attention_heads=heads,
+                        max_positions=max_positions, token_dropout=True, dropout=0.1)
+    state = {f"encoder.sentence_encoder.{k}": v.clone() for k, v in _no_regression(model.state_dict()).items()}
+    _save({"args": ck_args, "model": state}, path)
+    return model
+
+
+def make_tiny_esm2(path: str | os.PathLike, seed: int = 0, layers: int = 2, embed_dim: int = 32,
+                   heads: int = 4) -> torch.nn.Module:
+    """An ESM-2 checkpoint ``{"cfg": {"model": Namespace}, "model": state_dict}``; returns the ``ESM2`` model."""
+    import esm
+    from esm.model.esm2 import ESM2
+
+    torch.manual_seed(seed)
+    model = ESM2(num_layers=layers, embed_dim=embed_dim, attention_heads=heads,
+                 alphabet=esm.Alphabet.from_architecture("ESM-1b"), token_dropout=True).eval()
+    cfg = Namespace(encoder_layers=layers, encoder_embed_dim=embed_dim, encoder_attention_heads=heads,
+                    token_dropout=True)
+    state = {f"encoder.sentence_encoder.{k}": v.clone() for k, v in _no_regression(model.state_dict()).items()}
+    _save({"cfg": {"model": cfg}, "model": state}, path)
+    return model
+
+
+def make_tiny_esm_if1(path: str | os.PathLike, seed: int = 0, embed_dim: int = 32) -> torch.nn.Module:
+    """A GVP-Transformer (ESM-IF1 architecture, small dims) checkpoint ``{"args": Namespace, "model": ...}`` with
+    the argument names of ``esm_if1_gvp4_t16_142M_UR50``; returns the ``GVPTransformerModel``."""
+    import esm
+
+    from pa_geo.backbones._esm_compat import import_inverse_folding
+
+    inverse_folding = import_inverse_folding()
+    torch.manual_seed(seed)
+    args = Namespace(arch="vqvae_invariant_gvp", encoder_embed_dim=embed_dim, decoder_embed_dim=embed_dim,
+                     encoder_layers=2, decoder_layers=1, encoder_attention_heads=4, decoder_attention_heads=4,
+                     encoder_ffn_embed_dim=2 * embed_dim, decoder_ffn_embed_dim=2 * embed_dim, dropout=0.1,
+                     attention_dropout=0.1, gvp_node_hidden_dim_scalar=16, gvp_node_hidden_dim_vector=4,
+                     gvp_edge_hidden_dim_scalar=8, gvp_edge_hidden_dim_vector=1, gvp_num_encoder_layers=2,
+                     gvp_top_k_neighbors=30, gvp_dropout=0.1)
+    model = inverse_folding.gvp_transformer.GVPTransformerModel(
+        args, esm.Alphabet.from_architecture("invariant_gvp")).eval()
+    _save({"args": args, "model": {k: v.clone() for k, v in model.state_dict().items()}}, path)
+    return model
