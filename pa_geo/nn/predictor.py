@@ -57,6 +57,8 @@ class MultiScalePredictor(nn.Module):
             positions at each scale) concatenated with the (pooled) ``edge_attr``.
         conv_kwargs: extra options for :func:`get_conv`.
 
+    Node output of scale s, per input node: its features at scale s (before that scale's pooling, carried back
+    through the cluster assignments of the earlier scales) plus its graph's scale-s readout.
     ``pool="none", num_scales=1`` is the "global pooling only" ablation.
     """
 
@@ -127,9 +129,11 @@ class MultiScalePredictor(nn.Module):
         for conv, norm, pool, readout in zip(self.convs, self.norms, self.pools, self.readouts):
             feats = self._edge_features(edge_index, pos, edge_attr, h.size(0))
             h = h + self.dropout(self.act(norm(conv(h, edge_index, feats, pos))))
-            lifted.append(h[to_input])
             out = pool(h, edge_index, edge_attr, b, pos)
             readouts.append(readout(out.x, out.batch, num_graphs))
+            # Each input node gets its scale-s node features plus its graph's scale-s readout, so node-level heads
+            # see every scale's context and every pooling/readout parameter gets a gradient (DDP needs that).
+            lifted.append(h[to_input] + readouts[-1][node_batch])
             to_input = out.assignment.cluster[to_input]
             h, edge_index, edge_attr, b, pos = out.x, out.edge_index, out.edge_attr, out.batch, out.pos
         graph, node = self._merge(readouts, lifted, node_batch)

@@ -74,7 +74,9 @@ def test_global_pooling_only_ablation_is_a_mean_of_conv_features():
     batch = residue_batch(chains=(0, 1))
     model = MultiScalePredictor(D, H, num_scales=1, pool="none", readout="mean", merge="concat").eval()
     out = model(batch.x, batch)
-    assert torch.allclose(out.graph[1], out.node[batch.batch == 1].mean(dim=0), atol=1e-5)
+    # node = conv features + the graph's readout, so the node mean is the conv mean plus the readout
+    conv_mean = (out.node - out.graph[batch.batch])[batch.batch == 1].mean(dim=0)
+    assert torch.allclose(out.graph[1], conv_mean, atol=1e-5)
 
 
 def test_last_merge_ignores_earlier_readouts():
@@ -140,3 +142,15 @@ def test_graph_output_invariant_to_node_order(pool, readout):
         b = model(shuffled.x, Batch.from_data_list([shuffled]))
     assert torch.allclose(a.graph, b.graph, atol=1e-4)
     assert torch.allclose(a.node[perm], b.node, atol=1e-4)
+
+
+@pytest.mark.parametrize("pool", ["topk", "sag", "asap"])
+def test_node_output_alone_reaches_every_parameter(pool):
+    """Node-level tasks use only ``node``: every pooling / readout parameter must still get a gradient
+    (DDP refuses parameters without one)."""
+    torch.manual_seed(0)
+    batch = residue_batch(chains=(0, 1))
+    model = MultiScalePredictor(D, H, num_scales=3, pool=pool, readout="attention")
+    model(batch.x, batch).node.pow(2).mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing

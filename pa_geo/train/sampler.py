@@ -1,0 +1,101 @@
+"""Batching by a node budget: pack graphs of similar size into batches of at most ``budget`` nodes."""
+from __future__ import annotations
+
+import math
+from typing import Iterator, Sequence
+
+import torch
+from torch.utils.data import BatchSampler, DistributedSampler, Sampler
+
+
+class NodeBudgetBatchSampler(BatchSampler):
+    """Batches of dataset indices whose node counts sum to at most ``budget`` (a larger graph goes alone).
+
+    Training (``shuffle=True``): indices are shuffled, cut into buckets of ``bucket_size`` examples, each bucket is
+    sorted by size and packed greedily, and the batch order is shuffled, so batches hold graphs of similar size
+    (little padding waste in attention / pooling) yet differ between epochs (seed + epoch).
+    Evaluation (``shuffle=False``): all indices sorted by size, then packed; deterministic.
+
+    Distributed: Lightning injects a ``DistributedSampler`` through ``sampler``; only its ``num_replicas`` / ``rank``
+    are used. Every rank builds the same global batch list and takes batches ``rank::num_replicas``; unless the
+    sampler is Lightning's unrepeated (predict) sampler, the list is padded by repeating batches so that every rank
+    runs the same number of steps (uneven step counts deadlock DDP's gradient all-reduce).
+
+    Args:
+        sizes: node count of every example (both graphs for pair tasks), ``[num_examples]``.
+        budget: maximum nodes per batch.
+        shuffle: training order (see above).
+        seed: base seed of the shuffles; epoch ``e`` uses ``seed + e``.
+        bucket_size: examples per length-sorted bucket when shuffling.
+        sampler: ignored except for a ``DistributedSampler``'s ``num_replicas`` / ``rank`` (Lightning's hook).
+        drop_last: accepted for Lightning's batch-sampler protocol; batches are never dropped.
+    """
+
+    def __init__(self, sizes: Sequence[int], budget: int, shuffle: bool = False, seed: int = 0,
+                 bucket_size: int = 256, sampler: Sampler | None = None, drop_last: bool = False) -> None:
+        if budget < 1:
+            raise ValueError(f"node budget must be >= 1, got {budget}")
+        self.sizes = [int(s) for s in sizes]
+        self.budget = int(budget)
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.bucket_size = max(1, int(bucket_size))
+        self.sampler = sampler
+        self.drop_last = drop_last
+        self.batch_size = None  # no fixed batch size; Lightning's protocol looks for the attribute
+        self.epoch = 0
+        self.num_replicas, self.rank, self.pad = 1, 0, False
+        if isinstance(sampler, DistributedSampler):
+            from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSamplerWrapper
+
+            self.num_replicas, self.rank = int(sampler.num_replicas), int(sampler.rank)
+            self.pad = not isinstance(sampler, UnrepeatedDistributedSamplerWrapper)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the shuffle of ``epoch`` (Lightning calls this at every epoch start)."""
+        self.epoch = int(epoch)
+
+    def _pack(self, order: Sequence[int]) -> list[list[int]]:
+        batches: list[list[int]] = []
+        current: list[int] = []
+        nodes = 0
+        for i in order:
+            s = self.sizes[i]
+            if current and nodes + s > self.budget:
+                batches.append(current)
+                current, nodes = [], 0
+            current.append(i)
+            nodes += s
+        if current:
+            batches.append(current)
+        return batches
+
+    def global_batches(self) -> list[list[int]]:
+        """Every rank's batches of the current epoch, before the split between ranks."""
+        n = len(self.sizes)
+        if not self.shuffle:
+            return self._pack(sorted(range(n), key=lambda i: (self.sizes[i], i)))
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(n, generator=g).tolist()
+        batches: list[list[int]] = []
+        for start in range(0, n, self.bucket_size):
+            bucket = sorted(order[start:start + self.bucket_size], key=lambda i: self.sizes[i])
+            batches.extend(self._pack(bucket))
+        perm = torch.randperm(len(batches), generator=g).tolist()
+        return [batches[p] for p in perm]
+
+    def _rank_batches(self) -> list[list[int]]:
+        batches = self.global_batches()
+        if self.num_replicas == 1 or not batches:
+            return batches
+        if self.pad:
+            per_rank = math.ceil(len(batches) / self.num_replicas)
+            total = per_rank * self.num_replicas
+            batches = batches + [batches[i % len(batches)] for i in range(total - len(batches))]
+        return batches[self.rank::self.num_replicas]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._rank_batches()
+
+    def __len__(self) -> int:
+        return len(self._rank_batches())

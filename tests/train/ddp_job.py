@@ -1,0 +1,60 @@
+"""DDP job for test_train_ddp.py (not collected): ``python ddp_job.py OUT_DIR CACHE_DIR`` trains the adapter model
+on 2 CPU processes (gloo) through the CLI; every rank writes ``OUT_DIR/rank<r>.json`` with hashes of its weights."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pytorch_lightning.callbacks import Callback  # noqa: E402
+
+import train_testkit as tk  # noqa: E402
+
+
+def weights_hash(module) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class RankWeights(Callback):
+    """Hash of the model's weights at train start and end, per rank."""
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = out_dir
+        self.start = ""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start = weights_hash(pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        record = {"start": self.start, "end": weights_hash(pl_module), "global_step": trainer.global_step,
+                  "world_size": trainer.world_size, "batches": trainer.num_training_batches}
+        Path(self.out_dir, f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+def main() -> int:
+    from pa_geo.train.cli import main as cli_main
+
+    out, cache = Path(sys.argv[1]), sys.argv[2]
+    cfg = tk.config(out, max_epochs=2, devices=2, strategy="ddp")
+    cfg["data"]["embeddings"][0]["cache"] = cache
+    cfg["data"]["batch_nodes"] = 300
+    cfg["model"]["encoder"] = {"class_path": "pa_geo.nn.encoder.AdapterEncoder", "init_args": {
+        "adapter": {"class_path": "pa_geo.nn.adapter.ProteinAdapter",
+                    "init_args": {"levels": {tk.FIELD: tk.EMB_DIM}, "d_model": 16, "n_blocks": 1, "n_heads": 2}},
+        "predictor": {"class_path": "pa_geo.nn.predictor.MultiScalePredictor",
+                      "init_args": {"in_dim": 16, "hidden_dim": 16, "num_scales": 2, "pool": "graclus"}}}}
+    cfg["model"]["head"]["init_args"]["in_dim"] = 32  # 2 scales x 16, merge concat
+    cfg["trainer"]["callbacks"] = [{"class_path": "ddp_job.RankWeights", "init_args": {"out_dir": str(out)}}]
+    return cli_main(["fit", "--config", str(tk.write_config(out / "ddp.yaml", cfg))])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

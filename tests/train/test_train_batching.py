@@ -1,0 +1,141 @@
+"""Node-budget batch sampler, example collation and label encoding."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DistributedSampler
+from torch_geometric.data import Data
+
+from pa_geo.errors import DatasetError
+from pa_geo.io.protein import Protein
+from pa_geo.tasks.spec import TaskRecord, TaskSpec
+from pa_geo.train.batch import CollateExamples, TaskExample
+from pa_geo.train.examples import encode_graph_label, encode_node_label
+from pa_geo.train.sampler import NodeBudgetBatchSampler
+
+SIZES = [5, 50, 7, 120, 33, 33, 90, 12, 300, 41, 8, 77]
+
+
+def _flat(batches):
+    return sorted(i for b in batches for i in b)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batches_cover_every_index_once_within_budget(shuffle: bool) -> None:
+    s = NodeBudgetBatchSampler(SIZES, budget=128, shuffle=shuffle, seed=3, bucket_size=4)
+    batches = list(s)
+    assert _flat(batches) == list(range(len(SIZES)))
+    for b in batches:
+        nodes = sum(SIZES[i] for i in b)
+        assert nodes <= 128 or len(b) == 1  # the 300-node graph goes alone
+    assert len(s) == len(batches)
+
+
+def test_eval_order_is_length_sorted_and_deterministic() -> None:
+    s = NodeBudgetBatchSampler(SIZES, budget=100)
+    flat = [i for b in s for i in b]
+    assert [SIZES[i] for i in flat] == sorted(SIZES)
+    assert list(s) == list(NodeBudgetBatchSampler(SIZES, budget=100))
+
+
+def test_shuffle_changes_with_epoch_and_buckets_are_sorted() -> None:
+    s = NodeBudgetBatchSampler(SIZES * 4, budget=150, shuffle=True, seed=0, bucket_size=8)
+    first = list(s)
+    s.set_epoch(1)
+    second = list(s)
+    assert first != second and _flat(first) == _flat(second)
+    s.set_epoch(0)
+    assert list(s) == first
+
+
+def test_distributed_ranks_split_evenly_without_overlap() -> None:
+    sizes = SIZES * 3
+    ranks = []
+    for rank in range(2):
+        ds = DistributedSampler(list(range(len(sizes))), num_replicas=2, rank=rank, shuffle=False)
+        ranks.append(list(NodeBudgetBatchSampler(sizes, budget=100, shuffle=True, seed=1, sampler=ds)))
+    assert len(ranks[0]) == len(ranks[1])  # equal step counts: DDP all-reduce never waits on a finished rank
+    total = len(NodeBudgetBatchSampler(sizes, budget=100, shuffle=True, seed=1).global_batches())
+    unique = {tuple(b) for r in ranks for b in r}
+    assert len(unique) == total  # every global batch is served by some rank
+
+
+def _graph(n: int, pid: str) -> Data:
+    return Data(x=torch.randn(n, 4), edge_index=torch.stack([torch.arange(n - 1), torch.arange(1, n)]),
+                protein_id=pid, num_nodes=n)
+
+
+def test_collate_pairs_keeps_slots_and_labels() -> None:
+    exs = [TaskExample(f"r{i}", [_graph(3 + i, f"a{i}"), _graph(5, f"b{i}")], torch.tensor([[float(i)]]),
+                       extra={"target": f"t{i}"}) for i in range(3)]
+    b = CollateExamples("ppi", "train")(exs)
+    assert b.num_graphs == 3 and len(b.graphs) == 2
+    assert b.graphs[0].num_graphs == 3 and b.graphs[0].num_nodes == 3 + 4 + 5
+    assert b.graphs[1].num_nodes == 15
+    assert b.y.tolist() == [[0.0], [1.0], [2.0]]
+    assert b.extra == {"target": ["t0", "t1", "t2"]}
+    assert b.to("cpu").graphs[1].protein_id == ["b0", "b1", "b2"]
+
+
+def _spec(**kw) -> TaskSpec:
+    base = dict(name="t", input_kind="sequence", level="graph", label_type="regression", num_outputs=1,
+                metrics=["mae"], primary_metric="mae", splits=["train", "valid", "test"])
+    return TaskSpec(**{**base, **kw})
+
+
+def _rec(label, mask=None) -> TaskRecord:
+    return TaskRecord("rec1", [Protein.from_sequence("p", "ACDEF")], label, label_mask=mask)
+
+
+def test_graph_labels_follow_the_schema() -> None:
+    assert encode_graph_label(_spec(), _rec(1.5)).shape == (1, 1)
+    y = encode_graph_label(_spec(label_type="multiclass", num_outputs=4), _rec(2))
+    assert y.dtype == torch.long and y.tolist() == [2]
+    ml = encode_graph_label(_spec(label_type="multilabel", num_outputs=3), _rec(np.array([0, 1, 1])))
+    assert ml.tolist() == [[0.0, 1.0, 1.0]]
+
+
+@pytest.mark.parametrize("spec_kw,label", [
+    ({}, "high"),                                            # a string for a regression task
+    ({"label_type": "multiclass", "num_outputs": 3}, 3),     # class out of range
+    ({"label_type": "multiclass", "num_outputs": 3}, 1.5),   # not an integer class
+    ({"label_type": "binary"}, 0.3),                         # binary label not 0/1
+    ({"num_outputs": 2}, 1.0),                               # width mismatch
+])
+def test_wrong_label_types_are_one_line_errors(spec_kw, label) -> None:
+    with pytest.raises(DatasetError) as err:
+        encode_graph_label(_spec(**spec_kw), _rec(label))
+    assert "rec1" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_node_labels_and_mask() -> None:
+    spec = _spec(level="node", label_type="multiclass", num_outputs=3)
+    y, m = encode_node_label(spec, _rec(np.array([0, 1, 2, 9, 1]), np.array([1, 1, 1, 0, 1], bool)), 5)
+    assert y.tolist() == [0, 1, 2, 0, 1] and m.tolist() == [True, True, True, False, True]
+    with pytest.raises(DatasetError, match="rec1"):
+        encode_node_label(spec, _rec(np.array([0, 1, 2])), 5)
+    with pytest.raises(DatasetError, match="integers"):
+        encode_node_label(spec, _rec(np.zeros(5, np.float32)), 5)
+
+
+def test_collate_cross_protein_pairs_offsets_each_side() -> None:
+    exs = [TaskExample(f"r{i}", [_graph(3 + i, f"a{i}"), _graph(4, f"b{i}")], None,
+                       pair_y=torch.tensor([1.0, 0.0]), pair_index=torch.tensor([[0, 2], [3, 1]])) for i in range(2)]
+    b = CollateExamples("ppi", "train")(exs)
+    # example 1's residues start at node 3 of batch A and node 4 of batch B
+    assert b.pair_index.tolist() == [[0, 2, 3, 5], [3, 1, 7, 5]]
+    assert b.pair_y.tolist() == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_smiles_graph_elements_and_bonds() -> None:
+    from pa_geo.graphs.schema import ELEMENT_INDEX
+    from pa_geo.train.ligands import smiles_graph
+
+    g = smiles_graph("OC(=O)c1ccccc1[Na]", "lig")  # benzoic acid with a sodium: 10 heavy atoms
+    assert g.num_nodes == 10
+    assert g.element.tolist().count(ELEMENT_INDEX["O"]) == 2 and ELEMENT_INDEX["NA"] in g.element.tolist()
+    assert g.edge_index.shape[1] == 2 * 10  # 10 bonds (ring closure included), both directions
+    assert g.edge_attr[:, 3].sum() == 12 and g.edge_attr[:, 1].sum() == 2  # 6 aromatic, 1 double bond
+    with pytest.raises(DatasetError, match="lig: cannot parse SMILES"):
+        smiles_graph("C1CC(", "lig")

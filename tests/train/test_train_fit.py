@@ -1,0 +1,178 @@
+"""Training on real StructureDB chains: loss goes down, checkpoint + resume, predict CSV, multi-task metrics,
+one-line CLI errors."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import train_testkit as tk
+from pa_geo.train.cli import build_cli, main
+
+pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
+              pytest.mark.filterwarnings("ignore::UserWarning")]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    tk.fill_cache(root / "cache")
+    return root
+
+
+def _args(cfg: dict, path: Path) -> list[str]:
+    return ["--config", str(tk.write_config(path, cfg))]
+
+
+def test_loss_decreases_on_a_fixed_batch(work: Path) -> None:
+    cfg = tk.config(work)
+    cli = build_cli(_args(cfg, work / "fixed.yaml"), run=False)
+    dm, model = cli.datamodule, cli.model
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch.graphs[0].node_y_mask.any()
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-2)
+    losses = []
+    for _ in range(10):
+        loss, _ = model._task_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    # a linear probe on one-hot residue types: SS3 is only partly predictable, but every step must help
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+    assert losses[-1] < losses[0] - 0.05, losses
+
+
+def _ckpt_cfg(work: Path, name: str, **kw) -> dict:
+    cfg = tk.config(work / name, enable_checkpointing=True, **kw)
+    cfg["data"]["embeddings"][0]["cache"] = str(work / "cache")
+    cfg["trainer"]["callbacks"] = [
+        {"class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
+         "init_args": {"dirpath": str(work / name / "ckpt"), "save_last": True, "monitor": "val/accuracy",
+                       "mode": "max"}},
+        {"class_path": "pa_geo.train.predictions.PredictionCSVWriter",
+         "init_args": {"output_dir": str(work / name / "pred")}},
+        {"class_path": "train_testkit.StartStep", "init_args": {"path": str(work / name / "start.txt")}},
+    ]
+    return cfg
+
+
+def test_fit_resume_and_predict_per_residue(work: Path) -> None:
+    cfg = _ckpt_cfg(work, "resume")
+    args = _args(cfg, work / "resume.yaml")
+    assert main(["fit", *args]) == 0
+    last = work / "resume" / "ckpt" / "last.ckpt"
+    first = torch.load(last, map_location="cpu", weights_only=False)
+    steps = first["global_step"]
+    assert steps >= 2 and (work / "resume" / "start.txt").read_text() == "0 0"
+
+    assert main(["fit", *args, "--trainer.max_epochs=2", "--ckpt_path", str(last)]) == 0
+    resumed = torch.load(last, map_location="cpu", weights_only=False)
+    assert (work / "resume" / "start.txt").read_text() == f"{steps} 1"  # started where the checkpoint ended
+    assert resumed["global_step"] == 2 * steps
+    w0 = first["state_dict"]["heads.ttest_ss3.net.weight"]
+    assert not torch.equal(w0, resumed["state_dict"]["heads.ttest_ss3.net.weight"])
+
+    assert main(["predict", *args, "--ckpt_path", str(last)]) == 0
+    frame = pd.read_csv(work / "resume" / "pred" / "predictions.csv", dtype={"id": str})
+    proteins = [r.protein for r in tk._structuredb(str(tk.DATA_ROOT))[22:28]]  # the predict split (test)
+    assert len(frame) == sum(len(p) for p in proteins)  # one row per residue
+    assert list(frame.columns) == ["id", "residue_index", "residue_number", "prediction", "prob_0", "prob_1",
+                                   "prob_2"]
+    assert set(frame["id"]) == {p.id for p in proteins}
+    one = frame[frame["id"] == proteins[0].id]
+    assert one["residue_number"].tolist() == proteins[0].residue_numbers.tolist()
+    assert ((one[["prob_0", "prob_1", "prob_2"]].sum(axis=1) - 1).abs() < 1e-5).all()
+
+
+def test_predict_graph_level_writes_one_row_per_protein(work: Path) -> None:
+    cfg = tk.config(work / "helix", task="ttest_helix", level="graph", num_outputs=1)
+    cfg["data"]["embeddings"][0]["cache"] = str(work / "cache")
+    cfg["data"]["predict_split"] = "test_b"
+    cfg["trainer"]["callbacks"] = [{"class_path": "pa_geo.train.predictions.PredictionCSVWriter",
+                                    "init_args": {"output_dir": str(work / "helix")}}]
+    args = _args(cfg, work / "helix.yaml")
+    assert main(["fit", *args]) == 0  # no checkpoint callback: predict runs with fresh weights below
+    assert main(["predict", *args]) == 0
+    frame = pd.read_csv(work / "helix" / "predictions.csv", dtype={"id": str})
+    ids = [r.protein.id for r in tk._structuredb(str(tk.DATA_ROOT))[28:32]]
+    assert sorted(frame["id"]) == sorted(ids) and list(frame.columns) == ["id", "prediction"]
+
+
+def test_multitask_reports_every_task_and_split(work: Path) -> None:
+    cfg = tk.config(work, aux={"ttest_rsa": ("node", 1, 0.5)})
+    cfg["data"]["embeddings"][0]["cache"] = str(work / "cache")
+    cli = build_cli(_args(cfg, work / "multi.yaml"), run=False)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    logged = set(cli.trainer.callback_metrics)
+    assert {"train/ttest_ss3/loss", "train/ttest_rsa/loss", "train/loss", "val/loss", "val/ttest_rsa/loss",
+            "val/accuracy", "val/ttest_rsa/mae", "val/ttest_rsa/pearson"} <= logged
+    results = cli.trainer.test(cli.model, cli.datamodule)
+    assert len(results) == 4  # one test loader per (task, test split)
+    keys = set(results[0])
+    assert {"test/test/accuracy", "test/test_b/accuracy", "test/ttest_rsa/test/mae", "test/ttest_rsa/test_b/mae",
+            "test/ttest_rsa/test/pearson", "test/ttest_rsa/test_b/pearson"} <= keys
+    # RSA is standardised for the loss; metrics see label units again (MAE of RSA in [0, 1.5] is below 1)
+    assert 0 < float(cli.trainer.callback_metrics["test/ttest_rsa/test/mae"]) < 1.0
+    loss = cli.model.losses["ttest_rsa"]
+    assert float(loss.std) != 1.0 and float(loss.mean) > 0  # train-split statistics were installed
+
+
+def _error_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith(f"pa-geo {argv[0]}: error:"), err
+    assert "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_user_errors_are_one_line(work: Path, capsys: pytest.CaptureFixture) -> None:
+    base = tk.config(work / "errors")
+    cfg = copy.deepcopy(base)
+    cfg["data"]["embeddings"][0]["cache"] = str(work / "empty_cache")
+    line = _error_line(capsys, ["fit", *_args(cfg, work / "e1.yaml")])
+    assert "pa-geo embed --backbone onehot" in line  # says which command fills the cache
+
+    cfg = copy.deepcopy(base)
+    cfg["data"]["embeddings"][0]["backbone"] = "esm9"
+    assert "unknown backbone 'esm9'" in _error_line(capsys, ["fit", *_args(cfg, work / "e2.yaml")])
+
+    cfg = copy.deepcopy(base)
+    cfg["model"]["encoder"] = {"class_path": "pa_geo.nn.predictor.MultiScalePredictor",
+                               "init_args": {"in_dim": 21, "pool": "nosuchpool"}}
+    assert "nosuchpool" in _error_line(capsys, ["fit", *_args(cfg, work / "e3.yaml")])
+
+    cfg = copy.deepcopy(tk.config(work / "errors", task="demo_ss3"))
+    cfg["data"]["data_root"] = str(work / "no_data_here")
+    assert "no_data_here" in _error_line(capsys, ["validate", *_args(cfg, work / "e4.yaml")])
+
+
+def test_graph_cache_is_built_once_and_reused(work: Path) -> None:
+    from pa_geo.train.datamodule import PaGeoDataModule
+
+    def make() -> PaGeoDataModule:
+        return PaGeoDataModule("ttest_ss3", str(tk.DATA_ROOT),
+                               [{"cache": str(work / "cache"), "backbone": "onehot", "layers": [0]}],
+                               {"kind": "residue", "radius": 8.0}, batch_nodes=600, aux_tasks={"ttest_rsa": None},
+                               graph_cache=str(work / "graphs"))
+
+    dm = make()
+    dm.prepare_data()
+    files = sorted((work / "graphs").rglob("graphs_*.pt"))
+    assert [f.parent.parent.name for f in files] == ["test", "test_b", "train", "valid"]  # rsa shares ss3's graphs
+    inodes = {f: f.stat().st_ino for f in files}
+    again = make()
+    again.prepare_data()
+    again.setup("fit")
+    assert {f: f.stat().st_ino for f in sorted((work / "graphs").rglob("graphs_*.pt"))} == inodes  # not rewritten
+    a, b = dm, again
+    a.setup("fit")
+    ga, gb = a.dataset("ttest_ss3", "train")[0].graphs[0], b.dataset("ttest_ss3", "train")[0].graphs[0]
+    assert torch.equal(ga.edge_index, gb.edge_index) and torch.equal(ga.emb_onehot_0, gb.emb_onehot_0)
+    # the aux task's examples carry their own labels on shared graphs
+    rsa = b.dataset("ttest_rsa", "train")[0].graphs[0]
+    assert rsa.node_y.dtype == torch.float32 and gb.node_y.dtype == torch.long
