@@ -62,7 +62,8 @@ class PaGeoDataModule(pl.LightningDataModule):
         num_workers: DataLoader workers.
         seed: seed of the batch shuffles.
         max_records: keep only the first ``max_records`` records of every split (quick runs), None = all.
-        aux_tasks: auxiliary tasks of multi-task training: ``{task name: data root or None (= data_root)}``.
+        aux_data_roots: auxiliary tasks of multi-task training: ``{task name: data root or None (= data_root)}``
+            (the loss weights live in ``model.aux_tasks``; a different name, so Lightning can merge both hparams).
         predict_split: split written by ``predict`` (default: the primary task's first test split).
         bucket_size: examples per length-sorted shuffle bucket.
         graph_cache: directory of on-disk graph datasets (``GraphDataset``: built once by ``prepare_data`` on one
@@ -74,7 +75,7 @@ class PaGeoDataModule(pl.LightningDataModule):
 
     def __init__(self, task: str, data_root: str, embeddings: list[dict[str, Any]] | None = None,
                  graph: dict[str, Any] | None = None, batch_nodes: int = 4096, num_workers: int = 0, seed: int = 0,
-                 max_records: int | None = None, aux_tasks: dict[str, str | None] | None = None,
+                 max_records: int | None = None, aux_data_roots: dict[str, str | None] | None = None,
                  predict_split: str | None = None, bucket_size: int = 256, graph_cache: str | None = None) -> None:
         super().__init__()
         from pa_geo.tasks import get_task
@@ -83,11 +84,11 @@ class PaGeoDataModule(pl.LightningDataModule):
             raise ConfigError(f"data.batch_nodes must be >= 1, got {batch_nodes}")
         self.save_hyperparameters()
         self.specs = {task: get_task(task)}
-        for name in aux_tasks or {}:
+        for name in aux_data_roots or {}:
             self.specs[name] = get_task(name)
         self.task = task
         self.roots = {task: Path(data_root)}
-        self.roots.update({k: Path(v or data_root) for k, v in (aux_tasks or {}).items()})
+        self.roots.update({k: Path(v or data_root) for k, v in (aux_data_roots or {}).items()})
         self.embeddings = list(embeddings or [])
         self.builder = GraphBuilder(**dict(graph or {}))
         self.batch_nodes, self.num_workers, self.seed = batch_nodes, num_workers, seed

@@ -157,7 +157,7 @@ def test_graph_cache_is_built_once_and_reused(work: Path) -> None:
     def make() -> PaGeoDataModule:
         return PaGeoDataModule("ttest_ss3", str(tk.DATA_ROOT),
                                [{"cache": str(work / "cache"), "backbone": "onehot", "layers": [0]}],
-                               {"kind": "residue", "radius": 8.0}, batch_nodes=600, aux_tasks={"ttest_rsa": None},
+                               {"kind": "residue", "radius": 8.0}, batch_nodes=600, aux_data_roots={"ttest_rsa": None},
                                graph_cache=str(work / "graphs"))
 
     dm = make()

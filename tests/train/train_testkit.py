@@ -120,7 +120,7 @@ def config(tmp: Path, task: str = "ttest_ss3", level: str = "node", num_outputs:
     if aux:
         cfg["model"]["aux_tasks"] = {t: w for t, (_, _, w) in aux.items()}
         cfg["model"]["aux_heads"] = {t: head_config(lv, EMB_DIM, n) for t, (lv, n, _) in aux.items()}
-        cfg["data"]["aux_tasks"] = {t: None for t in aux}
+        cfg["data"]["aux_data_roots"] = {t: None for t in aux}
     return cfg
 
 
