@@ -1,0 +1,183 @@
+"""The multi-level ProteinAdapter: fuses several frozen per-residue representations (e.g. ESM-1b sequence and
+ESM-IF1 structure embeddings) into one trainable node representation.
+
+Per level: Linear(D_level -> d_model) + LayerNorm. Then ``n_blocks`` pre-norm residual blocks, each
+  1. intra-level self-attention (own weights per level) inside each graph: ``"global"`` = all residues of a protein,
+     ``"graph"`` = along the graph's edges plus self loops (atom graphs, very long chains);
+  2. inter-level cross-attention (``cross_attention=True``, >= 2 levels): per node, each level attends to the other
+     levels' tokens of the *same* node. Levels are aligned residue by residue, so this is where modalities exchange
+     information; context along the chain / in space is the self-attention's job. Sequence-wide cross-attention would
+     repeat that context mixing at K*(K-1) times the O(L^2) cost for no alignment it does not already have;
+  3. a per-level feed-forward network (d_model -> ffn_mult*d_model -> d_model, GELU).
+A final LayerNorm per level, then fusion: ``concat`` (+ Linear K*d -> d), ``sum``, or ``gated`` (per-node softmax
+gates over levels from a learned score per level). ``fusion_first=True`` fuses the projected levels *before* the
+blocks, which then run on one stream: with ``fusion="sum", cross_attention=False`` this is the
+"adapter without cross-attention" baseline (levels projected, summed, then self-attention).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch, Data
+
+from pa_geo.errors import ConfigError
+from pa_geo.nn.attention import (DEFAULT_CHUNK_ELEMENTS, CrossLevelAttention, GlobalSelfAttention,
+                                 GraphSelfAttention, graph_context, length_buckets)
+
+Attention = Literal["global", "graph"]
+Fusion = Literal["concat", "sum", "gated"]
+
+
+class FeedForward(nn.Sequential):
+    """x [N, d] -> [N, d]: Linear(d, m*d), GELU, Dropout, Linear(m*d, d)."""
+
+    def __init__(self, d_model: int, mult: int, dropout: float) -> None:
+        super().__init__(nn.Linear(d_model, mult * d_model), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(mult * d_model, d_model))
+
+
+class LevelFusion(nn.Module):
+    """K level tensors [N, d] -> [N, d] by ``concat`` + projection, ``sum`` or per-node ``gated`` softmax weights."""
+
+    def __init__(self, n_levels: int, d_model: int, mode: Fusion) -> None:
+        super().__init__()
+        if mode not in ("concat", "sum", "gated"):
+            raise ConfigError(f"ProteinAdapter: unknown fusion {mode!r} (choose concat, sum or gated)")
+        self.mode = mode
+        self.proj = nn.Linear(n_levels * d_model, d_model) if mode == "concat" and n_levels > 1 else None
+        self.score = nn.ModuleList(nn.Linear(d_model, 1) for _ in range(n_levels)) \
+            if mode == "gated" and n_levels > 1 else None
+
+    def forward(self, xs: list[Tensor]) -> Tensor:
+        if len(xs) == 1:
+            return xs[0]
+        if self.mode == "concat":
+            return self.proj(torch.cat(xs, dim=-1))
+        if self.mode == "sum":
+            return torch.stack(xs).sum(0)
+        gates = torch.softmax(torch.cat([s(x) for s, x in zip(self.score, xs)], dim=-1), dim=-1)  # [N, K]
+        return torch.einsum("nk,knd->nd", gates, torch.stack(xs))
+
+
+class AdapterBlock(nn.Module):
+    """One pre-norm block over K level streams: self-attention per level, cross-level attention, FFN per level."""
+
+    def __init__(self, n_levels: int, d_model: int, n_heads: int, attention: Attention, cross_attention: bool,
+                 dropout: float, attn_dropout: float, ffn_mult: int, chunk_elements: int | None,
+                 use_checkpoint: bool, edge_dim: int | None) -> None:
+        super().__init__()
+        def self_attn() -> nn.Module:
+            if attention == "global":
+                return GlobalSelfAttention(d_model, n_heads, attn_dropout, chunk_elements, use_checkpoint)
+            return GraphSelfAttention(d_model, n_heads, attn_dropout, edge_dim)
+        self.attn_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
+        self.attn = nn.ModuleList(self_attn() for _ in range(n_levels))
+        self.cross_norm = self.cross = None
+        if cross_attention and n_levels > 1:
+            self.cross_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
+            self.cross = CrossLevelAttention(n_levels, d_model, n_heads, attn_dropout)
+        self.ffn_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
+        self.ffn = nn.ModuleList(FeedForward(d_model, ffn_mult, dropout) for _ in range(n_levels))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, xs: list[Tensor], context: object) -> list[Tensor]:
+        xs = [x + self.drop(att(norm(x), context)) for x, att, norm in zip(xs, self.attn, self.attn_norm)]
+        if self.cross is not None:
+            cross = self.cross([norm(x) for x, norm in zip(xs, self.cross_norm)])
+            xs = [x + self.drop(c) for x, c in zip(xs, cross)]
+        return [x + self.drop(ffn(norm(x))) for x, ffn, norm in zip(xs, self.ffn, self.ffn_norm)]
+
+
+class ProteinAdapter(nn.Module):
+    """Trainable multi-level adapter over frozen node embeddings.
+
+    levels: node field -> embedding dim, e.g. ``{"emb_esm1b_33": 1280, "emb_esm_if1_3": 512}`` (field order = level
+    order). ``forward(batch)`` reads ``batch[field]`` [N, D_level], ``batch.batch`` [N] and, in graph mode,
+    ``batch.edge_index`` [2, E] (and ``batch.edge_attr`` [E, edge_dim] if ``edge_dim``); returns [N, d_model].
+    Global mode: ``attn_chunk_elements`` caps the attention scores one SDPA call holds (None = no cap) and
+    ``checkpoint_attention`` recomputes chunks in backward so long proteins never keep more than one chunk's scores.
+    """
+
+    def __init__(self, levels: dict[str, int], d_model: int = 128, n_blocks: int = 2, n_heads: int = 4,
+                 attention: Attention = "global", fusion: Fusion = "concat", cross_attention: bool = True,
+                 dropout: float = 0.1, ffn_mult: int = 2, fusion_first: bool = False, attn_dropout: float = 0.0,
+                 attn_chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, checkpoint_attention: bool = True,
+                 edge_dim: int | None = None) -> None:
+        super().__init__()
+        if not levels:
+            raise ConfigError("ProteinAdapter: levels is empty (give at least one embedding field -> dim)")
+        bad = [name for name in levels if not name or "." in name]
+        if bad:
+            raise ConfigError(f"ProteinAdapter: invalid level field name(s) {bad} (no '.' allowed)")
+        if attention not in ("global", "graph"):
+            raise ConfigError(f"ProteinAdapter: unknown attention {attention!r} (choose global or graph)")
+        if d_model % n_heads:
+            raise ConfigError(f"ProteinAdapter: d_model={d_model} is not divisible by n_heads={n_heads}")
+        if fusion_first and cross_attention and len(levels) > 1:
+            raise ConfigError("ProteinAdapter: fusion_first=True fuses levels before the blocks; "
+                              "set cross_attention=False")
+        self.levels = dict(levels)
+        self.d_model, self.n_heads, self.attention = d_model, n_heads, attention
+        self.fusion_first = fusion_first
+        self.chunk_elements = attn_chunk_elements
+        self.project = nn.ModuleDict({name: nn.Sequential(nn.Linear(dim, d_model), nn.LayerNorm(d_model))
+                                      for name, dim in levels.items()})
+        n_streams = 1 if fusion_first else len(levels)
+        self.early_fusion = LevelFusion(len(levels), d_model, fusion) if fusion_first else None
+        self.blocks = nn.ModuleList(
+            AdapterBlock(n_streams, d_model, n_heads, attention, cross_attention, dropout, attn_dropout, ffn_mult,
+                         attn_chunk_elements, checkpoint_attention, edge_dim) for _ in range(n_blocks))
+        self.final_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_streams))
+        self.fusion = None if fusion_first else LevelFusion(len(levels), d_model, fusion)
+
+    @property
+    def out_dim(self) -> int:
+        """Width of the fused node features (= d_model)."""
+        return self.d_model
+
+    def _inputs(self, batch: Data | Batch) -> list[Tensor]:
+        xs = []
+        for name, dim in self.levels.items():
+            x = batch[name] if name in batch else None
+            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != dim:
+                got = "missing" if x is None else f"shape {tuple(getattr(x, 'shape', ()))}"
+                raise ConfigError(f"ProteinAdapter: batch node field {name!r} is {got}, expected [N, {dim}]")
+            xs.append(x)
+        if len({x.shape[0] for x in xs}) > 1:
+            raise ConfigError(f"ProteinAdapter: level fields have different node counts "
+                              f"{ {n: x.shape[0] for n, x in zip(self.levels, xs)} }")
+        return xs
+
+    def _context(self, batch: Data | Batch, num_nodes: int, device: torch.device) -> object:
+        if self.attention == "graph":
+            edge_index = getattr(batch, "edge_index", None)
+            if edge_index is None:
+                raise ConfigError("ProteinAdapter(attention='graph'): the batch has no edge_index")
+            return graph_context(edge_index, num_nodes, getattr(batch, "edge_attr", None))
+        index = getattr(batch, "batch", None)
+        if index is None:
+            index = torch.zeros(num_nodes, dtype=torch.long, device=device)
+        return length_buckets(index, getattr(batch, "num_graphs", None), self.n_heads,
+                              self.chunk_elements or DEFAULT_CHUNK_ELEMENTS)
+
+    def forward_levels(self, batch: Data | Batch) -> dict[str, Tensor]:
+        """Per-level node features after the blocks and final norm, before fusion: {field: [N, d_model]}
+        (one entry ``"fused"`` when ``fusion_first``)."""
+        raw = self._inputs(batch)
+        weight = next(self.parameters())
+        xs = [proj(x.to(weight.dtype)) for proj, x in zip(self.project.values(), raw)]
+        if self.early_fusion is not None:
+            xs = [self.early_fusion(xs)]
+        context = self._context(batch, raw[0].shape[0], raw[0].device)
+        for block in self.blocks:
+            xs = block(xs, context)
+        xs = [norm(x) for norm, x in zip(self.final_norm, xs)]
+        names = ["fused"] if self.fusion_first else list(self.levels)
+        return dict(zip(names, xs))
+
+    def forward(self, batch: Data | Batch) -> Tensor:
+        """Fused node features [N, d_model]."""
+        xs = list(self.forward_levels(batch).values())
+        return xs[0] if self.fusion is None else self.fusion(xs)

@@ -1,0 +1,50 @@
+"""The full trainable encoder: ProteinAdapter (fuse frozen levels per node) -> MultiScalePredictor (pool, read out)."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from torch import Tensor, nn
+from torch_geometric.data import Batch, Data
+
+from pa_geo.errors import ConfigError
+from pa_geo.nn.outputs import EncoderOutput
+
+
+class Predictor(Protocol):
+    """What :class:`AdapterEncoder` needs from a predictor: ``(x [N, in_dim], batch) -> EncoderOutput``."""
+
+    graph_dim: int
+    node_dim: int
+
+    def __call__(self, x: Tensor, batch: Data | Batch) -> EncoderOutput: ...
+
+
+class AdapterEncoder(nn.Module):
+    """``adapter(batch) -> x [N, d_model]`` then ``predictor(x, batch) -> EncoderOutput(graph [B, graph_dim],
+    node [N, node_dim], batch [N])``. ``graph_dim`` / ``node_dim`` are the predictor's."""
+
+    def __init__(self, adapter: nn.Module, predictor: nn.Module) -> None:
+        super().__init__()
+        in_dim = getattr(predictor, "in_dim", None)
+        out_dim = getattr(adapter, "out_dim", None)
+        if in_dim is not None and out_dim is not None and in_dim != out_dim:
+            raise ConfigError(f"AdapterEncoder: adapter emits {out_dim}-dim node features but the predictor "
+                              f"expects in_dim={in_dim}")
+        for attr in ("graph_dim", "node_dim"):
+            if not isinstance(getattr(predictor, attr, None), int):
+                raise ConfigError(f"AdapterEncoder: predictor {type(predictor).__name__} has no int {attr}")
+        self.adapter = adapter
+        self.predictor = predictor
+
+    @property
+    def graph_dim(self) -> int:
+        """Width of ``EncoderOutput.graph``."""
+        return self.predictor.graph_dim
+
+    @property
+    def node_dim(self) -> int:
+        """Width of ``EncoderOutput.node``."""
+        return self.predictor.node_dim
+
+    def forward(self, batch: Data | Batch) -> EncoderOutput:
+        return self.predictor(self.adapter(batch), batch)
