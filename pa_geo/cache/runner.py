@@ -1,0 +1,229 @@
+"""The batched embed runner: every protein through a frozen backbone once, straight into the LMDB store.
+
+What is already cached (and passes its checksum) is skipped; the rest is sorted by length and cut into batches
+under a padded-token budget (like fair-esm's ``toks_per_batch``); chains longer than the budget or than the
+backbone's ``max_residues()`` go alone (the backbone windows them). Each batch is committed in one LMDB
+transaction, so a killed run loses at most the batch in flight and a rerun picks up where it stopped.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from pa_geo.backbones.base import Backbone, Layer
+from pa_geo.cache.keys import protein_keys, shard_of
+from pa_geo.cache.store import CorruptEntry, EmbeddingStore, check_entry
+from pa_geo.errors import CacheError
+from pa_geo.io.protein import Protein
+
+DEFAULT_BATCH_TOKENS = 4096
+_CHECK_CHUNK = 512
+
+
+@dataclass
+class EmbedSummary:
+    """Outcome of :func:`embed_proteins` over the proteins of this shard.
+
+    ``embedded``: proteins computed now; ``cached``: already in the store (or a duplicate of one in this run);
+    ``refused``: ``(protein id, one-line reason)``; ``residues_per_s``: residues embedded per second of wall time
+    spent in the backbone and commits; ``other_shards``: proteins left to the other shards.
+    """
+
+    embedded: int = 0
+    cached: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    residues_per_s: float = 0.0
+    residues: int = 0
+    seconds: float = 0.0
+    other_shards: int = 0
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or "no message"
+    return f"{type(err).__name__}: {text}"[:300]
+
+
+def _refusal(backbone: Backbone, protein: Protein) -> str | None:
+    if len(protein) == 0:
+        return "empty sequence"
+    if backbone.level == "structure":
+        if not protein.has_structure:
+            return f"{backbone.registry_name} needs coordinates; sequence-only input"
+        if not protein.backbone_mask.any():
+            return f"{backbone.registry_name} needs coordinates; no backbone atom present"
+    return None
+
+
+def make_batches(lengths: Sequence[int], batch_tokens: int, max_residues: int | None = None) -> list[list[int]]:
+    """Indices grouped into batches, longest first, with ``len(batch) * max length <= batch_tokens``.
+
+    A chain with ``length >= batch_tokens`` or ``length > max_residues`` forms a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        L = lengths[i]
+        if L >= batch_tokens or (max_residues is not None and L > max_residues):
+            batches.append([i])
+            continue
+        # sorted longest first: the batch's padded length is its first member's
+        if cur and (len(cur) + 1) * lengths[cur[0]] > batch_tokens:
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def _check_output(backbone: Backbone, protein: Protein, out: dict[Layer, torch.Tensor]) -> str | None:
+    for layer in backbone.layers:
+        t = out.get(layer)
+        if t is None:
+            return f"backbone returned no layer {layer}"
+        if tuple(t.shape) != (len(protein), backbone.dims[layer]):
+            return f"layer {layer}: shape {tuple(t.shape)}, expected ({len(protein)}, {backbone.dims[layer]})"
+        if not torch.isfinite(t).all():
+            return f"layer {layer}: non-finite values"
+    return None
+
+
+def _run_batch(backbone: Backbone, batch: list[Protein]) -> list[dict[Layer, torch.Tensor] | str]:
+    """Outputs per protein, or a one-line refusal reason; a failing batch is retried protein by protein."""
+    try:
+        outs = backbone.embed(batch)
+        if len(outs) != len(batch):
+            raise RuntimeError(f"backbone returned {len(outs)} outputs for {len(batch)} proteins")
+    except Exception as err:  # noqa: BLE001 - a bad protein must not stop the run; it is reported
+        if len(batch) == 1:
+            return [_one_line(err)]
+        return [r for p in batch for r in _run_batch(backbone, [p])]
+    return [_check_output(backbone, p, o) or o for p, o in zip(batch, outs)]
+
+
+def _open_store(backbone: Backbone, cache: EmbeddingStore | str | Path, dtype: str) -> EmbeddingStore:
+    if isinstance(cache, EmbeddingStore):
+        if cache.readonly:
+            raise CacheError(f"{cache.path}: the embed runner needs a writable store")
+        return cache
+    return EmbeddingStore.for_backbone(cache, backbone.registry_name, readonly=False,
+                                       dtype=dtype)  # type: ignore[arg-type]
+
+
+def _is_cached(store: EmbeddingStore, todo: list[tuple[Protein, dict[Layer, bytes]]]) -> list[bool]:
+    """Whether every layer of each protein is stored intact; damaged entries are reported and will be recomputed."""
+    flags: list[bool] = []
+    for start in range(0, len(todo), _CHECK_CHUNK):
+        chunk = todo[start:start + _CHECK_CHUNK]
+        raws = store.get_raw_many([k for _, keys in chunk for k in keys.values()])
+        pos = 0
+        for protein, keys in chunk:
+            ok = True
+            for layer, key in keys.items():
+                raw = raws[pos]
+                pos += 1
+                if raw is None:
+                    ok = False
+                    continue
+                try:
+                    _, rows, _ = check_entry(raw, f"protein {protein.id} layer {layer} (key {key.hex()[:16]})")
+                    if rows != len(protein):
+                        raise CorruptEntry(f"protein {protein.id} layer {layer}: {rows} rows for "
+                                           f"{len(protein)} residues")
+                except CorruptEntry as err:
+                    warnings.warn(f"corrupt cache entry in {store.path}: {err}; recomputing", stacklevel=3)
+                    ok = False
+            flags.append(ok)
+    return flags
+
+
+def embed_proteins(backbone: Backbone, proteins: Sequence[Protein], cache: EmbeddingStore | str | Path,
+                   batch_tokens: int = DEFAULT_BATCH_TOKENS, shard: tuple[int, int] | None = None,
+                   progress: bool = True, dtype: str = "fp16") -> EmbedSummary:
+    """Embed every protein of this shard that the store lacks and commit each batch in one transaction.
+
+    Args:
+        backbone: a frozen :class:`~pa_geo.backbones.base.Backbone`; its ``layers`` are stored, each ``[L, D]``.
+        proteins: inputs; duplicates (same content) are embedded once.
+        cache: a cache root directory (the backbone's store is ``<root>/<name>``) or a writable store.
+        batch_tokens: padded residues per forward pass (``len(batch) * longest``).
+        shard: ``(i, n)`` embeds only proteins whose content hash mod ``n`` is ``i``; ``n`` runs fill one cache.
+        progress: show a tqdm bar in residues/s.
+        dtype: ``"fp16"`` (default) or ``"fp32"`` storage, used when ``cache`` is a path.
+    """
+    if batch_tokens < 1:
+        raise CacheError(f"batch_tokens must be >= 1, got {batch_tokens}")
+    if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+        raise CacheError(f"invalid shard {shard[0]}/{shard[1]}: need 0 <= I < N")
+    store = _open_store(backbone, cache, dtype)
+    try:
+        return _embed_into(backbone, proteins, store, batch_tokens, shard, progress)
+    finally:
+        if store is not cache:
+            store.close()
+
+
+def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: EmbeddingStore, batch_tokens: int,
+                shard: tuple[int, int] | None, progress: bool) -> EmbedSummary:
+    store.register(backbone.registry_name, backbone.id, backbone.level,
+                   {layer: backbone.dims[layer] for layer in backbone.layers})
+    summary = EmbedSummary()
+    todo: list[tuple[Protein, dict[Layer, bytes]]] = []
+    seen: set[bytes] = set()
+    duplicates: list[tuple[bytes, str]] = []
+    for p in proteins:
+        if shard is not None and shard[1] > 1 and shard_of(p, backbone.level, shard[1]) != shard[0]:
+            summary.other_shards += 1
+            continue
+        reason = _refusal(backbone, p)
+        if reason:
+            summary.refused.append((p.id, reason))
+            continue
+        keys = protein_keys(backbone.id, backbone.layers, p, backbone.level)
+        first = next(iter(keys.values()))
+        if first in seen:
+            duplicates.append((first, p.id))
+            continue
+        seen.add(first)
+        todo.append((p, keys))
+    flags = _is_cached(store, todo)
+    summary.cached += sum(flags)
+    todo = [t for t, done in zip(todo, flags) if not done]
+
+    lengths = [len(p) for p, _ in todo]
+    batches = make_batches(lengths, batch_tokens, backbone.max_residues())
+    bar = tqdm(total=sum(lengths), unit="res", unit_scale=True, desc=f"embed {backbone.registry_name}",
+               disable=not progress, smoothing=0.1)
+    t0 = time.perf_counter()
+    with bar, torch.inference_mode():
+        for idx in batches:
+            batch = [todo[i] for i in idx]
+            results = _run_batch(backbone, [p for p, _ in batch])
+            items = []
+            for (p, keys), res in zip(batch, results):
+                if isinstance(res, str):
+                    summary.refused.append((p.id, res))
+                    continue
+                items.extend((keys[layer], res[layer]) for layer in backbone.layers)
+                summary.embedded += 1
+                summary.residues += len(p)
+            if items:
+                store.put_many(items)
+            bar.update(sum(len(p) for p, _ in batch))
+    refused_ids = {pid for pid, _ in summary.refused}
+    refused_keys = {next(iter(keys.values())): pid for p, keys in todo if (pid := p.id) in refused_ids}
+    for key, pid in duplicates:  # a duplicate shares its first copy's fate
+        if key in refused_keys:
+            summary.refused.append((pid, f"same content as refused {refused_keys[key]}"))
+        else:
+            summary.cached += 1
+    summary.seconds = time.perf_counter() - t0
+    summary.residues_per_s = summary.residues / summary.seconds if summary.seconds > 0 else 0.0
+    return summary

@@ -1,0 +1,74 @@
+"""Attaching cached embeddings to residue and atom graphs, and the dataset transform."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from cache_testkit import SlowBackbone, random_proteins
+from pa_geo.cache.runner import embed_proteins
+from pa_geo.datasets.embedded import AttachEmbeddings, EmbeddingSource, attach_embeddings
+from pa_geo.errors import CacheError
+from pa_geo.graphs.schema import embedding_field
+
+
+@pytest.fixture()
+def cached(tmp_path):
+    ps = random_proteins(3, seed=11)
+    embed_proteins(SlowBackbone(), ps, tmp_path, dtype="fp32", progress=False)
+    return tmp_path, ps
+
+
+def test_residue_graph_gets_one_field_per_layer(cached):
+    root, ps = cached
+    p = ps[0]
+    g = Data(pos=torch.zeros(len(p), 3), protein_id=p.id)
+    attach_embeddings(g, p, [EmbeddingSource(root, "_test_slow", layers=[1, 2])])
+    ref = SlowBackbone().embed([p])[0]
+    f1, f2 = embedding_field("_test_slow", 1), embedding_field("_test_slow", 2)
+    assert g[f1].dtype == torch.float32 and g[f1].shape == (len(p), 8) and g[f2].shape == (len(p), 4)
+    assert torch.equal(g[f1], ref[1]) and torch.equal(g[f2], ref[2])
+    g2 = attach_embeddings(Data(num_nodes=len(p)), p, [EmbeddingSource(root, "_test_slow", field_name="slow")])
+    assert set(g2.keys()) >= {"emb_slow_1", "emb_slow_2"}  # layers=None: every stored layer
+
+
+def test_atom_graph_gathers_through_atom2residue(cached):
+    root, ps = cached
+    p = ps[1]
+    a2r = torch.tensor([0, 0, 1, 2, 2, 2, len(p) - 1])
+    g = attach_embeddings(Data(pos=torch.zeros(7, 3), atom2residue=a2r), p, [EmbeddingSource(root, "_test_slow", [1])])
+    ref = SlowBackbone().embed([p])[0][1]
+    assert torch.equal(g[embedding_field("_test_slow", 1)], ref[a2r])
+
+
+def test_missing_entry_names_protein_backbone_and_command(cached):
+    root, ps = cached
+    other = random_proteins(1, seed=99, prefix="new")[0]
+    other.source = "/data/new.fasta"
+    with pytest.raises(CacheError) as err:
+        attach_embeddings(Data(num_nodes=len(other)), other, [EmbeddingSource(root, "_test_slow", [1])])
+    msg = str(err.value)
+    assert "new0" in msg and "_test_slow" in msg and "\n" not in msg
+    assert f"pa-geo embed --backbone _test_slow --layers 1 --input /data/new.fasta --cache {root}" in msg
+    with pytest.raises(CacheError, match="layer"):
+        EmbeddingSource(root, "_test_slow", [7]).read(ps[0])
+    with pytest.raises(CacheError, match="pa-geo embed --backbone esm1b"):
+        EmbeddingSource(root, "esm1b", [33]).read(ps[0])
+    with pytest.raises(CacheError, match="residue graph has"):
+        attach_embeddings(Data(num_nodes=2), ps[0], [EmbeddingSource(root, "_test_slow", [1])])
+
+
+def test_transform_copies_and_survives_pickling(cached):
+    root, ps = cached
+    src = EmbeddingSource(root, "_test_slow", [2])
+    src.read(ps[0])  # opens the env
+    tf = pickle.loads(pickle.dumps(AttachEmbeddings([src], {p.id: p for p in ps})))
+    graphs = [Data(pos=torch.zeros(len(p), 3), protein_id=p.id) for p in ps]
+    out = [tf(g) for g in graphs]
+    assert all(embedding_field("_test_slow", 2) not in g for g in graphs)
+    batch = Batch.from_data_list(out)
+    assert batch[embedding_field("_test_slow", 2)].shape == (sum(len(p) for p in ps), 4)
+    with pytest.raises(CacheError, match="unknown"):
+        tf(Data(num_nodes=1, protein_id="nope"))

@@ -1,0 +1,156 @@
+"""The batched embed runner: skipping, batching, refusals, corruption, sharding + merge, crash safety."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cache_testkit import LOG_ENV, SlowBackbone, SlowStructureBackbone, ToyEsmBackbone, random_proteins, with_structure
+from pa_geo.cache.keys import protein_keys
+from pa_geo.cache.merge import merge_caches
+from pa_geo.cache.runner import embed_proteins, make_batches
+from pa_geo.cache.store import EmbeddingStore, decode_entry
+from pa_geo.errors import CacheError
+from pa_geo.io.protein import Protein
+
+
+def _entries(root: Path, name: str) -> dict[bytes, torch.Tensor]:
+    with EmbeddingStore(root / name, readonly=True) as st:
+        return {k: decode_entry(v) for k, v in st.iter_raw()}
+
+
+def test_make_batches_budget_and_long_chains():
+    lengths = [10, 50, 30, 200, 30, 5, 49]
+    batches = make_batches(lengths, batch_tokens=100, max_residues=60)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert [3] in batches  # longer than the budget: alone
+    for b in batches:
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
+    assert make_batches([70, 10], batch_tokens=1000, max_residues=60) == [[0], [1]]
+    assert make_batches([], 100) == []
+
+
+def test_embeds_then_skips_everything_cached(tmp_path):
+    bb = SlowBackbone()
+    ps = random_proteins(12)
+    s1 = embed_proteins(bb, ps, tmp_path, batch_tokens=120, progress=False)
+    assert (s1.embedded, s1.cached, s1.refused) == (12, 0, [])
+    assert s1.residues == sum(len(p) for p in ps) and s1.residues_per_s > 0
+    assert len(bb.calls) > 1 and max(bb.calls) > 1  # several batches, some with more than one protein
+    s2 = embed_proteins(bb, ps + [Protein.from_sequence("dup", ps[0].sequence)], tmp_path, progress=False)
+    assert (s2.embedded, s2.cached) == (0, 13)
+    stored = _entries(tmp_path, "_test_slow")
+    ref = bb.embed(ps[:3])
+    for p, r in zip(ps[:3], ref):
+        for layer, key in protein_keys(bb.id, bb.layers, p, "sequence").items():
+            assert torch.allclose(stored[key], r[layer], atol=2e-3)
+
+
+def test_batched_equals_one_at_a_time(tmp_path):
+    bb = ToyEsmBackbone()
+    ps = random_proteins(10, lo=5, hi=70, seed=2)
+    embed_proteins(bb, ps, tmp_path / "batched", batch_tokens=400, dtype="fp32", progress=False)
+    embed_proteins(bb, ps, tmp_path / "single", batch_tokens=1, dtype="fp32", progress=False)
+    a, b = _entries(tmp_path / "batched", "_test_toy_esm"), _entries(tmp_path / "single", "_test_toy_esm")
+    assert a.keys() == b.keys() and len(a) == 20
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
+    # padding really happened: the batched run used multi-protein forward passes
+    assert any(t.abs().sum() > 0 for t in a.values())
+
+
+def test_refusals_are_reported_and_the_rest_embedded(tmp_path):
+    bb = SlowBackbone(fail_on="W")
+    ps = random_proteins(6, seed=4)
+    ps = [Protein.from_sequence(p.id, p.sequence.replace("W", "A")) for p in ps]
+    ps.append(Protein.from_sequence("bad", "ACDWWK"))
+    ps.append(Protein.from_sequence("empty", ""))
+    ps.append(Protein.from_sequence("bad-again", "ACDWWK"))
+    ps.append(Protein.from_sequence("dup", ps[0].sequence))
+    s = embed_proteins(bb, ps, tmp_path, batch_tokens=10_000, progress=False)
+    assert (s.embedded, s.cached) == (6, 1)
+    reasons = dict(s.refused)
+    assert set(reasons) == {"bad", "empty", "bad-again"} and "bad" in reasons["bad-again"]
+    assert "RuntimeError" in reasons["bad"] and "\n" not in reasons["bad"]
+
+
+def test_structure_backbone_refuses_sequence_only(tmp_path):
+    ps = random_proteins(3, seed=5)
+    s = embed_proteins(SlowStructureBackbone(), [with_structure(ps[0]), ps[1]], tmp_path, progress=False)
+    assert s.embedded == 1 and s.refused[0][0] == ps[1].id and "coordinates" in s.refused[0][1]
+
+
+def test_corrupt_entry_is_reported_and_recomputed(tmp_path):
+    bb = SlowBackbone()
+    ps = random_proteins(4, seed=6)
+    embed_proteins(bb, ps, tmp_path, progress=False)
+    key = protein_keys(bb.id, bb.layers, ps[2], "sequence")[2]
+    with EmbeddingStore(tmp_path / "_test_slow", readonly=False) as st:
+        raw = bytearray(st.get_raw_many([key])[0])
+        raw[-1] ^= 0xFF
+        st.put_raw_many([(key, bytes(raw))])
+    with pytest.warns(UserWarning, match=f"protein {ps[2].id} layer 2"):
+        s = embed_proteins(bb, ps, tmp_path, progress=False)
+    assert (s.embedded, s.cached) == (1, 3)
+    with EmbeddingStore(tmp_path / "_test_slow", readonly=True) as st:
+        assert st.get(key).shape == (len(ps[2]), 4)
+
+
+def test_two_shards_plus_merge_equal_one_run(tmp_path):
+    bb = SlowBackbone()
+    ps = random_proteins(30, seed=8)
+    s0 = embed_proteins(bb, ps, tmp_path / "s0", shard=(0, 2), progress=False)
+    s1 = embed_proteins(bb, ps, tmp_path / "s1", shard=(1, 2), progress=False)
+    assert s0.embedded + s1.embedded == 30 and s0.embedded > 0 and s1.embedded > 0
+    assert s0.other_shards == s1.embedded
+    copied = merge_caches([tmp_path / "s0", tmp_path / "s1"], tmp_path / "merged")
+    assert copied == {"_test_slow": 60}
+    embed_proteins(bb, ps, tmp_path / "full", progress=False)
+    merged, full = _entries(tmp_path / "merged", "_test_slow"), _entries(tmp_path / "full", "_test_slow")
+    assert merged.keys() == full.keys()
+    assert all(torch.equal(merged[k], full[k]) for k in full)
+    with EmbeddingStore(tmp_path / "merged" / "_test_slow", readonly=True) as st:
+        assert st.meta.backbone_id == bb.id and st.meta.dims == {1: 8, 2: 4}
+    again = embed_proteins(bb, ps, tmp_path / "merged", progress=False)
+    assert (again.embedded, again.cached) == (0, 30)
+    with pytest.raises(CacheError, match="invalid shard"):
+        embed_proteins(bb, ps, tmp_path / "x", shard=(2, 2), progress=False)
+
+
+def test_kill_9_mid_run_then_rerun_finishes_without_recomputing(tmp_path):
+    cache, log = tmp_path / "cache", tmp_path / "log.txt"
+    job = [sys.executable, str(Path(__file__).parent / "cache_slow_job.py"), str(cache), "24", "0.15"]
+    env = {**os.environ, LOG_ENV: str(log)}
+    proc = subprocess.Popen(job, env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    committed = 0
+    while time.time() < deadline and committed < 4 and proc.poll() is None:
+        time.sleep(0.05)
+        if (cache / "_test_slow" / "data.mdb").exists():
+            with EmbeddingStore(cache / "_test_slow", readonly=True) as st:
+                committed = len(st) // 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 4 <= committed < 24, "the run must be killed mid-way"
+    with EmbeddingStore(cache / "_test_slow", readonly=True) as st:
+        before = {k for k, _ in st.iter_raw()}
+    n_before = len(before) // 2
+    log.write_text("")
+    out = subprocess.run(job, env=env, capture_output=True, text=True, check=True, timeout=120)
+    embedded, cached, refused = map(int, out.stdout.split())
+    assert (embedded, cached, refused) == (24 - n_before, n_before, 0)
+    recomputed = set(log.read_text().split())
+    ps = random_proteins(24, lo=20, hi=30, seed=7)
+    bb = SlowBackbone()
+    done_before = {p.id for p in ps if protein_keys(bb.id, bb.layers, p, "sequence")[1] in before}
+    assert len(done_before) == n_before and not (recomputed & done_before)
+    with EmbeddingStore(cache / "_test_slow", readonly=True) as st:
+        entries = list(st.iter_raw())
+    assert len(entries) == 48
+    for _, v in entries:
+        decode_entry(v)  # raises on any damaged entry
