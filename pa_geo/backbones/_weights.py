@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 import torch
 
+from pa_geo.backbones.base import Backbone, Layer
 from pa_geo.errors import BackboneUnavailable
 
 _WHOLE_FILE_LIMIT = 64 * 2**20
@@ -87,3 +88,28 @@ def load_checkpoint(path: str | os.PathLike, safe: Iterable[type] = (argparse.Na
                                   f"({', '.join(bad) or str(e).splitlines()[0]}); refusing to unpickle it") from None
     except (OSError, RuntimeError, EOFError) as e:
         raise BackboneUnavailable(f"{path}: cannot read checkpoint ({' '.join(str(e).split())[:200]})") from None
+
+
+class WeightFileBackbone(Backbone):
+    """A backbone whose weights come from one file and whose selected layers all have the same width ``D``.
+
+    Subclasses call :meth:`_set_weights_file` once the weights are loaded, and list in :meth:`fingerprint_settings`
+    every setting besides the weights that changes the output (so a changed setting gives new cache keys).
+    """
+
+    def _set_weights_file(self, path: str | os.PathLike, dim: int) -> None:
+        self._dim = int(dim)
+        self._digest = file_digest(path)
+        self.checkpoint = path
+
+    def fingerprint_settings(self) -> tuple:
+        """Output-changing settings folded into :attr:`fingerprint` (none by default)."""
+        return ()
+
+    @property
+    def dims(self) -> dict[Layer, int]:
+        return {layer: self._dim for layer in self.layers}
+
+    @property
+    def fingerprint(self) -> str:
+        return combine_digest(self._digest, *self.fingerprint_settings())

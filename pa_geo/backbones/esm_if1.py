@@ -6,8 +6,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pa_geo.backbones._weights import combine_digest, file_digest
-from pa_geo.backbones.base import Backbone, Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones._weights import WeightFileBackbone
+from pa_geo.backbones.base import Layer, chain_segments, register_backbone, resolve_layers
 from pa_geo.backbones.esm_checkpoints import load_esm_model, resolve_esm_checkpoint
 from pa_geo.errors import ConfigError
 from pa_geo.io.protein import Protein
@@ -23,7 +23,7 @@ def complex_coords(protein: Protein, target: np.ndarray, others: Sequence[np.nda
 
 
 @register_backbone("esm_if1")
-class ESMIF1Backbone(Backbone):
+class ESMIF1Backbone(WeightFileBackbone):
     """ESM-IF1 encoder output per residue (512-d for ``esm_if1_gvp4_t16_142M_UR50``).
 
     Layer ``k`` = hidden state after encoder transformer layer ``k`` (0 = input embedding); the last layer (default)
@@ -57,19 +57,12 @@ class ESMIF1Backbone(Backbone):
         self.alphabet = alphabet
         self._converter = inverse_folding.util.CoordBatchConverter(alphabet)
         self._num_layers = n
-        self._dim = int(net.encoder.embed_tokens.embedding_dim)
         self.complex_context = bool(complex_context)
         self.chain_gap = int(chain_gap)
-        self._digest = file_digest(path)
-        self.checkpoint = path
+        self._set_weights_file(path, int(net.encoder.embed_tokens.embedding_dim))
 
-    @property
-    def dims(self) -> dict[Layer, int]:
-        return {layer: self._dim for layer in self.layers}
-
-    @property
-    def fingerprint(self) -> str:
-        return combine_digest(self._digest, self.complex_context, self.chain_gap)
+    def fingerprint_settings(self) -> tuple:
+        return (self.complex_context, self.chain_gap)
 
     def _embed_batch(self, proteins: Sequence[Protein]) -> list[dict[Layer, torch.Tensor]]:
         jobs, coords_list = [], []

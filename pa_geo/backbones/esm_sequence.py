@@ -5,8 +5,8 @@ from typing import Sequence
 
 import torch
 
-from pa_geo.backbones._weights import combine_digest, file_digest
-from pa_geo.backbones.base import Backbone, Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones._weights import WeightFileBackbone
+from pa_geo.backbones.base import Layer, chain_segments, register_backbone, resolve_layers
 from pa_geo.backbones.esm_checkpoints import load_esm_model, resolve_esm_checkpoint
 from pa_geo.backbones.windows import blend_windows, plan_windows
 from pa_geo.errors import ConfigError
@@ -16,7 +16,7 @@ ESM2_TRAINING_CROP = 1022  # ESM-2 has rotary positions (no hard limit) but was 
 
 
 @register_backbone("esm1b")
-class ESMSequenceBackbone(Backbone):
+class ESMSequenceBackbone(WeightFileBackbone):
     """A fair-esm ESM-1 / ESM-1b / ESM-2 model; layer ``k`` = output of transformer layer ``k`` (0 = embeddings,
     the last layer includes the final layer norm, as in fair-esm's ``representations``).
 
@@ -59,18 +59,11 @@ class ESMSequenceBackbone(Backbone):
             raise ConfigError(f"{name}: window {self.window} outside 1..{limit} (the model's positions)")
         self.overlap = int(self.window // 4 if overlap is None else overlap)
         plan_windows(0, self.window, self.overlap)  # validates overlap
-        self._dim = int(net.embed_tokens.embedding_dim)
         self._letters = {t for t in alphabet.all_toks if len(t) == 1 and t.isalpha()}
-        self._digest = file_digest(path)
-        self.checkpoint = path
+        self._set_weights_file(path, int(net.embed_tokens.embedding_dim))
 
-    @property
-    def dims(self) -> dict[Layer, int]:
-        return {layer: self._dim for layer in self.layers}
-
-    @property
-    def fingerprint(self) -> str:
-        return combine_digest(self._digest, self.window, self.overlap)
+    def fingerprint_settings(self) -> tuple:
+        return (self.window, self.overlap)
 
     def max_residues(self) -> int | None:
         return self.window

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pa_geo.backbones._weights import combine_digest, file_digest, package_data_file
-from pa_geo.backbones.base import Backbone, Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones._weights import WeightFileBackbone, package_data_file
+from pa_geo.backbones.base import Layer, chain_segments, register_backbone, resolve_layers
 from pa_geo.errors import BackboneUnavailable
 from pa_geo.io.protein import Protein
 
@@ -26,7 +26,7 @@ def near_tokens(sequence: str) -> torch.Tensor:
 
 
 @register_backbone("near")
-class NEARBackbone(Backbone):
+class NEARBackbone(WeightFileBackbone):
     """NEAR per-residue embeddings (256-d); layer ``k`` = output of residual block ``k`` (1..8, default 8;
     0 = the token embedding). Each block: ``x += conv2(ELU(conv1(ELU(x))))``, Conv1d k=7, zero padding.
 
@@ -56,17 +56,7 @@ class NEARBackbone(Backbone):
             for c in ("conv1", "conv2"):
                 self.register_buffer(f"w{i}_{c}", arrays[f"conv_layers.{i}.{c}.weight"])  # [out, in, 7]
                 self.register_buffer(f"b{i}_{c}", arrays[f"conv_layers.{i}.{c}.bias"])
-        self._dim = int(self.embedding.shape[1])
-        self._digest = file_digest(path)
-        self.checkpoint = path
-
-    @property
-    def dims(self) -> dict[Layer, int]:
-        return {layer: self._dim for layer in self.layers}
-
-    @property
-    def fingerprint(self) -> str:
-        return combine_digest(self._digest)
+        self._set_weights_file(path, int(self.embedding.shape[1]))
 
     def block_outputs(self, tokens: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
         """``tokens [B, L]`` (-1 = zero vector), ``mask [B, L]`` bool -> ``[B, L, 256]`` after embedding and each

@@ -9,8 +9,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pa_geo.backbones._weights import combine_digest, file_digest, load_checkpoint, package_data_file
-from pa_geo.backbones.base import Backbone, Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones._weights import WeightFileBackbone, load_checkpoint, package_data_file
+from pa_geo.backbones.base import Layer, chain_segments, register_backbone, resolve_layers
 from pa_geo.errors import BackboneUnavailable, ConfigError
 from pa_geo.io.protein import Protein
 
@@ -37,7 +37,7 @@ def mpnn_residue_index(protein: Protein) -> np.ndarray:
 
 
 @register_backbone("proteinmpnn")
-class ProteinMPNNBackbone(Backbone):
+class ProteinMPNNBackbone(WeightFileBackbone):
     """Node embeddings ``h_V`` (128-d) after encoder layer 1..3 of ProteinMPNN (default 3, the last).
 
     Exactly the first half of ``ProteinMPNN.forward`` with ``augment_eps=0`` (the package adds noise even in
@@ -82,13 +82,7 @@ class ProteinMPNNBackbone(Backbone):
         super().__init__(resolve_layers(name, layers, range(1, n + 1), n))
         self.model = net.eval().requires_grad_(False)
         self.ca_only = ca_only
-        self._dim = int(net.W_e.out_features)
-        self._digest = file_digest(path)
-        self.checkpoint = path
-
-    @property
-    def dims(self) -> dict[Layer, int]:
-        return {layer: self._dim for layer in self.layers}
+        self._set_weights_file(path, int(net.W_e.out_features))
 
     def to(self, *args, **kwargs) -> "ProteinMPNNBackbone":
         """Weights stay float32 (ProteinMPNN's features hard-code ``.float()``): float64 is ignored with a warning;
@@ -100,9 +94,8 @@ class ProteinMPNNBackbone(Backbone):
             dtype = None
         return super().to(device=device, dtype=dtype, non_blocking=non_blocking)
 
-    @property
-    def fingerprint(self) -> str:
-        return combine_digest(self._digest, self.ca_only)
+    def fingerprint_settings(self) -> tuple:
+        return (self.ca_only,)
 
     def featurize(self, proteins: Sequence[Protein]) -> tuple[torch.Tensor, ...]:
         """Padded model inputs (the layout of ProteinMPNN's ``tied_featurize``), B proteins, L = longest:
@@ -153,7 +146,12 @@ class ProteinMPNNBackbone(Backbone):
         outs: list[dict[Layer, torch.Tensor]] = [{} for _ in proteins]
         for i in alone:
             outs[i] = self._forward([proteins[i]])[0]
-        if together:
+        if together and self.device.type == "cpu":
+            # On CPU the padded forward is memory-bound ([B, L, 48, 128] gathers): one protein at a time measured
+            # 1.7x faster (1,240 vs 715 residues/s on 2 cores), so batching is kept for accelerators only.
+            for i in together:
+                outs[i] = self._forward([proteins[i]])[0]
+        elif together:
             for i, out in zip(together, self._forward([proteins[i] for i in together])):
                 outs[i] = out
         return outs

@@ -8,8 +8,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pa_geo.backbones._weights import combine_digest, file_digest, package_data_file
-from pa_geo.backbones.base import Backbone, Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones._weights import WeightFileBackbone, package_data_file
+from pa_geo.backbones.base import Layer, chain_segments, register_backbone, resolve_layers
 from pa_geo.errors import BackboneUnavailable, ConfigError
 from pa_geo.io.protein import Protein
 
@@ -68,7 +68,7 @@ class MLSTMCell(torch.nn.Module):
 
 
 @register_backbone("unirep")
-class UniRepBackbone(Backbone):
+class UniRepBackbone(WeightFileBackbone):
     """UniRep per-residue hidden states: row k = the mLSTM state after residue k (the start-token row dropped).
 
     Layer ``k`` = output of mLSTM cell ``k`` (1900: one cell; 256 / 64: four). Chains embedded separately.
@@ -103,17 +103,7 @@ class UniRepBackbone(Backbone):
         prefix = {i: f"mlstm.{i}." for i in range(n_cells)}
         self.cells = torch.nn.ModuleList(
             MLSTMCell({k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}) for p in prefix.values())
-        self._dim = self.cells[0].hidden
-        self._digest = file_digest(path)
-        self.checkpoint = path
-
-    @property
-    def dims(self) -> dict[Layer, int]:
-        return {layer: self._dim for layer in self.layers}
-
-    @property
-    def fingerprint(self) -> str:
-        return combine_digest(self._digest)
+        self._set_weights_file(path, self.cells[0].hidden)
 
     def hidden_states(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         """``tokens [B, T]`` -> per cell ``[B, T, D]`` hidden states (row 0 = after the start token)."""

@@ -79,6 +79,12 @@ def test_batch_equals_single_and_missing_atoms_give_zero_rows(mpnn):
         for layer in (1, 2, 3):
             assert o[layer].shape == (len(p), 128)
             assert (o[layer] - single[layer]).abs().max() < 1e-5
+    # the padded forward accelerators use (on CPU embed runs one at a time), for proteins with > k usable residues
+    together = [p for p in batch if int(p.backbone_mask.all(1).sum()) > 48]
+    assert len(together) >= 2
+    for p, b in zip(together, mpnn._forward(together)):
+        single = mpnn._forward([p])[0]
+        assert all((b[layer] - single[layer]).abs().max() < 1e-5 for layer in (1, 2, 3))
     assert torch.count_nonzero(out[-1][3][2]) == 0 and torch.isfinite(out[-1][3]).all()
     assert torch.count_nonzero(out[-1][3][3]) > 0
 
