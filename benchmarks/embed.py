@@ -97,14 +97,16 @@ def build_esm_if1() -> tuple[torch.nn.Module, object]:
 @contextlib.contextmanager
 def injected(module, net: torch.nn.Module, alphabet: object, tag: str):
     """Make a pa_geo ESM backbone module load ``net`` instead of a checkpoint file (random weights, no disk)."""
-    saved = module.resolve_esm_checkpoint, module.load_esm_model, module.file_digest
+    from pa_geo.backbones import _weights  # WeightFileBackbone fingerprints the file through _weights.file_digest
+
+    saved = module.resolve_esm_checkpoint, module.load_esm_model, _weights.file_digest
     module.resolve_esm_checkpoint = lambda model, name: Path(f"/random/{tag}.pt")
     module.load_esm_model = lambda path: (net, alphabet)
-    module.file_digest = lambda path: f"random-{tag}"
+    _weights.file_digest = lambda path: f"random-{tag}"
     try:
         yield
     finally:
-        module.resolve_esm_checkpoint, module.load_esm_model, module.file_digest = saved
+        module.resolve_esm_checkpoint, module.load_esm_model, _weights.file_digest = saved
 
 
 def matmul_params(net: torch.nn.Module) -> int:
