@@ -27,15 +27,21 @@ def table_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(cols))
 
 
+def metric_value(row: dict[str, Any], task: str, key: str) -> float | None:
+    """``row``'s test value of column ``(task, key)``; a primary-task key (``test/<split>/<metric>``) names no task,
+    so it belongs to the row only when ``task`` is the row's own task (auxiliary keys carry their task)."""
+    if key not in row["test"] or (task != row["task"] and key.count("/") != 3):
+        return None
+    return float(row["test"][key])
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The results table: one line per (experiment, model) with every task's test metric, params and time."""
     cols = table_columns(rows)
     head = ["experiment", "model"] + [f"{t} {k.rsplit('/', 1)[1]}" for t, k in cols] + ["trainable", "train s"]
     body = []
     for r in rows:
-        # a primary-task key (test/<split>/<metric>) names no task: show it only in its own task's column
-        vals = [f"{r['test'][k]:.4f}" if k in r["test"] and (t == r["task"] or k.count("/") == 3) else ""
-                for t, k in cols]
+        vals = [f"{v:.4f}" if (v := metric_value(r, t, k)) is not None else "" for t, k in cols]
         body.append([r["experiment"], r["model"], *vals, f"{r['trainable_params']:,}", f"{r['train_time_s']:.0f}"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
@@ -72,6 +78,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
                 ax.plot(curve["epoch"] + 1, curve[metric], marker="o", label=r["model"])
         ax.set_title(f"{exp}: validation {metric.split('/')[-1]}")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -88,11 +95,11 @@ def plot_bars(rows: list[dict[str, Any]], path: Path) -> None:
     cols = table_columns(rows)
     fig, axes = plt.subplots(1, len(cols), figsize=(4.5 * len(cols), 4), squeeze=False)
     for ax, (task, key) in zip(axes[0], cols):
-        sel = [r for r in rows if key in r["test"]]
-        ax.bar([r["model"] for r in sel], [r["test"][key] for r in sel], color="tab:blue")
+        sel = [(r["model"], v) for r in rows if (v := metric_value(r, task, key)) is not None]
+        ax.bar([m for m, _ in sel], [v for _, v in sel], color="tab:blue")
         ax.set_title(f"{task}: test {key.rsplit('/', 1)[1]}")
         ax.tick_params(axis="x", rotation=45)
-        lo = min(r["test"][key] for r in sel) if sel else 0.0
+        lo = min(v for _, v in sel) if sel else 0.0
         ax.set_ylim(max(0.0, lo - 0.1), None)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -12,7 +12,7 @@ import torch
 
 from pa_geo.train.demo_models import DEMO_MODELS, build_demo_model
 from pa_geo.train.demo import experiments
-from pa_geo.train.demo_report import format_table
+from pa_geo.train.demo_report import format_table, metric_value
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +37,10 @@ def test_table_shows_each_primary_metric_only_in_its_own_column():
     assert "demo_ss3 accuracy" in lines[0] and "demo_rsa pearson" in lines[0] and "demo_solubility accuracy" in lines[0]
     assert lines[2].count("0.9000") == 1 and "0.6000" not in lines[2]
     assert lines[3].count("0.6000") == 1 and "0.9000" not in lines[3]
+    # the bar chart reads values through the same rule
+    assert metric_value(rows[1], "demo_ss3", "test/test/accuracy") is None
+    assert metric_value(rows[1], "demo_solubility", "test/test/accuracy") == 0.6
+    assert metric_value(rows[0], "demo_rsa", "test/demo_rsa/test/pearson") == 0.8
 
 
 def test_demo_runs_end_to_end(tmp_path):
