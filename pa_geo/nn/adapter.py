@@ -90,6 +90,22 @@ class AdapterBlock(nn.Module):
         return [x + self.drop(ffn(norm(x))) for x, ffn, norm in zip(xs, self.ffn, self.ffn_norm)]
 
 
+def level_inputs(batch: Data | Batch, levels: dict[str, int], owner: str) -> list[Tensor]:
+    """The level node fields of ``batch``, each ``[N, D_level]`` in ``levels`` order; a missing field, a wrong width
+    or differing node counts raise a one-line :class:`ConfigError` naming ``owner`` and the field."""
+    xs = []
+    for name, dim in levels.items():
+        x = batch[name] if name in batch else None
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != dim:
+            got = "missing" if x is None else f"shape {tuple(getattr(x, 'shape', ()))}"
+            raise ConfigError(f"{owner}: batch node field {name!r} is {got}, expected [N, {dim}]")
+        xs.append(x)
+    if len({x.shape[0] for x in xs}) > 1:
+        raise ConfigError(f"{owner}: level fields have different node counts "
+                          f"{ {n: x.shape[0] for n, x in zip(levels, xs)} }")
+    return xs
+
+
 class ProteinAdapter(nn.Module):
     """Trainable multi-level adapter over frozen node embeddings.
 
@@ -138,17 +154,7 @@ class ProteinAdapter(nn.Module):
         return self.d_model
 
     def _inputs(self, batch: Data | Batch) -> list[Tensor]:
-        xs = []
-        for name, dim in self.levels.items():
-            x = batch[name] if name in batch else None
-            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != dim:
-                got = "missing" if x is None else f"shape {tuple(getattr(x, 'shape', ()))}"
-                raise ConfigError(f"ProteinAdapter: batch node field {name!r} is {got}, expected [N, {dim}]")
-            xs.append(x)
-        if len({x.shape[0] for x in xs}) > 1:
-            raise ConfigError(f"ProteinAdapter: level fields have different node counts "
-                              f"{ {n: x.shape[0] for n, x in zip(self.levels, xs)} }")
-        return xs
+        return level_inputs(batch, self.levels, "ProteinAdapter")
 
     def _context(self, batch: Data | Batch, num_nodes: int, device: torch.device) -> object:
         if self.attention == "graph":

@@ -19,7 +19,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import global_mean_pool
 
 from pa_geo.errors import ConfigError
-from pa_geo.nn.adapter import ProteinAdapter
+from pa_geo.nn.adapter import ProteinAdapter, level_inputs
 from pa_geo.nn.outputs import EncoderOutput
 
 
@@ -79,13 +79,7 @@ class MeanEmbeddingEncoder(nn.Module):
         return self._dim
 
     def forward(self, batch: Data | Batch) -> EncoderOutput:
-        xs = []
-        for name, dim in self.levels.items():
-            x = batch[name] if name in batch else None
-            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != dim:
-                got = "missing" if x is None else f"shape {tuple(getattr(x, 'shape', ()))}"
-                raise ConfigError(f"MeanEmbeddingEncoder: batch node field {name!r} is {got}, expected [N, {dim}]")
-            xs.append(x.float())
+        xs = [x.float() for x in level_inputs(batch, self.levels, "MeanEmbeddingEncoder")]
         node = self.mix(xs) if self.mix is not None else torch.cat(xs, dim=-1)
         index = getattr(batch, "batch", None)
         if index is None:
