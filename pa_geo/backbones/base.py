@@ -77,6 +77,13 @@ def chain_segments(protein: Protein) -> list[np.ndarray]:
     return [np.flatnonzero(ids == c) for c in protein.chains]
 
 
+def chain_jobs(proteins: Sequence[Protein]) -> list[tuple[int, np.ndarray, str]]:
+    """``(protein index, residue indices [L_c], chain sequence)`` for every chain of every protein, in order: the
+    unit per-chain backbones embed."""
+    return [(pi, idx, "".join(p.sequence[i] for i in idx))
+            for pi, p in enumerate(proteins) for idx in chain_segments(p)]
+
+
 class Backbone(torch.nn.Module, abc.ABC):
     """A frozen per-residue encoder. Always in ``eval()`` mode, never tracks gradients.
 
@@ -157,6 +164,16 @@ class Backbone(torch.nn.Module, abc.ABC):
     @abc.abstractmethod
     def _embed_batch(self, proteins: Sequence[Protein]) -> list[dict[Layer, torch.Tensor]]:
         """Embed a batch (non-empty proteins); one dict ``layer -> [L_i, D_layer]`` float32 CPU tensor each."""
+
+    def _assemble_chains(self, proteins: Sequence[Protein], jobs: Sequence[tuple],
+                         rows: Callable[[int, Layer], torch.Tensor]) -> list[dict[Layer, torch.Tensor]]:
+        """Per protein ``{layer: [L, D_layer]}`` float32 CPU, filled chain by chain: ``jobs[j]`` starts with
+        ``(protein index, residue indices [L_c])`` and ``rows(j, layer)`` gives that chain's ``[L_c, D_layer]``."""
+        outs = [{layer: torch.empty(len(p), self.dims[layer]) for layer in self.layers} for p in proteins]
+        for j, (pi, idx, *_) in enumerate(jobs):
+            for layer in self.layers:
+                outs[pi][layer][torch.from_numpy(idx)] = rows(j, layer).float().cpu()
+        return outs
 
     def max_residues(self) -> int | None:
         """Longest chain one forward pass takes (None = unlimited); longer chains are windowed by the backbone."""

@@ -79,9 +79,4 @@ class ESMIF1Backbone(WeightFileBackbone):
                            return_all_hiddens=need_states)
         states = {layer: (enc["encoder_out"][0] if layer == self._num_layers else enc["encoder_states"][layer])
                   for layer in self.layers}  # each [T, B, D]
-        outs = [{layer: torch.empty(len(p), self._dim) for layer in self.layers} for p in proteins]
-        for b, (pi, idx) in enumerate(jobs):
-            rows = torch.from_numpy(idx)
-            for layer, h in states.items():
-                outs[pi][layer][rows] = h[1: 1 + len(idx), b].float().cpu()
-        return outs
+        return self._assemble_chains(proteins, jobs, lambda b, layer: states[layer][1: 1 + len(jobs[b][1]), b])

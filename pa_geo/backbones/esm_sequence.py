@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 
 from pa_geo.backbones._weights import WeightFileBackbone
-from pa_geo.backbones.base import Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones.base import Layer, chain_jobs, register_backbone, resolve_layers
 from pa_geo.backbones.esm_checkpoints import load_esm_model, resolve_esm_checkpoint
 from pa_geo.backbones.windows import blend_windows, plan_windows
 from pa_geo.errors import ConfigError
@@ -82,21 +82,20 @@ class ESMSequenceBackbone(WeightFileBackbone):
     def _embed_batch(self, proteins: Sequence[Protein]) -> list[dict[Layer, torch.Tensor]]:
         jobs = []  # (protein, residue indices, window plan, first item) per chain
         items: list[str] = []
-        for pi, p in enumerate(proteins):
-            for idx in chain_segments(p):
-                seq = "".join(p.sequence[i] for i in idx)
-                plan = plan_windows(len(seq), self.window, self.overlap)
-                jobs.append((pi, idx, plan, len(items)))
-                items.extend(seq[s:e] for s, e in plan)
+        for pi, idx, seq in chain_jobs(proteins):
+            plan = plan_windows(len(seq), self.window, self.overlap)
+            jobs.append((pi, idx, plan, len(items)))
+            items.extend(seq[s:e] for s, e in plan)
         tokens = self._tokens(items).to(self.device)
         reps = self.model(tokens, repr_layers=list(self.layers))["representations"]
-        outs = [{layer: torch.empty(len(p), self._dim) for layer in self.layers} for p in proteins]
-        for pi, idx, plan, first in jobs:
-            for layer in self.layers:
-                pieces = [reps[layer][first + k, self._bos: self._bos + e - s].float().cpu()
-                          for k, (s, e) in enumerate(plan)]
-                outs[pi][layer][torch.from_numpy(idx)] = blend_windows(pieces, plan, len(idx), self.overlap)
-        return outs
+
+        def chain_rows(j: int, layer: Layer) -> torch.Tensor:
+            _, idx, plan, first = jobs[j]
+            pieces = [reps[layer][first + k, self._bos: self._bos + e - s].float().cpu()
+                      for k, (s, e) in enumerate(plan)]
+            return blend_windows(pieces, plan, len(idx), self.overlap)
+
+        return self._assemble_chains(proteins, jobs, chain_rows)
 
 
 @register_backbone("esm2")

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from pa_geo.backbones._weights import WeightFileBackbone, package_data_file
-from pa_geo.backbones.base import Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones.base import Layer, chain_jobs, register_backbone, resolve_layers
 from pa_geo.errors import BackboneUnavailable
 from pa_geo.io.protein import Protein
 
@@ -74,17 +74,10 @@ class NEARBackbone(WeightFileBackbone):
         return [o.transpose(1, 2) for o in outs]
 
     def _embed_batch(self, proteins: Sequence[Protein]) -> list[dict[Layer, torch.Tensor]]:
-        jobs, seqs = [], []
-        for pi, p in enumerate(proteins):
-            for idx in chain_segments(p):
-                jobs.append((pi, idx))
-                seqs.append(near_tokens("".join(p.sequence[i] for i in idx)))
+        jobs = chain_jobs(proteins)
+        seqs = [near_tokens(seq) for _, _, seq in jobs]
         tokens = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=NEAR_ZERO_TOKEN)
         lengths = torch.tensor([len(s) for s in seqs])
         mask = torch.arange(tokens.shape[1])[None] < lengths[:, None]
         states = self.block_outputs(tokens.to(self.device), mask.to(self.device))
-        outs = [{layer: torch.empty(len(p), self._dim) for layer in self.layers} for p in proteins]
-        for b, (pi, idx) in enumerate(jobs):
-            for layer in self.layers:
-                outs[pi][layer][torch.from_numpy(idx)] = states[layer][b, : len(idx)].float().cpu()
-        return outs
+        return self._assemble_chains(proteins, jobs, lambda b, layer: states[layer][b, : len(jobs[b][1])])

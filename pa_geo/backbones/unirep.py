@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from pa_geo.backbones._weights import WeightFileBackbone, package_data_file
-from pa_geo.backbones.base import Layer, chain_segments, register_backbone, resolve_layers
+from pa_geo.backbones.base import Layer, chain_jobs, register_backbone, resolve_layers
 from pa_geo.errors import BackboneUnavailable, ConfigError
 from pa_geo.io.protein import Protein
 
@@ -115,16 +115,10 @@ class UniRepBackbone(WeightFileBackbone):
         return states
 
     def _embed_batch(self, proteins: Sequence[Protein]) -> list[dict[Layer, torch.Tensor]]:
-        jobs, seqs = [], []
-        for pi, p in enumerate(proteins):
-            for idx in chain_segments(p):
-                jobs.append((pi, idx))
-                seqs.append(unirep_tokens("".join(p.sequence[i] for i in idx)))
+        jobs = chain_jobs(proteins)
+        seqs = [unirep_tokens(seq) for _, _, seq in jobs]
         # right padding never reaches earlier steps of a recurrent model
         tokens = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=0).to(self.device)
         states = self.hidden_states(tokens)
-        outs = [{layer: torch.empty(len(p), self._dim) for layer in self.layers} for p in proteins]
-        for b, (pi, idx) in enumerate(jobs):
-            for layer in self.layers:
-                outs[pi][layer][torch.from_numpy(idx)] = states[layer - 1][b, 1: 1 + len(idx)].float().cpu()
-        return outs
+        return self._assemble_chains(proteins, jobs,
+                                     lambda b, layer: states[layer - 1][b, 1: 1 + len(jobs[b][1])])
