@@ -113,7 +113,8 @@ class PaGeoDataModule(pl.LightningDataModule):
 
         return attach_embeddings(graph, protein, self._sources) if self._sources else graph
 
-    def _records(self, task: str, split: str) -> list:
+    def records(self, task: str, split: str) -> list:
+        """The :class:`~pa_geo.datasets.records.TaskRecord` list of ``task``'s ``split`` (first ``max_records``)."""
         records = self.specs[task].load(self.roots[task], split)
         return records if self.max_records is None else records[: self.max_records]
 
@@ -142,7 +143,7 @@ class PaGeoDataModule(pl.LightningDataModule):
             return
         for task, spec in self.specs.items():
             for split in spec.splits:
-                self._build_graphs(task, split, self._records(task, split))
+                self._build_graphs(task, split, self.records(task, split))
         self._graphs.clear()
 
     def dataset(self, task: str, split: str) -> ExampleDataset:
@@ -152,7 +153,7 @@ class PaGeoDataModule(pl.LightningDataModule):
             from pa_geo.datasets.graph_dataset import source_fingerprint
 
             spec = self.specs[task]
-            records = self._records(task, split)
+            records = self.records(task, split)
             if split == spec.train_split and spec.label_type == "regression":
                 from pa_geo.tasks.losses import regression_target_stats
 

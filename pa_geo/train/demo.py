@@ -64,7 +64,7 @@ def _proteins(datamodule: Any) -> list:
     seen: dict[str, Any] = {}
     for task, spec in datamodule.specs.items():
         for split in spec.splits:
-            for rec in datamodule._records(task, split):
+            for rec in datamodule.records(task, split):
                 for p in rec.proteins:
                     seen.setdefault(p.id, p)
     return list(seen.values())
