@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
+from pa_geo.datasets.structuredb import DATA_DIR
 from pa_geo.train.demo_models import DEMO_MODELS, DemoExperiment, build_demo_model
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 NEAR_LAYERS = [4, 8]
 MPNN_LAYER = 3
 
