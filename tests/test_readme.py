@@ -31,6 +31,6 @@ def test_readme_research_example_runs(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, env=env,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    loss = float(re.search(r"secondary-structure loss after 3 epochs: ([0-9.]+)", proc.stdout).group(1))
-    assert 0.0 < loss < 1.1  # 3 classes: chance level is ln 3 = 1.10
+    loss = float(re.search(r"secondary-structure loss after 10 epochs: ([0-9.]+)", proc.stdout).group(1))
+    assert 0.0 < loss < 0.8  # 3 classes: chance level is ln 3 = 1.10; seeded runs give 0.37
     assert (tmp_path / ".cache" / "embeddings").is_dir()
