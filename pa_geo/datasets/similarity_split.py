@@ -23,14 +23,17 @@ a one-line :class:`ConfigError` that says to delete the file to split again.
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -227,17 +230,41 @@ def table_split(table: str | Path, ids: Sequence[str], sequences: Callable[[], l
     """
     table = Path(table)
     path = split_file_for(table)
-    if path.is_file():
-        assignment, header = read_split_file(path)
-        _check_settings(path, header, params)
-        new = [i for i in ids if i not in assignment]
-        if new:
-            shown = ", ".join(new[:5]) + (" ..." if len(new) > 5 else "")
-            raise ConfigError(f"{table}: {len(new)} id(s) are not in its split file {path.name} ({shown}): the "
-                              f"table changed since the split was made; delete {path.name} to split again (or add "
-                              f"a split column)")
-        LOG.info("split of %s read from %s (%s)", table.name, path.name, header.get("method", "?"))
-        return {i: assignment[i] for i in ids}
+    if not path.is_file():  # several processes (DDP ranks) may open the table at once: one makes the split
+        with _lock(path):
+            if not path.is_file():
+                return _make_split(table, path, ids, sequences, params)
+    assignment, header = read_split_file(path)
+    _check_settings(path, header, params)
+    new = [i for i in ids if i not in assignment]
+    if new:
+        shown = ", ".join(new[:5]) + (" ..." if len(new) > 5 else "")
+        raise ConfigError(f"{table}: {len(new)} id(s) are not in its split file {path.name} ({shown}): the table "
+                          f"changed since the split was made; delete {path.name} to split again (or add a split "
+                          f"column)")
+    LOG.info("split of %s read from %s (%s)", table.name, path.name, header.get("method", "?"))
+    return {i: assignment[i] for i in ids}
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on a lock file in the temporary folder named after the split file's path."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    try:
+        fh = open(Path(tempfile.gettempdir()) / f"pa_geo_split_{digest}.lock", "w")
+    except OSError:
+        yield
+        return
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _make_split(table: Path, path: Path, ids: Sequence[str], sequences: Callable[[], list[tuple[str | None, ...]]],
+                params: SplitParams) -> dict[str, str]:
     groups, method = group_items(sequences(), params)
     parts = split_by_group(list(ids), groups, params.fractions, params.seed)
     split_of = np.empty(len(ids), dtype=object)

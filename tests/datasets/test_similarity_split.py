@@ -115,3 +115,25 @@ def test_mmseqs_groups_remote_homologues_the_kmer_rule_misses(tmp_path):
     assert len(set(group.values())) == 8
     assert all(len(v) == 1 for v in split_of_families(dict(zip(table.ids(), (e.split for e in table.entries))))
                .values())
+
+
+def test_processes_opening_a_table_at_once_make_one_split(tmp_path):
+    import threading
+    import time
+
+    calls = []
+
+    def slow_sequences():
+        calls.append(1)
+        time.sleep(0.3)
+        return [("MKTAYIAKQRQISFVKSHFSRQ",), ("GSHMLEDPVDAFQ",), ("PEPTIDEPEPTIDE",), ("WWWWCCCCHHHH",)]
+
+    results = []
+    params = ss.SplitParams("kmer", fractions=(0.5, 0.25, 0.25))
+    threads = [threading.Thread(target=lambda: results.append(
+        ss.table_split(tmp_path / "t.csv", ["a", "b", "c", "d"], slow_sequences, params))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 3 and results[0] == results[1] == results[2]
