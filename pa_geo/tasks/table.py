@@ -16,17 +16,19 @@ pair        pair, graph                   Spearman keeps every residue)         
 ==========  ==========================  ======================================  ====================
 
 The spec's ``options`` carry what prediction needs without the table: ``table`` (settings), ``class_names``,
-``has_structures``, ``label_columns``.
+``has_structures``, ``label_columns``; ``data_files`` fingerprints the table and the files it names (example-store
+key).
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+import copy
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from pa_geo.datasets.records import TaskRecord
 from pa_geo.datasets.table import LabelTable, TableSettings
-from pa_geo.errors import DatasetError
+from pa_geo.errors import ConfigError, DatasetError
 from pa_geo.tasks.spec import TaskSpec
 
 TABLE_SPLITS = ["train", "valid", "test"]
@@ -66,12 +68,31 @@ def table_task_spec(table: LabelTable, name: str = "table") -> TaskSpec:
     def load(root: Path, split: str) -> Iterable[TaskRecord | DatasetError]:
         return table.records(split)
 
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(s).items()}
-    settings["split_fractions"] = list(s.split_fractions)
     return TaskSpec(
         name=name, input_kind=input_kind_of(s, table.has_structures), level=LEVEL_OF[s.level],  # type: ignore[arg-type]
         label_type=s.type, num_outputs=table.codec.num_outputs, metrics=metrics, primary_metric=metrics[0],
         splits=list(TABLE_SPLITS), higher_is_better=metrics[0] not in LOWER_IS_BETTER, loader=load,
         source=str(s.table), description=f"{s.level}-level {s.type} labels from {Path(s.table).name}",
-        options={"table": settings, "class_names": table.codec.class_names, "has_structures": table.has_structures,
-                 "label_columns": list(s.label_columns)})
+        options={"table": settings_record(s), "class_names": table.codec.class_names, "has_structures": table.has_structures,
+                 "label_columns": list(s.label_columns), "data_files": table.fingerprint()})
+
+
+def settings_record(settings: TableSettings) -> dict[str, Any]:
+    """A table's settings as plain values (``spec.options["table"]``; compared to reuse an opened table)."""
+    out = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()}
+    out["split_fractions"] = list(settings.split_fractions)
+    return out
+
+
+def spec_record(spec: TaskSpec) -> dict[str, Any]:
+    """Every field of ``spec`` but its loader, as plain values (what a checkpoint stores to rebuild the task)."""
+    return {f.name: copy.deepcopy(getattr(spec, f.name)) for f in fields(spec) if f.name != "loader"}
+
+
+def spec_from_record(record: dict[str, Any]) -> TaskSpec:
+    """The spec :func:`spec_record` wrote, without a loader (a checkpoint's task: predicts, cannot load splits)."""
+    known = {f.name for f in fields(TaskSpec)} - {"loader"}
+    unknown = sorted(set(record) - known)
+    if unknown or "name" not in record:
+        raise ConfigError(f"task record with unknown field(s) {unknown} or no name: not written by this pa_geo")
+    return TaskSpec(**{k: copy.deepcopy(v) for k, v in record.items()})

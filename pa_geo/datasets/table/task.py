@@ -10,6 +10,7 @@ in :attr:`LabelTable.skipped`; rows whose files fail later are *yielded* as erro
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Iterator
@@ -138,6 +139,27 @@ class LabelTable:
             LOG.warning("%s: the test split is empty", self.settings.table)
 
     # ---- reading --------------------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """16-hex hash of (path, size, mtime) of the table, its split file and every structure file it names:
+        what a build from this table depends on (part of the example-store key)."""
+        from pa_geo.datasets.similarity_split import split_file_for
+        from pa_geo.datasets.table.proteins import split_chain_suffix
+
+        paths = [self.settings.table, split_file_for(self.settings.table)]
+        for e in self.entries:
+            for sfx in protein_suffixes(self.settings.level):
+                cell = e.row.cells.get(f"structure{sfx}", "").strip()
+                if cell:
+                    paths.append(split_chain_suffix(cell, self.base)[0])
+        h = hashlib.sha256()
+        for path in dict.fromkeys(paths):
+            try:
+                st = path.stat()
+                h.update(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{path}\0missing\n".encode())
+        return h.hexdigest()[:16]
+
     def split_counts(self) -> dict[str, int]:
         """Rows per split (after the checks made when the table was opened)."""
         return {name: sum(e.split == name for e in self.entries) for name in SPLIT_NAMES}
