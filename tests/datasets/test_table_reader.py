@@ -161,10 +161,15 @@ def read_seq(path: Path) -> str:
     return read_structure(path).sequence
 
 
-def test_mixed_structure_and_sequence_rows_refused(folder):
-    path = write(folder, "id,structure,sequence,label,split\na,pdb/2cviA.pdb,,1,train\nb,,MKTAYIAK,2,valid\n")
-    table = LabelTable(TableSettings(path))
-    with pytest.raises(DatasetError, match=r"id b\): no structure file"):
+@pytest.mark.parametrize("text, match", [
+    ("id,structure,sequence,label,split\na,pdb/2cviA.pdb,,1,train\nb,,MKTAYIAK,2,valid\n",
+     r"line 3 \(id b\): no structure file"),  # a table with structures needs one in every row
+    ('id,sequence,note,label,split\n\na,MKT,"two\nlines",1,train\nb,MKV,x,oops,valid\n',
+     r"line 5 \(id b\): label 'oops' in column 'label' is not a finite"),  # blank line, quoted newline counted
+])
+def test_bad_valid_row_named_by_its_line(folder, text, match):
+    table = LabelTable(TableSettings(write(folder, text)))
+    with pytest.raises(DatasetError, match=match):
         list(table.records("valid"))
 
 
@@ -237,13 +242,6 @@ def test_parquet_list_and_float_cells(tmp_path):
     table = LabelTable(TableSettings(tmp_path / "t.parquet", level="residue", type="regression"))
     (rec,) = list(table.records("train"))
     assert rec.id == "1" and rec.label_mask.tolist() == [True, False, True]
-
-
-def test_csv_line_numbers_skip_blank_lines_and_count_quoted_newlines(tmp_path):
-    path = write(tmp_path, 'id,sequence,note,label,split\n\na,MKT,"two\nlines",1,train\nb,MKV,x,oops,valid\n')
-    table = LabelTable(TableSettings(path))
-    with pytest.raises(DatasetError, match=r"line 5 \(id b\): label 'oops' in column 'label' is not a finite"):
-        list(table.records("valid"))
 
 
 @pytest.mark.parametrize("text, match", [
