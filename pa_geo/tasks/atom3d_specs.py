@@ -9,21 +9,14 @@ Files: the released split LMDBs, ``<root>/<split dir>/data/{train,val,test}`` (e
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
-from typing import Iterable
 
+from pa_geo.datasets.atom3d_loader import load_atom3d_task
 from pa_geo.tasks.metrics import metric_higher_is_better
 from pa_geo.tasks.registry import register_task
-from pa_geo.tasks.spec import TaskRecord, TaskSpec
+from pa_geo.tasks.spec import TaskSpec
 
 ATOM3D_SPLITS = ["train", "val", "test"]
 _REGRESSION = ["rmse", "pearson", "spearman", "mae"]
-
-
-def _loader(task: str, split_dir: str, root: Path, split: str, **kwargs) -> Iterable[TaskRecord]:
-    from pa_geo.datasets.atom3d_loader import load_atom3d_task  # lazy: lmdb / pandas only when a split is read
-
-    return load_atom3d_task(task, split_dir, root, split, **kwargs)
 
 
 def _spec(name: str, task: str, split_dir: str, input_kind: str, level: str, label_type: str, num_outputs: int,
@@ -32,7 +25,7 @@ def _spec(name: str, task: str, split_dir: str, input_kind: str, level: str, lab
     return TaskSpec(name=name, input_kind=input_kind, level=level, label_type=label_type, num_outputs=num_outputs,
                     metrics=list(metrics), primary_metric=metrics[0], splits=list(ATOM3D_SPLITS),
                     higher_is_better=metric_higher_is_better(metrics[0]),
-                    loader=partial(_loader, task, split_dir, **loader_options), source="ATOM3D",
+                    loader=partial(load_atom3d_task, task, split_dir, **loader_options), source="ATOM3D",
                     description=description,
                     options=dict(options, **loader_options, atom3d_task=task, split_dir=split_dir))
 

@@ -17,8 +17,10 @@ Inputs to ``update`` (raw head outputs; activations are applied here):
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import re
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -79,6 +81,7 @@ def _contact(match: re.Match, min_separation: int = 6) -> Metric:
     return cls(k=k, min_separation=min_separation)
 
 
+@functools.lru_cache(maxsize=None)
 def metric_higher_is_better(name: str) -> bool:
     """Whether a larger value of metric ``name`` is better: the metric class's own ``higher_is_better``."""
     m = _CONTACT.match(name)
@@ -87,7 +90,9 @@ def metric_higher_is_better(name: str) -> bool:
     if name not in _FACTORIES:
         raise ConfigError(f"unknown metric {name!r}; known: {', '.join(metric_names())}")
     types, factory = _FACTORIES[name]
-    direction = factory(2, types[0]).higher_is_better
+    with warnings.catch_warnings():  # e.g. SpearmanCorrCoef's buffer-size notice: nothing is accumulated here
+        warnings.simplefilter("ignore")
+        direction = factory(2, types[0]).higher_is_better
     if direction is None:
         raise ConfigError(f"metric {name!r} has no direction (higher_is_better is None): it cannot rank models")
     return bool(direction)
