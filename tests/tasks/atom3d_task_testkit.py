@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 
 import lmdb
+import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from pa_geo.datasets.atom3d import Atom3DLMDB
 
@@ -43,3 +45,31 @@ def write_atom3d_lmdb(path: Path, items: list[dict]) -> None:
         txn.put(b"serialization_format", b"json")
         txn.put(b"id_to_idx", json.dumps(id_to_idx).encode())
     env.close()
+
+
+# ATOM3D RES, examples/res/dataset/prepare_lmdb.py (ResTransform): class order, kept elements, pseudo-CB offset
+RES_CLASS = {"HIS": 0, "LYS": 1, "ARG": 2, "ASP": 3, "GLU": 4, "SER": 5, "THR": 6, "ASN": 7, "GLN": 8, "ALA": 9,
+             "VAL": 10, "LEU": 11, "ILE": 12, "MET": 13, "PHE": 14, "TYR": 15, "TRP": 16, "PRO": 17, "GLY": 18,
+             "CYS": 19}
+RES_ELEMENTS = ("C", "O", "N", "S", "P", "SE")
+RES_CB_OFFSET = np.array([-0.5311191, -0.75842446, 1.2198311], dtype=np.float32)
+RES_RADIUS = 10.0 * np.sqrt(3)
+
+
+def res_item(atoms: pd.DataFrame, item_id: str, residues: list[tuple[str, int]] | None = None) -> dict:
+    """A RES item as ATOM3D's ResTransform writes it (``residues`` limits which residues get labelled)."""
+    df = atoms.dropna(subset=["x", "y", "z"])
+    df = df[df["element"].isin(RES_ELEMENTS) & (df["hetero"].str.strip() == "")].reset_index(drop=True)
+    labels, subunits = [], []
+    for (chain, res, name), group in df.groupby(["chain", "residue", "resname"]):
+        if name not in RES_CLASS or (residues is not None and (chain, res) not in residues):
+            continue
+        if not {"N", "CA", "C", "O"} <= set(group["name"]):
+            continue
+        cb = group.loc[group["name"] == "CA", ["x", "y", "z"]].to_numpy(np.float32)[0] + RES_CB_OFFSET
+        rest = df[(df["chain"] != chain) | (df["residue"] != res) | df["name"].isin(["N", "CA", "C", "O"])]
+        tree = cKDTree(rest[["x", "y", "z"]].to_numpy())
+        subunits.append(rest.index[sorted(tree.query_ball_point(cb, r=RES_RADIUS))].tolist())
+        labels.append([f"{chain}_{res}_{name}", RES_CLASS[name], *cb.tolist()])
+    return {"atoms": df, "labels": pd.DataFrame(labels, columns=["subunit", "label", "x", "y", "z"]),
+            "subunit_indices": subunits, "id": item_id}

@@ -23,7 +23,7 @@ PEER_SPLITS = {
     "yeast_ppi": ["train", "valid", "test", "cross_species_test"],
     "human_ppi": ["train", "valid", "test", "cross_species_test"],
     "ppi_affinity": ["train", "valid", "test"], "pdbbind": ["train", "valid", "test"],
-    "bindingdb": ["train", "valid", "random_test", "holdout_test"],
+    "bindingdb": ["train", "valid", "holdout_test", "random_test"],  # PEER tests on holdout_test
 }
 PEER_PRIMARY = {
     "fluorescence": "spearman", "stability": "spearman", "beta_lactamase": "spearman", "aav": "spearman",
