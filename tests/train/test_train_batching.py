@@ -130,7 +130,7 @@ def test_collate_cross_protein_pairs_offsets_each_side() -> None:
 
 def test_smiles_graph_elements_and_bonds() -> None:
     from pa_geo.graphs.schema import ELEMENT_INDEX
-    from pa_geo.train.ligands import smiles_graph
+    from pa_geo.graphs.ligand import smiles_graph
 
     g = smiles_graph("OC(=O)c1ccccc1[Na]", "lig")  # benzoic acid with a sodium: 10 heavy atoms
     assert g.num_nodes == 10
