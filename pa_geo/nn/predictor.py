@@ -138,7 +138,8 @@ class MultiScalePredictor(nn.Module):
         readouts, lifted = [], []
         for s, (conv, norm, pool, readout) in enumerate(zip(self.convs, self.norms, self.pools, self.readouts)):
             with stage(f"predictor.scale{s}.conv"):
-                feats = self._edge_features(edge_index, pos, edge_attr, h.size(0))
+                # topology-only convs (gcn, graphconv, sage) never read edge features: skip the RBF
+                feats = self._edge_features(edge_index, pos, edge_attr, h.size(0)) if conv.uses_edge_attr else None
                 h = h + self.dropout(self.act(norm(conv(h, edge_index, feats, pos))))
             with stage(f"predictor.scale{s}.pool"):
                 out = pool(h, edge_index, edge_attr, b, pos)
