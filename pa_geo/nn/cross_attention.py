@@ -29,7 +29,9 @@ from pa_geo.nn.varlen import DEFAULT_CHUNK_ELEMENTS, LengthBuckets, varlen_atten
 
 def edge_attention(q: Tensor, k: Tensor, v: Tensor, edge_index: Tensor, dropout_p: float = 0.0) -> Tensor:
     """Bipartite multi-head attention along edges: q [N_dst, H, dh], k / v [N_src, H, dh], edge_index [2, E]
-    (source row 0 -> target row 1) -> [N_dst, H, dh]; softmax over each target's incoming edges (PyG ``softmax``)."""
+    (source row 0 -> target row 1) -> [N_dst, H, dh]; softmax over each target's incoming edges (PyG ``softmax``).
+    Takes projected q / k / v rather than being PyG's bipartite ``TransformerConv``: keys and values come from each
+    source level's own projection, computed once per block and shared by every level that queries them."""
     src, dst = edge_index
     alpha = (q[dst] * k[src]).sum(-1) / math.sqrt(q.shape[-1])                 # [E, H]
     alpha = softmax(alpha, dst, num_nodes=q.shape[0])
