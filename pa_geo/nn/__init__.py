@@ -1,7 +1,8 @@
 """Trainable model parts: the multi-level :class:`ProteinAdapter`, the :class:`MultiScalePredictor` with its pooling
 and conv registries, task heads, baselines, and the parameter report."""
 from pa_geo.nn.adapter import ProteinAdapter
-from pa_geo.nn.baselines import AdapterWithoutCrossAttention, MeanEmbeddingEncoder, ScalarMix
+from pa_geo.nn.baselines import (AdapterWithoutCrossAttention, MeanEmbeddingEncoder, ScalarMix,
+                                 SummedLevelsTransformer)
 from pa_geo.nn.convs import available_convs, get_conv
 from pa_geo.nn.encoder import AdapterEncoder
 from pa_geo.nn.heads import ContactHead, GraphHead, LigandHead, MutationHead, NodeHead, ProteinPairHead
@@ -12,5 +13,5 @@ from pa_geo.nn.predictor import MultiScalePredictor
 
 __all__ = ["AdapterEncoder", "AdapterWithoutCrossAttention", "ContactHead", "EncoderOutput", "GraphHead",
            "LigandHead", "MeanEmbeddingEncoder", "MultiScalePredictor", "MutationHead", "NodeHead",
-           "ProteinAdapter", "ProteinPairHead", "ScalarMix", "available_convs", "available_poolings", "get_conv",
-           "get_pooling", "parameter_report"]
+           "ProteinAdapter", "ProteinPairHead", "ScalarMix", "SummedLevelsTransformer", "available_convs",
+           "available_poolings", "get_conv", "get_pooling", "parameter_report"]
