@@ -63,9 +63,10 @@ def _rotation(seed: int) -> torch.Tensor:
     return q.float()
 
 
-ENCODERS = {
+ENCODERS = {  # the defaults users run, plus GearNet-Edge's edge message passing (off by default: CPU cost)
     "gearnet": lambda levels: GearNetEncoder(sequence_levels=levels),
-    "gearnet_no_edge_mp": lambda levels: GearNetEncoder(sequence_levels=levels, edge_message_passing=False),
+    "gearnet_edge_mp": lambda levels: GearNetEncoder(hidden_dim=32, num_layers=3, sequence_levels=levels,
+                                                     edge_message_passing=True),
     "gvp": lambda levels: GVPEncoder(sequence_levels=levels),
 }
 

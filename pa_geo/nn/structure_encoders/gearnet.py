@@ -24,15 +24,27 @@ encoder does by default; with edge message passing the first edge layer is as wi
 features are then first embedded to ``hidden_dim`` by Linear + BatchNorm (the ``embedding_dim`` option of
 ``GearNetIEConv``, DeepGraphLearning/GearNet ``gearnet/model.py``).
 
-Defaults are the paper's recipe shrunk for a CPU demo (paper: 6 layers of 512). Measured forward + backward on 8 real
-StructureDB chains cropped to 300 residues (2,400 nodes, ~64k relational edges, ~1.6M line-graph edges), 2 threads,
-loaded shared 2-core machine, median of 3 (``benchmarks/structure_encoders_step.py``):
+Defaults: the paper's recipe at 1/4 width (paper: 6 layers of 512, GearNet-Edge with edge message passing), edge
+message passing off. Forward + backward of one training step (``benchmarks/structure_encoders_step.py``: 8 real
+StructureDB chains cropped to 300 residues, 2,400 nodes, ~45k relational edges, ~1M line-graph edges), relative to
+the demo's adapter (``ProteinAdapter({"emb_near_8": 256, "emb_proteinmpnn_3": 128}, d_model=64)`` +
+``MultiScalePredictor(64, hidden_dim=64, num_scales=3)``), process CPU time with 1 thread on the shared 2-core
+machine under load (median of 3; the 2-thread wall times of the one near-idle run are in brackets):
 
-====================================================  ==========  ========
-configuration                                          no edge MP  edge MP
-====================================================  ==========  ========
-hidden 64 x 4 layers (default)                          see table   see table
-====================================================  ==========  ========
+==========================================  ============  ==========  ========================
+configuration                                CPU s         x adapter   2 threads, near idle
+==========================================  ============  ==========  ========================
+adapter (demo defaults)                      0.23          1           0.14 s
+128 x 6, no edge message passing (default)   0.19          0.83        0.11 s (0.75x)
+64 x 4, no edge message passing              0.055         0.26        0.038 s (0.27x)
+64 x 4, edge message passing                 1.03          4.4         0.94 s (6.7x, before the
+                                                                       EdgeIndex rewrite)
+128 x 6, edge message passing                4.05          17
+default + sequence level (256-d), series     0.25          1.08
+==========================================  ============  ==========  ========================
+
+Edge message passing costs 4-17x the adapter's step, over the ~3x a CPU demo affords, so it is an option, not the
+default: the line graph has ~400 edges per residue, and each edge layer multiplies a [E, 8 * width] aggregate.
 """
 from __future__ import annotations
 
@@ -92,8 +104,8 @@ class GearNetEncoder(nn.Module):
     BatchNorm couples the proteins of a training batch (as in GearNet); in eval mode each protein is independent.
     """
 
-    def __init__(self, hidden_dim: int = 64, num_layers: int = 4, sequence_levels: dict[str, int] | None = None,
-                 edge_message_passing: bool = True, num_angle_bin: int = 8, embedding_dim: int | None = None,
+    def __init__(self, hidden_dim: int = 128, num_layers: int = 6, sequence_levels: dict[str, int] | None = None,
+                 edge_message_passing: bool = False, num_angle_bin: int = 8, embedding_dim: int | None = None,
                  short_cut: bool = True, batch_norm: bool = True, concat_hidden: bool = True,
                  readout: Literal["sum", "mean"] = "sum", dropout: float = 0.0, concat_sequence_output: bool = True,
                  max_seq_offset: int = 2, radius: float = 10.0, knn_k: int = 10, min_seq_distance: int = 5,

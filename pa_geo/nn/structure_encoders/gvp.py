@@ -13,8 +13,20 @@ Architecture after drorlab/gvp-pytorch ``gvp/models.py`` ``MQAModel`` (the graph
 ``config/*/esm_gvp.yaml``: ``GVPGNN`` with ``node_in_dim: [1280, 0]`` after ESM), with ESM-GearNet's
 ``FusionNetwork(fusion="series")`` output ``[sequence features, GVP features]`` (graph: their means).
 
-Defaults: gvp-pytorch's published sizes are node (100, 16), edge (32, 1), 3 layers, k = 30; the default here is
-(see ``benchmarks/structure_encoders_step.py``; forward + backward, 8 x 300-residue real chains, 2 threads):
+Defaults: gvp-pytorch's published graph (k = 30, RBF 16, offset encoding 16, 3 layers, edge (32, 1)) with node
+dims (32, 4) instead of (100, 16), the largest that keeps a training step near 3x the demo adapter's on a CPU.
+Forward + backward, 8 real 300-residue chains (2,400 nodes, 72k kNN edges), process CPU time with 1 thread on the
+shared machine under load, median of 3 (``benchmarks/structure_encoders_step.py``; the adapter: 0.23 s):
+
+==================================  ========  ==========
+configuration                        CPU s     x adapter
+==================================  ========  ==========
+node (32, 4), k 30 (default)         0.66      2.8
+default + sequence level (256-d)     0.69      3.0
+node (64, 8), k 16                   0.67      2.9
+node (64, 8), k 30                   1.17      5.0
+node (100, 16), k 30 (gvp-pytorch)   2.48      10.6
+==================================  ========  ==========
 """
 from __future__ import annotations
 
@@ -54,7 +66,7 @@ class GVPEncoder(nn.Module):
             (ESM-GearNet series fusion).
     """
 
-    def __init__(self, node_scalars: int = 64, node_vectors: int = 8, edge_scalars: int = 32, edge_vectors: int = 1,
+    def __init__(self, node_scalars: int = 32, node_vectors: int = 4, edge_scalars: int = 32, edge_vectors: int = 1,
                  num_layers: int = 3, knn_k: int = 30, num_rbf: int = 16, num_positional: int = 16,
                  sequence_levels: dict[str, int] | None = None, residue_type: bool = True, vector_gate: bool = True,
                  dropout: float = 0.1, concat_sequence_output: bool = True) -> None:
