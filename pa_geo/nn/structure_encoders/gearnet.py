@@ -140,8 +140,7 @@ class GearNetEncoder(nn.Module):
         self.norms = nn.ModuleList(nn.BatchNorm1d(d) if batch_norm else nn.Identity() for d in dims[1:])
         self.dropout = nn.Dropout(dropout)
         struct_dim = sum(dims[1:]) if concat_hidden else dims[-1]
-        self._seq_dim = in_dim if self.concat_sequence_output else 0
-        self._dim = struct_dim + self._seq_dim
+        self._dim = struct_dim + (in_dim if self.concat_sequence_output else 0)
 
     @property
     def graph_dim(self) -> int:

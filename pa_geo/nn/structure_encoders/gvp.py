@@ -14,7 +14,7 @@ Architecture after drorlab/gvp-pytorch ``gvp/models.py`` ``MQAModel`` (the graph
 ``FusionNetwork(fusion="series")`` output ``[sequence features, GVP features]`` (graph: their means).
 
 Defaults: gvp-pytorch's published graph (k = 30, RBF 16, offset encoding 16, 3 layers, edge (32, 1)) with node
-dims (32, 4) instead of (100, 16), the largest that keeps a training step near 3x the demo adapter's on a CPU.
+dims (32, 4) instead of (100, 16), which keeps a training step near 3x the demo adapter's on a CPU.
 Forward + backward, 8 real 300-residue chains (2,400 nodes, 72k kNN edges), process CPU time with 1 thread on the
 shared machine under load, median of 3 (``benchmarks/structure_encoders_step.py``; the adapter: 0.23 s):
 

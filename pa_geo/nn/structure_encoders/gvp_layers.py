@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
+from pa_geo.errors import ConfigError
+
 _EPS = 1e-8
 SV = tuple[Tensor, Tensor]
 
@@ -121,7 +123,7 @@ class GVPConvLayer(nn.Module):
                  vector_gate: bool = True, n_message: int = 3, n_feedforward: int = 2) -> None:
         super().__init__()
         if n_message < 1 or n_feedforward < 1:
-            raise ValueError("GVPConvLayer: n_message and n_feedforward must be >= 1")
+            raise ConfigError("GVPConvLayer: n_message and n_feedforward must be >= 1")
         (ns, nv), (es, ev) = node_dims, edge_dims
         self.message = _chain((2 * ns + es, 2 * nv + ev), node_dims, node_dims, n_message, vector_gate)
         self.feedforward = _chain(node_dims, node_dims, (4 * ns, 2 * nv), n_feedforward, vector_gate)
