@@ -15,6 +15,7 @@ import pandas as pd
 
 from pa_geo.errors import DatasetError
 from pa_geo.io.protein import Protein
+from pa_geo.datasets.record_checks import RecordChecks, label_problem, sequence_problem
 from pa_geo.datasets.records import TaskRecord
 
 _FLIP = "https://github.com/J-SNACKKB/FLIP/raw/d5c35cc716ca93c3c74a0b43eef5b60cbf88521f/splits"
@@ -60,7 +61,11 @@ def _is_true(column: pd.Series) -> np.ndarray:
 
 
 def load_flip(task: str, root: str | Path, split: str, flip_split: str | None = None) -> list[TaskRecord]:
-    """Read ``split`` (``train`` / ``valid`` / ``test``) of a FLIP task into sequence-only regression records."""
+    """Read ``split`` (``train`` / ``valid`` / ``test``) of a FLIP task into sequence-only regression records.
+
+    Rows with an empty sequence, characters outside the amino-acid alphabet or a missing / non-finite target are
+    left out with one warning giving the counts; a target that is text (``abc``) is a one-line ``DatasetError``.
+    """
     if task not in FLIP_SOURCES:
         raise DatasetError(f"{task}: not a FLIP task ({', '.join(FLIP_SOURCES)})")
     path = flip_csv_path(task, root, flip_split)
@@ -82,14 +87,19 @@ def load_flip(task: str, root: str | Path, split: str, flip_split: str | None = 
     else:
         raise DatasetError(f"{path}: unknown split {split!r}; FLIP splits are train, valid, test")
     targets = pd.to_numeric(df["target"], errors="coerce").to_numpy(np.float64)
+    checks = RecordChecks(str(path))
     records = []
     for row in np.flatnonzero(keep):
         seq = df["sequence"].iat[row]
-        if not isinstance(seq, str) or not seq:
-            raise DatasetError(f"{path}[row {row + 2}]: empty sequence")
-        if not np.isfinite(targets[row]):
-            raise DatasetError(f"{path}[row {row + 2}]: target {df['target'].iat[row]!r} is not a number")
+        seq = seq.strip() if isinstance(seq, str) else ""  # pandas reads an empty cell as NaN
+        raw_target = df["target"].iat[row]
+        if np.isnan(targets[row]) and not pd.isna(raw_target) and str(raw_target).strip().lower() != "nan":
+            raise DatasetError(f"{path}[row {row + 2}]: target {raw_target!r} is not a number")
+        problem = sequence_problem(seq) or label_problem(float(targets[row]))
+        if problem:
+            checks.refuse(f"[row {row + 2}]", problem)
+            continue
         rid = f"{task}/{split}/{row}"
-        records.append(TaskRecord(rid, [Protein.from_sequence(rid, seq.strip(), source=str(path))],
-                                  float(targets[row])))
+        records.append(TaskRecord(rid, [Protein.from_sequence(rid, seq, source=str(path))], float(targets[row])))
+    checks.report(int(keep.sum()))
     return records
