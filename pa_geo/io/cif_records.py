@@ -2,9 +2,12 @@
 
 biotite selects model ``m`` as the rows from the first row of the m-th model number to the first row of the next
 one, so rows of a model that reappear after another model's rows would silently join the wrong model; here that
-is refused with the row's line.
+is refused with the row's line. When biotite cannot read the loop at all, :func:`locate_row_problem` finds the
+line to name.
 """
 from __future__ import annotations
+
+import shlex
 
 import numpy as np
 
@@ -43,3 +46,36 @@ def model_rows(source: str, model_numbers: np.ndarray, model: int, lines: np.nda
                                      f"rows (each model's rows must be contiguous)")
     stops = np.r_[block_starts[1:], len(nums)]
     return np.arange(block_starts[model - 1], stops[model - 1])
+
+
+_COORDINATES = ("Cartn_x", "Cartn_y", "Cartn_z", "occupancy", "B_iso_or_equiv")
+
+
+def locate_row_problem(text: str) -> str | None:
+    """``"line N: ..."`` for the first ``_atom_site`` row that has the wrong number of values or a coordinate that
+    is not a number (``?`` / ``.`` allowed), or None when every row looks right (the problem is elsewhere)."""
+    lines = text.splitlines()
+    columns: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith("_atom_site.") and (columns or lines[i - 1].strip() == "loop_"):
+            columns.append(line.split()[0][len("_atom_site."):])
+            continue
+        if not columns:
+            continue
+        if not line.strip():
+            continue
+        if line.startswith(("#", "loop_", "_", "data_")):
+            return None
+        try:
+            values = shlex.split(line, posix=True)
+        except ValueError:
+            return f"line {i + 1}: unbalanced quotes in an _atom_site row"
+        if len(values) != len(columns):
+            return f"line {i + 1}: _atom_site row has {len(values)} values, the loop has {len(columns)} columns"
+        for name in _COORDINATES:
+            if name in columns and values[columns.index(name)] not in ("?", "."):
+                try:
+                    float(values[columns.index(name)])
+                except ValueError:
+                    return f"line {i + 1}: {name} {values[columns.index(name)]!r} is not a number"
+    return None

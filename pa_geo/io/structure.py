@@ -38,7 +38,7 @@ from functools import lru_cache
 import numpy as np
 
 from pa_geo.errors import StructureError
-from pa_geo.io.cif_records import atom_site_lines, model_rows
+from pa_geo.io.cif_records import atom_site_lines, locate_row_problem, model_rows
 from pa_geo.io.pdb_records import pdb_model_lines
 from pa_geo.io.protein import AMINO_ACIDS, BACKBONE_ATOMS, AtomTable, Protein
 from pa_geo.io.sniff import bytes_to_text, protein_id_from_path, read_bytes, structure_format
@@ -300,4 +300,6 @@ def read_structure(path: str | os.PathLike, chains: list[str] | str | None = Non
         raise
     except Exception as err:  # biotite raises ValueError/IndexError/InvalidFileError/... on malformed records
         kind = "PDB" if fmt == "pdb" else "mmCIF"
-        raise StructureError(source, f"malformed {kind} file ({type(err).__name__}: {err})") from None
+        where = locate_row_problem(text) if fmt == "cif" else None
+        raise StructureError(source, f"malformed {kind} file: {where}" if where else
+                             f"malformed {kind} file ({type(err).__name__}: {err})") from None

@@ -160,3 +160,25 @@ def test_mmcif_coordinates_and_model_rows(tmp_path):
         f"line {rows[61] + 1}: atom rows of model 1 resume after another model's rows (each model's rows must "
         f"be contiguous)")
     assert read_structure(_write(tmp_path / "same.cif", cif)).sequence == orig.sequence
+
+
+def test_unreadable_mmcif_rows_name_the_line(tmp_path):
+    cif = _lines("3mht.cif.gz")
+    rows = [i for i, line in enumerate(cif) if line.startswith(("ATOM", "HETATM"))]
+    short = list(cif)
+    short[rows[30]] = " ".join(short[rows[30]].split()[:-2])  # two values missing: biotite cannot split the loop
+    assert _refusal(_write(tmp_path / "short.cif", short)) == (
+        f"malformed mmCIF file: line {rows[30] + 1}: _atom_site row has 16 values, the loop has 18 columns")
+    text = list(cif)
+    fields = text[rows[40]].split()
+    fields[14] = "12.5x"  # Cartn_y
+    text[rows[40]] = " ".join(fields)
+    assert _refusal(_write(tmp_path / "text.cif", text)) == (
+        f"malformed mmCIF file: line {rows[40] + 1}: Cartn_y '12.5x' is not a number")
+
+
+def test_binary_bytes_name_their_line(tmp_path, ahs):
+    lines = list(ahs)
+    lines[20] = lines[20][:40] + "\x01" + lines[20][41:]
+    assert _refusal(_write(tmp_path / "bin.pdb", lines)) == (
+        "binary content (1 control bytes in the first 65536 bytes, the first on line 21)")
