@@ -90,7 +90,7 @@ def _scan(store: Path, sink=None) -> StoreReport:
     bad: set[bytes] = set()
     metas: list[StoreMeta] = []
 
-    def take(key: bytes, value: bytes | None) -> None:
+    def take(key: bytes, value: bytes | None, live: bool = True) -> None:
         if key in good:
             return
         try:
@@ -101,7 +101,8 @@ def _scan(store: Path, sink=None) -> StoreReport:
                 return
             check_entry(value)
         except (CorruptEntry, ValueError, TypeError):
-            bad.add(key)
+            if live:  # an old copy that fails is just an overwritten free page, not a damaged entry
+                bad.add(key)
             return
         good.add(key)
         bad.discard(key)
@@ -112,7 +113,7 @@ def _scan(store: Path, sink=None) -> StoreReport:
         take(key, value)
     if salvage.bad_pages or report.problem:
         for key, value in scan_leaf_pages(store, head, salvage.visited):
-            take(key, value)
+            take(key, value, live=False)
     if metas:  # the live copy comes first; an older one can only lack layers added since
         report.meta = max(metas, key=lambda m: len(m.dims)) if salvage.bad_pages else metas[0]
         if sink is not None:
