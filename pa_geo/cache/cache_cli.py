@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         header = ("store", "readable", "corrupt", "lost", "status")
-        rows = [header] + [(str(r.path), str(r.readable), str(r.corrupt), str(r.lost), _status(r, args.action))
-                           for r in reports]
+        rows = [header] + [(str(r.path), str(r.readable), str(r.corrupt), "?" if r.recorded is None else str(r.lost),
+                            _status(r, args.action)) for r in reports]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         for row in rows:
             print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row[:4], widths)))

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from pa_geo.cache.store import META_KEY, CorruptEntry, EmbeddingStore, StoreMeta, check_entry
 from pa_geo.errors import CacheError
-from pa_geo.io.lmdb_pages import (LmdbFileDamaged, Salvage, read_header, salvage_entries, scan_leaf_pages,
-                                  truncation)
+from pa_geo.io.lmdb_pages import Salvage, salvage_entries, salvage_header, scan_leaf_pages, truncation
 
 _COPY_CHUNK = 256
 _SHOWN = 5
@@ -79,12 +78,12 @@ def _scan(store: Path, sink=None) -> StoreReport:
     """
     report = StoreReport(store)
     try:
-        head = read_header(store)
-    except (LmdbFileDamaged, OSError) as err:
-        report.problem = str(err) if isinstance(err, LmdbFileDamaged) else f"cannot read: {err.strerror or err}"
+        head, report.problem = salvage_header(store)
+    except OSError as err:
+        report.problem = f"cannot read: {err.strerror or err}"
         return report
-    report.recorded = head.entries
-    report.problem = truncation(store, head)
+    report.recorded = head.entries if head.entries >= 0 else None
+    report.problem = report.problem or truncation(store, head)
     salvage = Salvage()
     good: set[bytes] = set()
     bad: set[bytes] = set()
@@ -135,8 +134,8 @@ def repair_store(store: str | os.PathLike) -> StoreReport:
     """Copy every readable, checksum-valid entry of ``store`` into a fresh store and atomically replace the old
     data file with it (``os.replace``); returns what was found (``readable`` entries were kept).
 
-    Run it while nothing else uses the cache. A file whose meta pages are gone cannot be salvaged:
-    :class:`CacheError` says to delete the store.
+    Run it while nothing else uses the cache. Damaged meta pages are worked around (:func:`salvage_header`);
+    a file with nothing readable is left alone and :class:`CacheError` says to delete the store.
     """
     store = Path(store)
     fresh = store / "repair.tmp"
@@ -153,8 +152,9 @@ def repair_store(store: str | os.PathLike) -> StoreReport:
                     buf.clear()
 
             report = _scan(store, sink)
-            if report.recorded is None:
-                raise CacheError(f"{store}: not repairable ({report.problem}); delete the directory and embed again")
+            if report.meta is None and not report.readable:  # nothing of a pa_geo store: leave the file alone
+                raise CacheError(f"{store}: not repairable, nothing readable ({report.problem}); delete the "
+                                 f"directory and embed again")
             if buf:
                 out.put_raw_many(buf)
         os.replace(fresh / "data.mdb", store / "data.mdb")

@@ -31,7 +31,7 @@ FORMATS = ("json", "msgpack", "pkl")
 _FRAME_KEYS = frozenset({"columns", "index", "data"})
 _SERIES_KEYS = frozenset({"index", "data"})
 LMDB_ADVICE = LmdbAdvice("ATOM3D LMDB", DatasetError,
-                         damaged="download or extract the dataset again (a full disk or an interrupted copy?)")
+                         damaged="download or extract the dataset again")
 
 __all__ = ["Atom3DLMDB", "frame_to_protein", "lmdb_summary", "atom_frames"]
 

@@ -19,7 +19,7 @@ from pa_geo.io.lmdb_env import LmdbAdvice, lmdb_errors, open_env
 
 NUM_EXAMPLES_KEY = b"num_examples"
 LMDB_ADVICE = LmdbAdvice("TAPE/PEER LMDB", DatasetError,
-                         damaged="extract the dataset archive again (a full disk or an interrupted copy?)")
+                         damaged="extract the dataset archive again")
 
 
 def read_tape_lmdb(path: str | Path, required_fields: Iterable[str] = ()) -> list[dict[str, Any]]:

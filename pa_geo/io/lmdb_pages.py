@@ -118,6 +118,29 @@ def read_header(path: str | os.PathLike) -> LmdbHeader:
     return LmdbHeader(psize, last_pg, txnid, map_size, entries, size, roots)
 
 
+def salvage_header(path: str | os.PathLike) -> tuple[LmdbHeader, str | None]:
+    """:func:`read_header`, or for damaged meta pages a header good enough to salvage from, with the reason: the
+    meta page still valid (its page size tried at 4-64 KiB), else 4 KiB pages and no tree; either way every page
+    of the file may be read and the entry count is unknown (``entries`` -1). Raises ``OSError`` only."""
+    try:
+        return read_header(path), None
+    except LmdbFileDamaged as err:
+        reason = str(err)
+    f = data_file(path)
+    size = f.stat().st_size
+    with open(f, "rb") as fh:
+        for offset in (0, 4096, 8192, 16384, 32768, 65536):
+            fh.seek(offset)
+            try:
+                psize, last_pg, txnid, map_size, entries, roots = _meta(fh.read(_META_BYTES), 0)
+            except LmdbFileDamaged:
+                continue
+            if psize in (4096, 8192, 16384, 32768, 65536) and offset in (0, psize):
+                # an older transaction's meta: its tree is a start, but pages and counts have moved on since
+                return LmdbHeader(psize, max(last_pg, size // psize - 1), txnid, map_size, -1, size, roots), reason
+    return LmdbHeader(4096, max(size // 4096, 1) - 1, 0, 0, -1, size), reason
+
+
 class BadPage(ValueError):
     """A tree page that is missing or not what its parent says; ``str()`` names it."""
 

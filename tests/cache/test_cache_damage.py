@@ -214,3 +214,16 @@ def test_read_only_cache_on_a_read_only_file_system(built, cache, tmp_path):
     script = tmp_path / "ro.sh"  # every command runs inside its own mount namespace with the cache mounted ro
     script.write_text(f'mount --bind {cache} {cache} && mount -o remount,ro,bind {cache} && exec "$@"\n')
     _read_only_runs(built, cache, ("unshare", "-m", "sh", str(script)), tmp_path)
+
+
+def test_repair_without_meta_pages_rescues_every_entry(built, cache, capsys):
+    data = cache / "onehot" / "data.mdb"
+    raw = bytearray(data.read_bytes())
+    raw[:2 * 4096] = bytes(2 * 4096)  # both meta pages gone: LMDB says MDB_INVALID, the page scan still works
+    data.write_bytes(bytes(raw))
+    with pytest.raises(CacheError, match="embedding cache is damaged: meta page 0 is not an LMDB meta page"):
+        EmbeddingStore(cache / "onehot")
+    assert main(["cache", "repair", str(cache)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[1:4] == [str(N_PROTEINS), "0", "?"]
+    with EmbeddingStore(cache / "onehot") as st:
+        assert len(st) == N_PROTEINS and st.meta.backbone == "onehot"
