@@ -22,9 +22,10 @@ from pa_geo.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY = ROOT / "tests" / "data" / "atom3d" / "legacy_pdb_generic"  # written by atom3d's own writer
+# Load split sys.argv[2] of task sys.argv[1] from each root that follows: one line per root, the count or the error.
 LOAD = ("import sys\nfrom pa_geo.errors import PaGeoError\nfrom pa_geo.tasks import get_task\n"
-        "try:\n    print(len(get_task(sys.argv[1]).load(sys.argv[2], sys.argv[3])))\n"
-        "except PaGeoError as err:\n    sys.exit(f'{err}')\n")
+        "for root in sys.argv[3:]:\n    try:\n        print(len(get_task(sys.argv[1]).load(root, sys.argv[2])))\n"
+        "    except PaGeoError as err:\n        print(err)\n")
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess:
@@ -89,22 +90,25 @@ def test_truncated_atom3d_lmdb_under_inspect_and_the_reader(atom3d):
         Atom3DLMDB(atom3d)
 
 
-@pytest.mark.slow  # subprocesses (each imports torch)
-def test_truncated_and_damaged_peer_lmdb(peer):
-    data = peer / "fluorescence" / "fluorescence_train.lmdb" / "data.mdb"
-    assert _run("-c", LOAD, "fluorescence", str(peer), "train").stdout.strip() == "300"
-    saved = data.read_bytes()
-    _zero_a_leaf(data)
-    out = _run("-c", LOAD, "fluorescence", str(peer), "train")
-    assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1
-    assert "TAPE/PEER LMDB is damaged: damaged page: page" in out.stderr
-    data.write_bytes(saved)
-    _truncate_until_damaged(data)
-    out = _run("-c", LOAD, "fluorescence", str(peer), "train")
-    assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1
-    assert out.stderr.startswith(f"{data.parent}: TAPE/PEER LMDB is damaged: data file truncated")
-    with pytest.raises(DatasetError, match="extract the dataset archive again"):
-        get_task("fluorescence").load(peer, "train")
+@pytest.mark.slow  # a subprocess (imports torch)
+def test_truncated_and_damaged_peer_lmdb(peer, tmp_path):
+    zeroed, cut = tmp_path / "zeroed", tmp_path / "cut"
+    for root in (zeroed, cut):
+        shutil.copytree(peer / "fluorescence", root / "fluorescence")
+    _zero_a_leaf(zeroed / "fluorescence" / "fluorescence_train.lmdb" / "data.mdb")
+    _truncate_until_damaged(cut / "fluorescence" / "fluorescence_train.lmdb" / "data.mdb")
+    out = _run("-c", LOAD, "fluorescence", "train", str(peer), str(zeroed), str(cut))  # first: LMDB may abort
+    assert out.returncode == 0, out.stderr
+    intact, damaged, truncated = out.stdout.strip().splitlines()
+    assert intact == "300"
+    assert damaged.startswith(f"{zeroed / 'fluorescence' / 'fluorescence_train.lmdb'}: TAPE/PEER LMDB is damaged: "
+                              f"damaged page: page ")
+    assert truncated.startswith(f"{cut / 'fluorescence' / 'fluorescence_train.lmdb'}: TAPE/PEER LMDB is damaged: "
+                                f"data file truncated to ")
+    assert truncated.endswith("; extract the dataset archive again")
+    for root in (zeroed, cut):
+        with pytest.raises(DatasetError, match="extract the dataset archive again"):
+            get_task("fluorescence").load(root, "train")
 
 
 def test_damaged_atom3d_pages_and_fields(atom3d):
