@@ -187,7 +187,8 @@ def test_nan_labels_empty_and_junk_sequences_are_refused_with_counts(tmp_path: P
     _write(tmp_path, "fluorescence", "test", recs)
     with pytest.warns(DatasetWarning) as caught:
         out = get_task("fluorescence").load(tmp_path, "test")
-    assert [r.label for r in out] == [1.0, 3.0] and [r.id for r in out] == ["fluorescence/test/0", "fluorescence/test/5"]
+    assert [r.label for r in out] == [1.0, 3.0]
+    assert [r.id for r in out] == ["fluorescence/test/0", "fluorescence/test/5"]
     (msg,) = [str(w.message) for w in caught]
     assert "\n" not in msg and msg.startswith(str(tmp_path / "fluorescence" / "fluorescence_test.lmdb"))
     assert ("refused 4 of 6 records (2 non-finite label, 1 empty sequence, 1 characters outside the amino-acid "

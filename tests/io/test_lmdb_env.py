@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RAW_READ = ("import lmdb, sys\nenv = lmdb.open(sys.argv[1], readonly=True, lock=False)\n"
             "with env.begin() as txn:\n    print(sum(len(v) for _, v in txn.cursor()))\n")
 # The same read through open_env: one line on stderr and exit 1 when refused.
-CHECKED_READ = ("import sys\nfrom pa_geo.errors import DatasetError\nfrom pa_geo.io.lmdb_env import LmdbAdvice, open_env\n"
+CHECKED_READ = ("import sys\nfrom pa_geo.errors import DatasetError\n"
+                "from pa_geo.io.lmdb_env import LmdbAdvice, open_env\n"
                 "try:\n    env = open_env(sys.argv[1], LmdbAdvice('test LMDB', DatasetError, 'write it again'))\n"
                 "except DatasetError as err:\n    sys.exit(f'{err}')\n"
                 "with env.begin() as txn:\n    print(sum(len(v) for _, v in txn.cursor()))\n")
@@ -135,7 +136,8 @@ def test_corrupted_page_is_one_line(store, tmp_path):
     with pytest.raises(DatasetError) as err, lmdb_errors(tmp_path, ADVICE), env.begin() as txn:
         txn.get(b"anything")
     msg = str(err.value)
-    assert "\n" not in msg and "is damaged: LMDB reports mdb_get: MDB_CORRUPTED" in msg and msg.endswith("write it again")
+    assert "\n" not in msg and "is damaged: LMDB reports mdb_get: MDB_CORRUPTED" in msg
+    assert msg.endswith("write it again")
 
 
 def test_paths_and_access_errors(tmp_path):

@@ -71,7 +71,8 @@ def test_model_nesting_in_an_nmr_file(tmp_path):
         f"line {mid + 2}: atom record outside any model, after the ENDMDL at line {mid + 1} (a stray ENDMDL, or a "
         f"missing MODEL record)")
     orphan = nmr[:ends[0] + 1] + ["ENDMDL"] + nmr[ends[0] + 1:]
-    assert _refusal(_write(tmp_path / "c.pdb", orphan)) == f"line {ends[0] + 2}: ENDMDL without a MODEL record before it"
+    msg = _refusal(_write(tmp_path / "c.pdb", orphan))
+    assert msg == f"line {ends[0] + 2}: ENDMDL without a MODEL record before it"
     last_open = nmr[:ends[-1]] + nmr[ends[-1] + 1:]  # a missing final ENDMDL closes at the end of the file
     assert read_structure(_write(tmp_path / "d.pdb", last_open)).sequence == first.sequence
     second = read_structure(_write(tmp_path / "e.pdb", nmr), model=1)
