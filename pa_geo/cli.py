@@ -3,6 +3,7 @@
 Subcommands
     inspect   validate structure files / ATOM3D LMDBs before long runs     (pa_geo.io.inspect_cli)
     embed     run a frozen backbone once per protein into the cache       (pa_geo.cache.embed_cli)
+    cache     verify / repair an embedding cache                           (pa_geo.cache.cache_cli)
     demo      the main job on the embedded default data                    (pa_geo.train.demo)
     fit | validate | test | predict   LightningCLI over configs/*.yaml       (pa_geo.train.cli)
 """
@@ -16,6 +17,7 @@ import sys
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("pa_geo.io.inspect_cli", "validate structure files or ATOM3D LMDB directories"),
     "embed": ("pa_geo.cache.embed_cli", "embed proteins with a frozen backbone into the LMDB cache"),
+    "cache": ("pa_geo.cache.cache_cli", "verify an embedding cache, or repair it keeping every readable entry"),
     "demo": ("pa_geo.train.demo", "train the adapter and baselines on the shipped real data"),
 }
 _LIGHTNING = ("fit", "validate", "test", "predict")
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return lightning_main(argv)
     parser = argparse.ArgumentParser(prog="pa-geo", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="{inspect,embed,demo,fit,validate,test,predict}")
+    sub = parser.add_subparsers(dest="command", metavar="{inspect,embed,cache,demo,fit,validate,test,predict}")
     chosen = argv[0] if argv else None
     for name, (module, help_) in _SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from pa_geo.errors import DatasetError
 from pa_geo.io.protein import Protein
+from pa_geo.datasets.record_checks import RecordChecks, label_problem, sequence_problem
 from pa_geo.datasets.records import TaskRecord
 
 _FLIP = "https://github.com/J-SNACKKB/FLIP/raw/d5c35cc716ca93c3c74a0b43eef5b60cbf88521f/splits"
@@ -70,6 +71,8 @@ def load_flip(task: str, root: str | Path, split: str, flip_split: str | None = 
     """Read ``split`` (``train`` / ``valid`` / ``test``) of a FLIP task into sequence-only regression records.
 
     ``keep_mutation_region``: crop each sequence to the task's ``FlipSource.region`` (AAV: ``[474:674]``).
+    Rows with an empty sequence, characters outside the amino-acid alphabet or a missing / non-finite target are
+    left out with one warning giving the counts; a target that is text (``abc``) is a one-line ``DatasetError``.
     """
     if task not in FLIP_SOURCES:
         raise DatasetError(f"{task}: not a FLIP task ({', '.join(FLIP_SOURCES)})")
@@ -93,17 +96,23 @@ def load_flip(task: str, root: str | Path, split: str, flip_split: str | None = 
         raise DatasetError(f"{path}: unknown split {split!r}; FLIP splits are train, valid, test")
     targets = pd.to_numeric(df["target"], errors="coerce").to_numpy(np.float64)
     region = slice(*FLIP_SOURCES[task].region) if keep_mutation_region and FLIP_SOURCES[task].region else slice(None)
+    checks = RecordChecks(str(path))
     records = []
     for row in np.flatnonzero(keep):
         seq = df["sequence"].iat[row]
-        if not isinstance(seq, str) or not seq:
-            raise DatasetError(f"{path}[row {row + 2}]: empty sequence")
-        if not np.isfinite(targets[row]):
-            raise DatasetError(f"{path}[row {row + 2}]: target {df['target'].iat[row]!r} is not a number")
+        seq = seq.strip() if isinstance(seq, str) else ""  # pandas reads an empty cell as NaN
+        raw_target = df["target"].iat[row]
+        if np.isnan(targets[row]) and not pd.isna(raw_target) and str(raw_target).strip().lower() != "nan":
+            raise DatasetError(f"{path}[row {row + 2}]: target {raw_target!r} is not a number")
+        problem = sequence_problem(seq) or label_problem(float(targets[row]))
+        if problem:
+            checks.refuse(f"[row {row + 2}]", problem)
+            continue
         rid = f"{task}/{split}/{row}"
-        crop = seq.strip()[region]
+        crop = seq[region]
         if not crop:
-            raise DatasetError(f"{path}[row {row + 2}]: sequence of {len(seq.strip())} residues ends before the "
+            raise DatasetError(f"{path}[row {row + 2}]: sequence of {len(seq)} residues ends before the "
                                f"mutated region [{region.start}:{region.stop}]")
         records.append(TaskRecord(rid, [Protein.from_sequence(rid, crop, source=str(path))], float(targets[row])))
+    checks.report(int(keep.sum()))
     return records
