@@ -29,10 +29,13 @@ class NodeBudgetBatchSampler(BatchSampler):
         bucket_size: examples per length-sorted bucket when shuffling.
         sampler: ignored except for a ``DistributedSampler``'s ``num_replicas`` / ``rank`` (Lightning's hook).
         drop_last: accepted for Lightning's batch-sampler protocol; batches are never dropped.
+        with_epoch: yield ``(index, epoch)`` pairs instead of indices, so a dataset read in a worker process knows
+            the epoch (``StoredDataset`` passes it to the task kind's epoch hook, e.g. ATOM3D PPI's pair draws).
     """
 
     def __init__(self, sizes: Sequence[int], budget: int, shuffle: bool = False, seed: int = 0,
-                 bucket_size: int = 256, sampler: Sampler | None = None, drop_last: bool = False) -> None:
+                 bucket_size: int = 256, sampler: Sampler | None = None, drop_last: bool = False,
+                 with_epoch: bool = False) -> None:
         if budget < 1:
             raise ValueError(f"node budget must be >= 1, got {budget}")
         self.sizes = [int(s) for s in sizes]
@@ -42,6 +45,7 @@ class NodeBudgetBatchSampler(BatchSampler):
         self.bucket_size = max(1, int(bucket_size))
         self.sampler = sampler
         self.drop_last = drop_last
+        self.with_epoch = bool(with_epoch)
         self.batch_size = None  # no fixed batch size; Lightning's protocol looks for the attribute
         self.epoch = 0
         self.num_replicas, self.rank, self.pad = 1, 0, False
@@ -94,8 +98,9 @@ class NodeBudgetBatchSampler(BatchSampler):
             batches = batches + [batches[i % len(batches)] for i in range(total - len(batches))]
         return batches[self.rank::self.num_replicas]
 
-    def __iter__(self) -> Iterator[list[int]]:
-        yield from self._rank_batches()
+    def __iter__(self) -> Iterator[list[int] | list[tuple[int, int]]]:
+        for batch in self._rank_batches():
+            yield [(i, self.epoch) for i in batch] if self.with_epoch else batch
 
     def __len__(self) -> int:
         return len(self._rank_batches())

@@ -51,7 +51,6 @@ def main() -> int:
                     "init_args": {"levels": {tk.FIELD: tk.EMB_DIM}, "d_model": 16, "n_blocks": 1, "n_heads": 2}},
         "predictor": {"class_path": "pa_geo.nn.predictor.MultiScalePredictor",
                       "init_args": {"in_dim": 16, "hidden_dim": 16, "num_scales": 2, "pool": "graclus"}}}}
-    cfg["model"]["head"]["init_args"]["in_dim"] = 32  # 2 scales x 16, merge concat
     cfg["trainer"]["callbacks"] = [{"class_path": "ddp_job.RankWeights", "init_args": {"out_dir": str(out)}}]
     return cli_main(["fit", "--config", str(tk.write_config(out / "ddp.yaml", cfg))])
 
