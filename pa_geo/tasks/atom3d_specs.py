@@ -16,7 +16,9 @@ ATOM3D_SPLITS = ["train", "val", "test"]
 ATOM3D_URL = "https://www.atom3d.ai/"
 
 
-def _loader(task: str, split_dir: str, root: Path, split: str, **kwargs) -> list[TaskRecord]:
+def _loader(task: str, split_dir: str, root: Path, split: str, positives_per_epoch: int | None = None,
+            **kwargs) -> list[TaskRecord]:
+    # positives_per_epoch: the interface task kind draws the pairs per epoch (pa_geo/tasks/kinds/pairs.py)
     from pa_geo.tasks.atom3d_records import load_atom3d_task  # lazy: heavy imports, datasets -> tasks.spec
 
     return load_atom3d_task(task, split_dir, root, split, **kwargs)
@@ -45,7 +47,8 @@ ATOM3D_TASKS: list[TaskSpec] = [
           "mutation stability: proteins = [original, mutated] complexes, label 1 if the mutation stabilises"),
     _spec("atom3d_ppi", "ppi", "DIPS-split", "pair", "residue_pair", "binary", 1, ["auroc", "auprc"],
           "interface residue pairs: proteins = [subunit 0, subunit 1]; extra['pair_index'] [2, P] residues, "
-          "label [P] 1 for CA-CA < 8 A neighbours, sampled non-neighbours 0", negatives_per_positive=1),
+          "label [P] 1 for CA-CA < 8 A neighbours, sampled non-neighbours 0; per epoch <= 10 neighbour pairs + as many "
+          "non-neighbours are drawn (atom3d examples/ppi)", negatives_per_positive=1, positives_per_epoch=10),
     _spec("res", "res", "split-by-cath-topology", "structure", "node", "multiclass", 20, ["accuracy"],
           "residue identity from its environment: label [L] AMINO_ACIDS index on labelled residues "
           "(label_mask); their residue type must be hidden from the inputs"),
