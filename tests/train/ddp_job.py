@@ -34,8 +34,11 @@ class RankWeights(Callback):
         self.start = weights_hash(pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
+        sampler = trainer.train_dataloader.batch_sampler
         record = {"start": self.start, "end": weights_hash(pl_module), "global_step": trainer.global_step,
-                  "world_size": trainer.world_size, "batches": trainer.num_training_batches}
+                  "world_size": trainer.world_size, "batches": trainer.num_training_batches,
+                  "sampler": [type(sampler).__name__, sampler.num_replicas, sampler.rank, sampler.with_epoch,
+                              sampler.epoch]}
         Path(self.out_dir, f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 

@@ -67,6 +67,19 @@ def _graph(n: int, pid: str) -> Data:
                 protein_id=pid, num_nodes=n)
 
 
+def test_lightning_reaches_the_epoch_with_and_without_ddp() -> None:
+    from lightning_fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    plain = NodeBudgetBatchSampler(SIZES, budget=128, shuffle=True)
+    _set_sampler_epoch(DataLoader(list(range(len(SIZES))), batch_sampler=plain), 3)  # what Lightning's loops call
+    assert plain.epoch == 3
+    dist = DistributedSampler(list(range(len(SIZES))), num_replicas=2, rank=1, shuffle=False)
+    ddp = NodeBudgetBatchSampler(SIZES, budget=128, shuffle=True, sampler=dist)
+    _set_sampler_epoch(DataLoader(list(range(len(SIZES))), batch_sampler=ddp), 5)
+    assert ddp.epoch == 5 and list(ddp) == [b for b in NodeBudgetBatchSampler(SIZES, 128, True, sampler=dist)]
+
+
 def test_sampler_tags_training_indices_with_the_epoch() -> None:
     s = NodeBudgetBatchSampler(SIZES, budget=128, shuffle=True, seed=3, with_epoch=True)
     s.set_epoch(4)
