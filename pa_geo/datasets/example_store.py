@@ -25,6 +25,7 @@ import hashlib
 import importlib
 import json
 import logging
+import math
 import os
 import shutil
 import struct
@@ -45,6 +46,9 @@ _LEN = struct.Struct("<I")
 _ALIGN = 8
 _INT32 = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
 _CLASSES: dict[str, type] = {}
+_DTYPES: dict[str, torch.dtype] = {str(d).removeprefix("torch."): d for d in (
+    torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16, torch.bfloat16,
+    torch.float32, torch.float64)}
 
 
 def _class_key(cls: type) -> str:
@@ -97,20 +101,17 @@ def decode_example(buf: bytearray) -> Data:
     (hlen,) = _LEN.unpack_from(buf)
     header = msgpack.unpackb(memoryview(buf)[_LEN.size:_LEN.size + hlen], raw=False)
     base = _LEN.size + hlen + (-(_LEN.size + hlen)) % _ALIGN
-    out: dict[str, Any] = dict(header["o"])
+    fields: dict[str, Any] = header["o"]
     for key, stored, dtype, shape, offset in header["t"]:
-        sdt, dt = getattr(torch, stored), getattr(torch, dtype)
-        count = int(np.prod(shape)) if shape else 1
+        count = math.prod(shape)
         if count == 0:
-            t = torch.empty(shape, dtype=dt)
+            t = torch.empty(shape, dtype=_DTYPES[dtype])
         else:
-            t = torch.frombuffer(buf, dtype=sdt, count=count, offset=base + offset).reshape(shape)
-            t = t if sdt == dt else t.to(dt)
-        out[key] = t
-    data = _class_of(header["c"])()
-    for key, value in out.items():
-        data[key] = value
-    return data
+            t = torch.frombuffer(buf, dtype=_DTYPES[stored], count=count, offset=base + offset)
+            t = t.view(shape) if len(shape) != 1 else t
+            t = t if stored == dtype else t.to(_DTYPES[dtype])
+        fields[key] = t
+    return _class_of(header["c"])(**fields)
 
 
 def files_fingerprint(root: str | os.PathLike, limit: int = 200_000) -> str:
