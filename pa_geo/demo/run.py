@@ -136,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
             run_dir = out / "runs" / name / model_name
             extra = model_args(model_name, plain.config, configs)
             if args.d_model and model_name not in ("linear_probe", "mlp_probe"):
-                for key in ("adapter.init_args.d_model", "predictor.init_args.in_dim", "predictor.init_args.hidden_dim"):
+                for key in ("adapter.init_args.d_model", "predictor.init_args.in_dim",
+                            "predictor.init_args.hidden_dim"):
                     extra += [f"--model.encoder.init_args.{key}", str(args.d_model)]
             trainer = ["--trainer.max_epochs", str(epochs), "--trainer.accelerator", "cpu", "--trainer.devices", "1",
                        "--trainer.default_root_dir", str(run_dir), "--trainer.enable_model_summary", "false",

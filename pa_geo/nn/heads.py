@@ -202,7 +202,8 @@ class LigandHead(TaskHead):
                  num_elements: int = 16, num_layers: int = 3, hidden_dim: int = 128,
                  ligand_edge_dim: int | None = None, dropout: float = 0.0) -> None:
         self.num_elements, self.ligand_edge_dim = int(num_elements), ligand_edge_dim
-        self.ligand_hidden, self.num_layers, self.hidden_dim, self.dropout = ligand_hidden, num_layers, hidden_dim, dropout
+        self.ligand_hidden, self.num_layers = ligand_hidden, num_layers
+        self.hidden_dim, self.dropout = hidden_dim, dropout
         super().__init__(in_dim, out_dim)
 
     def build(self, in_dim: int, out_dim: int) -> None:

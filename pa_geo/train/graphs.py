@@ -6,24 +6,15 @@ import json
 from collections import OrderedDict
 from typing import Any, Callable
 
-import numpy as np
 from torch_geometric.data import Data
 
 from pa_geo.datasets.embedded import stamp_digests
+from pa_geo.datasets.graph_dataset import source_fingerprint
 from pa_geo.datasets.records import TaskRecord
 from pa_geo.errors import ConfigError, DatasetError
 from pa_geo.io.protein import Protein
 
 GRAPH_KINDS = ("residue", "atom")
-
-
-def protein_fingerprint(p: Protein) -> str:
-    """Content identity of a protein (id, sequence, chains, numbering, coordinates): equal proteins share a graph."""
-    h = hashlib.sha256(f"{p.id}\x1e{p.sequence}\x1e{'|'.join(map(str, p.chain_ids.tolist()))}".encode())
-    h.update(np.ascontiguousarray(p.residue_numbers, np.int64).tobytes())
-    h.update(np.ascontiguousarray(p.backbone, np.float32).tobytes())
-    h.update(np.ascontiguousarray(p.atoms.coords, np.float32).tobytes())
-    return h.hexdigest()
 
 
 class GraphBuilder:
@@ -67,7 +58,7 @@ class GraphBuilder:
 
     def protein(self, protein: Protein) -> Data:
         """The protein's graph with its embedding digests (shared with other records: never modify it)."""
-        fp = protein_fingerprint(protein)
+        fp = source_fingerprint(protein)
         graph = self._cache.get(fp)
         if graph is None:
             graph = stamp_digests(self(protein), protein)

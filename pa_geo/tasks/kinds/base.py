@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple, Protocol
 
-import numpy as np
 import pandas as pd
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
@@ -73,7 +72,11 @@ class TaskKind:
             raise bad_record(self.spec, record, f"{len(record.proteins)} proteins, a {self.name} task needs "
                                                 f"{self.num_proteins}")
         extras = {f"extra_{k}": v for k, v in record.extra.items() if isinstance(v, (str, int, float, bool))}
-        data = self.data_class.from_parts(self.graph_parts(record, graphs), record_id=str(record.id), **extras)
+        try:
+            parts = self.graph_parts(record, graphs)
+        except DatasetError as err:  # e.g. an unparseable ligand SMILES: name the task and the record
+            raise bad_record(self.spec, record, " ".join(str(err).split())) from None
+        data = self.data_class.from_parts(parts, record_id=str(record.id), **extras)
         self.add_labels(data, record)
         return data
 
@@ -105,7 +108,8 @@ class TaskKind:
         reads = getattr(head, "reads", "graph")
         dim = getattr(encoder, f"{reads}_dim", None)
         if not isinstance(dim, int):
-            raise ConfigError(f"encoder {type(encoder).__name__} has no int {reads}_dim for the {self.spec.name!r} head")
+            raise ConfigError(f"encoder {type(encoder).__name__} has no int {reads}_dim for the "
+                              f"{self.spec.name!r} head")
         head.bind(dim, self.spec.num_outputs, where=f"task {self.spec.name!r}")
 
     def build_loss(self, target_stats: tuple[float, float] | None = None) -> TaskLoss:
@@ -140,8 +144,3 @@ class TaskKind:
         """Rows of one predicted batch (default: one per example, ``id`` + values)."""
         return graph_rows(self.spec, list(batch.record_id), out)
 
-
-def check_label_finite(spec: TaskSpec, record: TaskRecord, values: np.ndarray) -> None:
-    """One-line :class:`DatasetError` when labelled values are not finite."""
-    if not np.isfinite(values).all():
-        raise DatasetError(f"task {spec.name} record {record.id}: label is not finite")

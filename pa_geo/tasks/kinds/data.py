@@ -91,7 +91,8 @@ class ContactData(TaskData):
 
 
 class PairData(TaskData):
-    """Two protein graphs (parts ``a`` and ``b``: A / B, or wild type / mutant) + ``y`` or ``pair_index`` / ``pair_y``."""
+    """Two protein graphs (parts ``a`` and ``b``: A / B, or wild type / mutant) + ``y`` or ``pair_index`` /
+    ``pair_y``."""
 
     PARTS = ("a", "b")
 

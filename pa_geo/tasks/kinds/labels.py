@@ -57,7 +57,8 @@ def encode_node_label(spec: TaskSpec, rec: TaskRecord, num_residues: int) -> tup
     else:
         y = torch.from_numpy(np.nan_to_num(value.astype(np.float32)).reshape(num_residues, -1))
         if y.shape[1] != spec.num_outputs:
-            raise bad_record(spec, rec, f"node labels have {y.shape[1]} values per residue, task has {spec.num_outputs}")
+            raise bad_record(spec, rec, f"node labels have {y.shape[1]} values per residue, task has "
+                                        f"{spec.num_outputs}")
     return y, torch.from_numpy(mask)
 
 
