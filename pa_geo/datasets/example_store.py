@@ -11,13 +11,16 @@ A header holds the ``Data`` class (``module:qualname``), per tensor field ``(nam
 offset)`` and the plain fields (str / int / float / bool / lists of them). Readers open ``examples.bin`` once per
 process and read a record with ``os.pread``; tensors are ``torch.frombuffer`` views into one buffer per record.
 
-Why not LMDB: reading an mmap'ed LMDB leaves every page touched during an epoch in the reader's resident set, so RSS
-grows with the dataset (``benchmarks/dataset_scale.py`` measured it); ``pread`` goes through the page cache, which
-RSS does not count. Why this is still small: int64 tensors are stored as int32 when their values fit (edge indices,
-residue numbers) and ``edge_attr`` as float16. Edge features are stored, not re-derived from coordinates on read:
-deriving them needs the graph builder and its settings in every reader and costs builder time on every read of
-every epoch (``benchmarks/dataset_scale.py`` reports both store sizes and the cost of deriving), while float16 halves
-them at an error below 1e-3 on values that lie in [-1, 1] (RBFs, unit vectors, clipped sequence separation).
+Why not LMDB: reading an mmap'ed file leaves every page touched during an epoch in the reader's resident set, so RSS
+grows with the dataset (``benchmarks/dataset_scale.py``: reading a 20k-graph, 3.3 GB store through ``mmap`` peaked at
+3.9 GB RSS, through ``pread`` at 0.9 GB, as for 1k graphs); ``pread`` goes through the page cache, which RSS
+does not count. Compaction: int64 tensors are stored as int32 when their values fit (edge indices, residue numbers),
+and ``edge_attr`` as float16 (error below 1e-3 on features in [-1, 1]: RBFs, unit vectors, clipped separations).
+Measured on the shipped chains (192 residues, 3,258 edges on average): 178 kB per graph with float16 edge features,
+315 kB with float32, 41 kB with none (derived on read). We store them in float16 rather than derive them: deriving
+needs the graph builder and its settings in every reader and spends builder time on every read of every epoch
+(rebuilding a graph costs 4.4 ms, decoding one 0.3 ms, on a loaded 2-core machine), while disk is the cheaper
+resource (3.3 GB for 20k graphs).
 """
 from __future__ import annotations
 

@@ -53,23 +53,13 @@ def _cli(args: list[str]) -> Any:
     return build_cli(args, run=False)
 
 
-def _proteins(datamodule: Any) -> list:
-    seen: dict[str, Any] = {}
-    for task, spec in datamodule.specs.items():
-        for split in spec.splits:
-            for rec in datamodule.records(task, split):
-                for p in rec.proteins:
-                    seen.setdefault(p.id, p)
-    return list(seen.values())
-
-
 def embed_all(name: str, datamodule: Any, cache: str) -> list[dict[str, Any]]:
     """Fill the cache for every protein of the experiment with every backbone / layers its config names (skips what
     is cached); one summary row per backbone."""
     from pa_geo.backbones import get_backbone
     from pa_geo.cache.runner import embed_proteins
 
-    proteins = _proteins(datamodule)
+    proteins = datamodule.proteins()
     rows = []
     for entry in datamodule.embeddings:
         backbone = get_backbone(entry["backbone"], layers=entry["layers"])

@@ -19,7 +19,7 @@ def fill_random_cache(cache_root: str | Path, backbone: str, dims: dict[int, int
     """Write ``[L, dims[layer]]`` random float vectors for every protein and layer of ``backbone`` under
     ``cache_root`` (the store layout and keys of :mod:`pa_geo.cache`; backbone id ``<backbone>-random``)."""
     level = "structure" if backbone in STRUCTURE_BACKBONES else "sequence"
-    store = EmbeddingStore.for_backbone(cache_root, backbone, readonly=False, dtype="fp32")
+    store = EmbeddingStore.for_backbone(cache_root, backbone, readonly=False)  # fp16, as real caches
     try:
         backbone_id = f"{backbone}-random"
         store.register(backbone, backbone_id, level, dict(dims))

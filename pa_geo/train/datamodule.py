@@ -107,6 +107,19 @@ class PaGeoDataModule(pl.LightningDataModule):
         records = self.specs[task].load(self.roots[task], split)
         return records if self.max_records is None else itertools.islice(records, self.max_records)
 
+    def proteins(self) -> list:
+        """Every distinct protein (by id) of every task and split, in first-seen order: what the embedding cache must
+        hold before training (``pa-geo demo`` embeds them; reads each split's records once, streaming)."""
+        seen: dict[str, Any] = {}
+        for task, spec in self.specs.items():
+            for split in spec.splits:
+                for rec in self.records(task, split):
+                    if isinstance(rec, Exception):  # a loader's report of an unreadable record
+                        continue
+                    for p in rec.proteins:
+                        seen.setdefault(p.id, p)
+        return list(seen.values())
+
     # ---- example stores -----------------------------------------------------------------------------------------
     def store_root(self) -> Path:
         """``graph_cache``, or a temporary folder (created on first use, removed at exit)."""

@@ -57,8 +57,9 @@ def test_config_trains_one_step_on_its_data_format(case: tuple[str, ...], tmp_pa
                 os.symlink(DATA_DIR, root)
         else:
             write_task_data(task, root)
-    proteins = {p.id: p for t, s in dm.specs.items() for split in s.splits for r in dm.records(t, split)
-                for p in r.proteins}
+    proteins = {p.id: p for p in dm.proteins()}
+    assert proteins and len(proteins) == len({p.id for t, s in dm.specs.items() for split in s.splits
+                                              for r in dm.records(t, split) for p in r.proteins})
     levels = _levels(model.encoder)
     for entry in dm.embeddings:
         dims = {int(layer): levels.get(embedding_field(entry["backbone"], layer), 8) for layer in entry["layers"]}
