@@ -92,8 +92,10 @@ class PaGeoModule(pl.LightningModule):
         if task in self._checked:
             return
         need = getattr(self.encoder, "required_batch_attributes", None) or ()
-        views = self.kinds[task].views(batch)
-        for part, view in views.items():
+        kind = self.kinds[task]
+        views = kind.views(batch)
+        for part in kind.encoded_parts:
+            view = views[part]
             missing = [f for f in need if f not in view]
             if missing:
                 where = f" (graph part {part!r})" if part else ""

@@ -79,3 +79,19 @@ def test_transform_attaches_every_part_and_survives_pickling(cached):
     other = random_proteins(1, seed=5, prefix="unseen")[0]
     with pytest.raises(CacheError, match="unseen0"):
         tf(stamp_digests(Data(num_nodes=len(other), protein_id=other.id), other))
+
+
+def test_workers_forked_after_the_parent_read_open_their_own_environment(cached):
+    from torch.utils.data import DataLoader
+
+    root, ps = cached
+    src = EmbeddingSource(root, "_test_slow", [2])
+    tf = AttachEmbeddings([src])
+    graphs = [stamp_digests(Data(pos=torch.zeros(len(p), 3), protein_id=p.id, num_nodes=len(p)), p) for p in ps]
+    first = tf(graphs[0].clone())  # the parent process opens the LMDB environment
+    loader = DataLoader([g.clone() for g in graphs], batch_size=None, num_workers=2,
+                        collate_fn=lambda g: tf(g))  # noqa: PLW0108 - fork-inherited closure
+    out = list(loader)
+    field = embedding_field("_test_slow", 2)
+    assert torch.equal(out[0][field], first[field]) and [o[field].shape[0] for o in out] == [len(p) for p in ps]
+    assert torch.equal(tf(graphs[1].clone())[field], out[1][field])  # and the parent still reads

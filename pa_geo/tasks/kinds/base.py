@@ -117,6 +117,11 @@ class TaskKind:
         regression targets."""
         return build_loss(self.spec, target_stats)
 
+    @property
+    def encoded_parts(self) -> tuple[str, ...]:
+        """The graph parts the encoder reads (default: all of them)."""
+        return self.data_class.PARTS
+
     def views(self, batch: Batch) -> dict[str, Batch]:
         """Encoder-ready batches of every graph part (``""`` = the batch itself)."""
         return {part: part_view(batch, part) for part in self.data_class.PARTS}

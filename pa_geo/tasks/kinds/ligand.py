@@ -20,6 +20,10 @@ class LigandKind(TaskKind):
     data_class = LigandData
     head_inputs = ("ligand",)
 
+    @property
+    def encoded_parts(self) -> tuple[str, ...]:
+        return ("",)  # the ligand graph goes to the head, not the encoder
+
     def graph_parts(self, record: TaskRecord, graphs: GraphSource) -> dict:
         return {"": graphs.protein(record.proteins[0]), "ligand": graphs.ligand(record)}
 
