@@ -161,8 +161,9 @@ class AttachEmbeddings(BaseTransform):
 
     Works on graphs stamped by :func:`stamp_digests` (every graph the data path builds): a plain graph, or each
     part of a multi-graph example (fields ``<part>__digest_<level>``, ``<part>__num_nodes``; see
-    :mod:`pa_geo.tasks.kinds.data`). Parts without digests (a ligand) get nothing. Reads lazily, once-per-process
-    LMDB handles (safe in DataLoader workers and DDP ranks). Modifies and returns the example it is given.
+    :mod:`pa_geo.tasks.kinds.data`). Parts without digests (a ligand) get nothing; the digests are dropped once
+    used (less to send from a DataLoader worker). Reads lazily, once-per-process LMDB handles (safe in DataLoader
+    workers and DDP ranks). Modifies and returns the example it is given.
     """
 
     def __init__(self, sources: Sequence[EmbeddingSource]) -> None:
@@ -176,6 +177,8 @@ class AttachEmbeddings(BaseTransform):
             for src in self.sources:
                 digest = bytes.fromhex(data[f"{prefix}{DIGEST_FIELDS[src.meta.level]}"])
                 _put_rows(data, src.read_digest(digest, pid, length), src, pid, prefix)
+            for name in DIGEST_FIELDS.values():
+                del data[f"{prefix}{name}"]
         return data
 
     def __repr__(self) -> str:
