@@ -1,7 +1,7 @@
 """Datasets that stream: peak RSS, disk size and items/s of a full training epoch through the DataLoader, at 1k, 5k
 and 20k residue graphs (copies of the 619 shipped StructureDB chains, 3-state DSSP per residue), with cached
 embeddings (NEAR-8 256-d + ProteinMPNN-3 128-d widths, random values: the read path is the real one), DataLoader
-workers 0 and 2, node-budget batches of 4096 nodes. Every measurement runs in a fresh process; peak RSS is the
+workers 0 and 2, node-budget batches of 8192 nodes (the configs'). Every measurement runs in a fresh process; peak RSS is the
 process's ``ru_maxrss`` (main) and the largest worker's (workers). Targets: peak RSS at 20k within 1.5x of 1k;
 >= 1,000 graphs/s with 2 workers. Also: bytes per graph with float16 / float32 edge features or none (derived on
 read), the cost of decoding vs rebuilding a graph, and the RSS of reading the 20k store through ``mmap`` (as an LMDB
@@ -30,7 +30,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-BUDGET = 4096
+BUDGET = 8192  # data.batch_nodes of configs/base/model.yaml
 DIMS = {"near": {8: 256}, "proteinmpnn": {3: 128}}
 
 

@@ -17,7 +17,9 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
 from pa_geo.cache.keys import content_digest, entry_key
-from pa_geo.cache.store import CorruptEntry, EmbeddingStore, StoreMeta, store_dirname
+from pa_geo.cache.store import CorruptEntry, EmbeddingStore, StoreMeta, check_entry, store_dirname
+
+ENTRY_HEADER_BYTES = 20  # pa_geo.cache.store: magic, version, dtype, reserved, rows, cols, crc32
 from pa_geo.errors import CacheError
 from pa_geo.graphs.schema import embedding_field
 from pa_geo.io.protein import Protein
@@ -92,16 +94,18 @@ class EmbeddingSource:
         digest = content_digest(protein, self.meta.level)  # type: ignore[arg-type]
         return self.read_digest(digest, protein.id, len(protein), protein)
 
-    def read_digest(self, digest: bytes, protein_id: str, length: int,
-                    protein: Protein | None = None) -> dict[int | str, torch.Tensor]:
-        """``{layer: Tensor [length, D]}`` float32 of the protein whose content digest (for this backbone's level,
-        :func:`pa_geo.cache.keys.content_digest`) is ``digest``; errors name ``protein_id`` and the embed command."""
+    def read_digest(self, digest: bytes, protein_id: str, length: int, protein: Protein | None = None,
+                    as_stored: bool = False) -> dict[int | str, torch.Tensor]:
+        """``{layer: Tensor [length, D]}`` of the protein whose content digest (for this backbone's level,
+        :func:`pa_geo.cache.keys.content_digest`) is ``digest``: float32, or with ``as_stored`` the cache's own dtype
+        (float16 by default: half the bytes to move); errors name ``protein_id`` and the embed command."""
         meta = self.meta
         out: dict[int | str, torch.Tensor] = {}
         for layer in self.resolved_layers():
             key = entry_key(meta.backbone_id, layer, digest)
+            what = f"protein {protein_id} layer {layer}"
             try:
-                t = self.store.get(key, f"protein {protein_id} layer {layer}")
+                t = self.store.get(key, what) if not as_stored else _stored(self.store.get_raw_many([key])[0], what)
             except CorruptEntry as err:
                 raise CacheError(f"{self.store.path}: {err}; rerun to recompute it: "
                                  f"{self.embed_command(protein)}") from None
@@ -115,6 +119,15 @@ class EmbeddingSource:
         return out
 
 
+def _stored(raw: bytes | None, what: str) -> torch.Tensor | None:
+    """A checked cache entry as a tensor of its stored dtype (no float32 copy)."""
+    if raw is None:
+        return None
+    np_dtype, rows, cols = check_entry(raw, what)
+    return torch.frombuffer(bytearray(memoryview(raw)[ENTRY_HEADER_BYTES:]), dtype=_TORCH[np_dtype.str]).view(rows, cols)
+
+
+_TORCH = {"<f2": torch.float16, "<f4": torch.float32}
 DIGEST_FIELDS = {"sequence": "digest_sequence", "structure": "digest_structure"}
 
 
@@ -157,7 +170,9 @@ def attach_embeddings(graph: Data, protein: Protein, sources: Sequence[Embedding
 
 
 class AttachEmbeddings(BaseTransform):
-    """The dataset transform that attaches cached embeddings to every protein graph of an example.
+    """The dataset transform that attaches cached embeddings to every protein graph of an example, in the cache's
+    dtype (float16 unless the cache was written in float32: half the bytes a DataLoader worker sends; the model
+    takes float32 again, ``PaGeoModule.forward``).
 
     Works on graphs stamped by :func:`stamp_digests` (every graph the data path builds): a plain graph, or each
     part of a multi-graph example (fields ``<part>__digest_<level>``, ``<part>__num_nodes``; see
@@ -176,7 +191,7 @@ class AttachEmbeddings(BaseTransform):
             length = int(data[f"{prefix}num_residues"])
             for src in self.sources:
                 digest = bytes.fromhex(data[f"{prefix}{DIGEST_FIELDS[src.meta.level]}"])
-                _put_rows(data, src.read_digest(digest, pid, length), src, pid, prefix)
+                _put_rows(data, src.read_digest(digest, pid, length, as_stored=True), src, pid, prefix)
             for name in DIGEST_FIELDS.values():
                 del data[f"{prefix}{name}"]
         return data

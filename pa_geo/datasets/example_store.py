@@ -99,8 +99,9 @@ def encode_example(data: Data, edge_float16: bool = True) -> bytes:
     return _LEN.pack(len(header)) + header + lead + b"".join(chunks)
 
 
-def decode_example(buf: bytearray) -> Data:
-    """Record bytes -> the ``Data`` (same class, fields, dtypes and shapes as encoded)."""
+def decode_example(buf: bytearray, keep_half: bool = False) -> Data:
+    """Record bytes -> the ``Data`` (same class, fields, dtypes and shapes as encoded; ``keep_half``: fields stored
+    in float16 stay float16, for a consumer that converts them later, e.g. on the GPU)."""
     (hlen,) = _LEN.unpack_from(buf)
     header = msgpack.unpackb(memoryview(buf)[_LEN.size:_LEN.size + hlen], raw=False)
     base = _LEN.size + hlen + (-(_LEN.size + hlen)) % _ALIGN
@@ -112,7 +113,7 @@ def decode_example(buf: bytearray) -> Data:
         else:
             t = torch.frombuffer(buf, dtype=_DTYPES[stored], count=count, offset=base + offset)
             t = t.view(shape) if len(shape) != 1 else t
-            t = t if stored == dtype else t.to(_DTYPES[dtype])
+            t = t if stored == dtype or (keep_half and stored == "float16") else t.to(_DTYPES[dtype])
         fields[key] = t
     return _class_of(header["c"])(**fields)
 
@@ -159,15 +160,15 @@ class ExampleStore:
             self._fd, self._pid = os.open(self.path / "examples.bin", os.O_RDONLY), os.getpid()
         return self._fd
 
-    def get(self, i: int) -> Data:
-        """Example ``i`` (0 <= i < len)."""
+    def get(self, i: int, keep_half: bool = False) -> Data:
+        """Example ``i`` (0 <= i < len); ``keep_half``: see :func:`decode_example`."""
         if not 0 <= i < len(self):
             raise IndexError(f"{self.path}: example {i} of {len(self)}")
         start, end = int(self.offsets[i]), int(self.offsets[i + 1])
         buf = bytearray(end - start)
         if os.preadv(self._file(), [buf], start) != len(buf):
             raise DatasetError(f"{self.path}: example {i} is truncated; delete the store to rebuild")
-        return decode_example(buf)
+        return decode_example(buf, keep_half)
 
     def close(self) -> None:
         """Close this process's file descriptor (reopened on the next read)."""
@@ -232,11 +233,13 @@ def build_store(path: str | os.PathLike, records: Iterable[Any], to_data: Callab
 class StoredDataset(Dataset):
     """A PyG ``Dataset`` over an :class:`ExampleStore`: ``ds[i]`` or ``ds[(i, epoch)]`` reads example ``i``, runs
     ``prepare(data, i, epoch)`` (the task kind's epoch hook; ``epoch`` is None unless ``epoch_aware``) then
-    ``transform`` (e.g. attaching cached embeddings). Memory: one example per read."""
+    ``transform`` (e.g. attaching cached embeddings). Memory: one example per read. ``keep_half``: float16-stored
+    fields (``edge_attr``) stay float16 (half the bytes from a DataLoader worker; the model converts them)."""
 
     def __init__(self, store: ExampleStore, prepare: Callable[[Data, int, int | None], Data] | None = None,
-                 transform: Callable[[Data], Data] | None = None, epoch_aware: bool = False) -> None:
-        self.store, self.prepare, self.epoch_aware = store, prepare, epoch_aware
+                 transform: Callable[[Data], Data] | None = None, epoch_aware: bool = False,
+                 keep_half: bool = False) -> None:
+        self.store, self.prepare, self.epoch_aware, self.keep_half = store, prepare, epoch_aware, keep_half
         super().__init__(None, transform=transform, log=False)
 
     @property
@@ -257,7 +260,7 @@ class StoredDataset(Dataset):
 
     def __getitem__(self, key: Any) -> Data:  # type: ignore[override]
         index, epoch = (int(key[0]), key[1]) if isinstance(key, tuple) else (int(key), None)
-        data = self.store.get(index)
+        data = self.store.get(index, self.keep_half)
         if self.prepare is not None:
             data = self.prepare(data, index, epoch if self.epoch_aware else None)
         return data if self.transform is None else self.transform(data)

@@ -62,7 +62,8 @@ class PaGeoDataModule(pl.LightningDataModule):
             :mod:`pa_geo.datasets.example_store`): built once by ``prepare_data`` and reused by every later run with
             the same task, split, graph settings and data files; None = a temporary folder removed at exit.
 
-    Batches are PyG ``Batch`` es of the task kind's ``TaskData`` with ``batch.task`` / ``batch.split`` set; with
+    Batches are PyG ``Batch`` es of the task kind's ``TaskData`` with ``batch.task`` / ``batch.split`` set, their
+    embeddings and edge features in float16 as stored (``PaGeoModule`` takes float32 on the device); with
     auxiliary tasks the training loader yields ``{task: batch}`` (Lightning's ``max_size_cycle``) and evaluation runs
     one loader per (task, split).
     """
@@ -173,7 +174,8 @@ class PaGeoDataModule(pl.LightningDataModule):
             kind = self.kinds[task]
             transform = AttachEmbeddings(self._sources) if self._sources else None
             self._datasets[key] = StoredDataset(self.store(task, split), functools.partial(kind.prepare, seed=self.seed),
-                                                transform, epoch_aware=split == self.specs[task].train_split)
+                                                transform, epoch_aware=split == self.specs[task].train_split,
+                                                keep_half=True)
         return self._datasets[key]
 
     def target_stats(self, task: str) -> tuple[float, float] | None:

@@ -104,8 +104,17 @@ class PaGeoModule(pl.LightningModule):
                                    f"the encoder's levels")
         self._checked.add(task)
 
+    @staticmethod
+    def _float32(batch: Batch) -> Batch:
+        """float16 fields (embeddings, edge features travel in the dtype they are stored in) -> float32, in place."""
+        for key, value in list(batch.items()):
+            if isinstance(value, torch.Tensor) and value.dtype == torch.float16:
+                batch[key] = value.float()
+        return batch
+
     def forward(self, batch: Batch) -> Any:
-        """Head output of the batch's task (shapes: the task kind's ``forward``)."""
+        """Head output of the batch's task (shapes: the task kind's ``forward``); float16 inputs become float32."""
+        batch = self._float32(batch)
         task = self._task_of(batch)
         self._check_fields(task, batch)
         return self.kinds[task].forward(self.encoder, self.heads[task], batch)

@@ -95,3 +95,17 @@ def test_workers_forked_after_the_parent_read_open_their_own_environment(cached)
     field = embedding_field("_test_slow", 2)
     assert torch.equal(out[0][field], first[field]) and [o[field].shape[0] for o in out] == [len(p) for p in ps]
     assert torch.equal(tf(graphs[1].clone())[field], out[1][field])  # and the parent still reads
+
+
+def test_transform_keeps_the_cache_dtype_and_reads_exact_values(tmp_path):
+    from pa_geo.cache.store import _HEADER
+    from pa_geo.datasets.embedded import ENTRY_HEADER_BYTES
+
+    assert ENTRY_HEADER_BYTES == _HEADER.size
+    ps = random_proteins(2, seed=3)
+    embed_proteins(SlowBackbone(), ps, tmp_path, progress=False)  # the default cache dtype: fp16
+    src = EmbeddingSource(tmp_path, "_test_slow", [1])
+    g = AttachEmbeddings([src])(stamp_digests(Data(num_nodes=len(ps[0]), protein_id=ps[0].id), ps[0]))
+    field = embedding_field("_test_slow", 1)
+    assert g[field].dtype == torch.float16 and "digest_sequence" not in g
+    assert torch.equal(g[field].float(), src.read(ps[0])[1])  # the float32 reader sees the same numbers
