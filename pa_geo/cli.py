@@ -4,7 +4,7 @@ Subcommands
     inspect   validate structure files / ATOM3D LMDBs before long runs     (pa_geo.io.inspect_cli)
     embed     run a frozen backbone once per protein into the cache       (pa_geo.cache.embed_cli)
     cache     verify / repair an embedding cache                           (pa_geo.cache.cache_cli)
-    demo      the main job on the embedded default data                    (pa_geo.train.demo)
+    demo      the main job on the embedded default data                    (pa_geo.demo.run)
     fit | validate | test | predict   LightningCLI over configs/*.yaml       (pa_geo.train.cli)
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("pa_geo.io.inspect_cli", "validate structure files or ATOM3D LMDB directories"),
     "embed": ("pa_geo.cache.embed_cli", "embed proteins with a frozen backbone into the LMDB cache"),
     "cache": ("pa_geo.cache.cache_cli", "verify an embedding cache, or repair it keeping every readable entry"),
-    "demo": ("pa_geo.train.demo", "train the adapter and baselines on the shipped real data"),
+    "demo": ("pa_geo.demo.run", "train the adapter and baselines on the shipped real data"),
 }
 _LIGHTNING = ("fit", "validate", "test", "predict")
 
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pa-geo`` console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _LIGHTNING:
+        import pa_geo.demo  # noqa: F401 - the program's task set includes the demo tasks (configs/demo_*.yaml)
         from pa_geo.train.cli import main as lightning_main
 
         return lightning_main(argv)

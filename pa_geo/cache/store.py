@@ -177,6 +177,10 @@ class _EnvHandle:
     @classmethod
     def acquire(cls, path: Path, readonly: bool, map_size: int) -> "_EnvHandle":
         key = (os.getpid(), str(path.resolve()))
+        for other in [k for k in cls._open if k[0] != key[0]]:
+            # inherited through fork (a DataLoader worker of a process that read the cache): unusable here, and
+            # py-lmdb refuses to open their files again in this process until they are closed (in this process only)
+            cls._open.pop(other).env.close()
         h = cls._open.get(key)
         if h is None:
             env, refusal = cls._open_env(key[1], readonly, map_size)

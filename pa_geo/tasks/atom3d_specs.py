@@ -46,7 +46,7 @@ ATOM3D_TASKS: list[TaskSpec] = [
           "interface residue pairs (CA-CA < 8 A): proteins = [subunit 0, subunit 1]; extra['positive_pairs'] "
           "[2, P] every neighbour pair; per epoch <= 10 positives + as many non-neighbour pairs "
           "(pa_geo.datasets.atom3d_ppi.sample_ppi_pairs; extra['pair_index'] / label = its epoch-0 draw)",
-          pair_sampler="pa_geo.datasets.atom3d_ppi.sample_ppi_pairs", max_positives=10, negative_ratio=1),
+          positives_per_epoch=10, negatives_per_positive=1),
     _spec("res", "res", "split-by-cath-topology", "structure", "graph", "multiclass", 20, ["accuracy"],
           "residue identity from its environment: one example per labelled residue, the atoms within "
           "10*sqrt(3) A of its pseudo-CB with its side chain removed; label = ATOM3D class (RES_CLASSES order); "
