@@ -182,8 +182,9 @@ def build_store(path: str | os.PathLike, records: Iterable[Any], to_data: Callab
                 accumulators: dict[str, Any] | None = None, edge_float16: bool = True) -> ExampleStore:
     """Consume ``records`` once, write ``to_data(record)`` of each, return the store at ``path``.
 
-    A record that is a :class:`DatasetError` (a loader reporting an unreadable record) or whose ``to_data`` raises
-    one is skipped and counted (``meta.json``: ``skipped``, ``skipped_reasons``; one log line). Each accumulator
+    A record that is a :class:`DatasetError` (a loader reporting an unreadable record), whose reading raises one
+    (``next(records)``; the reader goes on with the next record, as :class:`~pa_geo.datasets.atom3d_loader.Atom3DRecords`
+    does) or whose ``to_data`` raises one is skipped and counted (``meta.json``: ``skipped``, ``skipped_reasons``; one log line). Each accumulator
     (``update(record)`` / ``result()``) sees every built record; its result goes into ``meta[name]``. The folder
     appears atomically; if another process built the same store meanwhile, that one is kept.
     """
@@ -195,11 +196,15 @@ def build_store(path: str | os.PathLike, records: Iterable[Any], to_data: Callab
     offsets, sizes = [0], []
     try:
         with open(tmp / "examples.bin", "wb") as fh:
-            for record in records:
-                try:
+            items = iter(records)
+            while True:
+                try:  # a streaming reader may raise DatasetError for one record and go on with the next
+                    record = next(items)
                     if isinstance(record, DatasetError):
                         raise record
                     data = to_data(record)
+                except StopIteration:
+                    break
                 except DatasetError as err:
                     skipped.append(" ".join(str(err).split()))
                     continue

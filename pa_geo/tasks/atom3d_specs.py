@@ -11,7 +11,6 @@ from __future__ import annotations
 from functools import partial
 
 from pa_geo.datasets.atom3d_loader import load_atom3d_task
-from pa_geo.tasks.metrics import metric_higher_is_better
 from pa_geo.tasks.registry import register_task
 from pa_geo.tasks.spec import TaskSpec
 
@@ -24,7 +23,6 @@ def _spec(name: str, task: str, split_dir: str, input_kind: str, level: str, lab
     loader_options = dict(loader_options or {})
     return TaskSpec(name=name, input_kind=input_kind, level=level, label_type=label_type, num_outputs=num_outputs,
                     metrics=list(metrics), primary_metric=metrics[0], splits=list(ATOM3D_SPLITS),
-                    higher_is_better=metric_higher_is_better(metrics[0]),
                     loader=partial(load_atom3d_task, task, split_dir, **loader_options), source="ATOM3D",
                     description=description,
                     options=dict(options, **loader_options, atom3d_task=task, split_dir=split_dir))

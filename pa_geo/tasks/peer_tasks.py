@@ -18,7 +18,6 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from pa_geo.tasks.metrics import metric_higher_is_better
 from pa_geo.tasks.registry import register_task
 from pa_geo.tasks.spec import TaskRecord, TaskSpec
 
@@ -47,7 +46,7 @@ def _spec(name: str, input_kind: str, level: str, label_type: str, num_outputs: 
     loader = partial(_flip_loader, name, **flip) if flip_split else partial(_lmdb_loader, name)
     return TaskSpec(name=name, input_kind=input_kind, level=level, label_type=label_type, num_outputs=num_outputs,
                     metrics=list(metrics), primary_metric=metrics[0], splits=list(splits),
-                    higher_is_better=metric_higher_is_better(metrics[0]), loader=loader,
+                    loader=loader,
                     source="PEER", description=description, options=dict(options, **flip))
 
 

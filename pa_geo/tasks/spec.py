@@ -30,7 +30,8 @@ class TaskSpec:
 
     num_outputs   head output width: 1 for regression / binary, C classes for multiclass, T for multilabel
     metrics       torchmetrics-style names resolved by :func:`pa_geo.tasks.metrics.build_metrics`
-    primary_metric / higher_is_better   what model selection / checkpointing monitors
+    primary_metric / higher_is_better   what model selection / checkpointing monitors; ``higher_is_better`` defaults
+                  to the primary metric's own direction (:func:`pa_geo.tasks.metrics.metric_higher_is_better`)
     loader        ``(root: Path, split: str) -> Iterable[TaskRecord]`` reading the benchmark's released files (a list, or
                   a generator that streams; it may yield a ``DatasetError`` for a record it cannot read)
     kind          name of its task kind (``pa_geo.tasks.kinds``); default :func:`default_kind` of input kind + level
@@ -44,7 +45,7 @@ class TaskSpec:
     metrics: list[str]
     primary_metric: str
     splits: list[str]
-    higher_is_better: bool = True
+    higher_is_better: bool | None = None
     loss: str = "auto"
     loader: Callable[[Path, str], Iterable[TaskRecord]] | None = None
     source: str = ""
@@ -55,6 +56,10 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if not self.kind:
             self.kind = default_kind(self.input_kind, self.level)
+        if self.higher_is_better is None:
+            from pa_geo.tasks.metrics import metric_higher_is_better  # one rule: the metric's own direction
+
+            self.higher_is_better = metric_higher_is_better(self.primary_metric)
 
     @property
     def train_split(self) -> str:

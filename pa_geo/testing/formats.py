@@ -8,12 +8,9 @@ the right type and range; the point is the format, not the science.
 from __future__ import annotations
 
 import functools
-import gzip
-import json
 from pathlib import Path
 from typing import Any, Callable
 
-import lmdb
 import numpy as np
 import pandas as pd
 
@@ -23,6 +20,7 @@ from pa_geo.datasets.structuredb import DATA_DIR, load_structuredb
 from pa_geo.datasets.tape_lmdb import write_tape_lmdb
 from pa_geo.io import read_structure
 from pa_geo.io.protein import Protein
+from pa_geo.testing.atom3d import res_item, write_atom3d_lmdb
 
 PDB_DIR = DATA_DIR / "pdb_dssp"
 PDBS = ("3a4rA", "2cviA", "2xcjA", "1lpbA")  # the four smallest shipped chains (79-85 residues)
@@ -90,9 +88,18 @@ def write_peer(task: str, root: Path, splits: list[str], sizes: Callable[[str], 
 def write_flip(task: str, root: Path, n: int = 8) -> Path:
     """FLIP's split CSV (``sequence, target, set, validation``) of ``task`` under ``root``."""
     src = FLIP_SOURCES[task]
-    rows = [{"sequence": r.protein.sequence, "target": round(_helix(r) * 10, 3),
+    pool = chains()
+    # a task cropped to a region (AAV: [474:674]) needs sequences that reach past it: real chains joined end to end
+    reach = src.region[1] if src.region else 0
+    seqs = []
+    for i in range(n):
+        seq, k = "", i
+        while len(seq) < max(1, reach):
+            seq, k = seq + pool[k % len(pool)].protein.sequence, k + 1
+        seqs.append(seq)
+    rows = [{"sequence": seq, "target": round(_helix(pool[i % len(pool)]) * 10, 3),
              "set": "test" if i >= n - 2 else "train", "validation": i in (n - 4, n - 3)}
-            for i, r in enumerate((chains() * 2)[:n])]
+            for i, seq in enumerate(seqs)]
     path = root / src.folder / "splits" / f"{src.default_split}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(path, index=False)
@@ -113,26 +120,6 @@ def atoms_frame(p: Protein, ensemble: str, subunit: Any = 0, chain: str | None =
         "resname": a.resname, "altloc": " ", "occupancy": 1.0, "bfactor": 0.0, "x": coords[:, 0],
         "y": coords[:, 1], "z": coords[:, 2], "element": a.element, "name": a.name,
         "fullname": [f" {x:<3}" for x in a.name], "serial_number": np.arange(1, n + 1)}, columns=list(ATOM3D_COLUMNS))
-
-
-def write_atom3d_lmdb(path: Path, items: list[dict]) -> Path:
-    """atom3d's ``make_lmdb_dataset(..., serialization_format='json')`` layout (gzip'ed json items with pandas-1.x
-    type strings, ``num_examples``, ``serialization_format``, ``id_to_idx``)."""
-    path.mkdir(parents=True, exist_ok=True)
-    env = lmdb.open(str(path), map_size=1 << 28)
-    ids = {}
-    with env.begin(write=True) as txn:
-        for i, item in enumerate(items):
-            item = dict(item, types={k: ("<class 'pandas.core.frame.DataFrame'>" if isinstance(v, pd.DataFrame)
-                                         else str(type(v))) for k, v in item.items()})
-            blob = json.dumps(item, default=lambda df: json.loads(df.to_json(orient="split", double_precision=6)))
-            txn.put(str(i).encode(), gzip.compress(blob.encode()))
-            ids[str(item["id"])] = i
-        txn.put(b"num_examples", str(len(items)).encode())
-        txn.put(b"serialization_format", b"json")
-        txn.put(b"id_to_idx", json.dumps(ids).encode())
-    env.close()
-    return path
 
 
 def _ca(p: Protein) -> np.ndarray:
@@ -160,13 +147,9 @@ def _atom3d_item(task: str, i: int) -> dict[str, Any]:
         mutated.loc[mutated["residue"] == num, "resname"] = _THREE[mut]
         return {"original_atoms": frame, "mutated_atoms": mutated, "label": str(i % 2),
                 "id": f"{name[:4].upper()}_{chain}_{chain}_{wt}{chain}{num}{mut}"}
-    if task == "res":
-        picks = [3, 10, 25]
-        labels = pd.DataFrame({"subunit": [f"{p.chain_ids[k]}_{p.residue_numbers[k]}_{_THREE.get(p.sequence[k], 'UNK')}"
-                                           for k in picks], "label": [(k + i) % 20 for k in picks]})
-        return {"atoms": frame, "labels": labels, "subunit_indices": [frame.index[frame["residue"] ==
-                                                                                   p.residue_numbers[k]].tolist()
-                                                                      for k in picks], "id": name}
+    if task == "res":  # ATOM3D's ResTransform: environments of a few labelled residues
+        picks = [(str(p.chain_ids[k]), int(p.residue_numbers[k])) for k in (3, 10, 25)]
+        return res_item(frame, name, residues=picks)
     # ppi: subunit 1 is another chain placed so that ~10 residue pairs have CA-CA < 8 A
     q = structure(PDBS[(i + 1) % len(PDBS)])
     shift = _ca(p)[0] - _ca(q)[0] + np.array([6.0, 0.0, 0.0])

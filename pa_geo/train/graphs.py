@@ -73,7 +73,7 @@ class GraphBuilder:
         """The ligand's graph: the atom graph of ``rec.ligand`` (a Protein holding an atom table only, ATOM3D LBA),
         else the bond graph of ``rec.extra["smiles"]`` (PEER PDBbind / BindingDB)."""
         from pa_geo import graphs
-        from pa_geo.train.ligands import smiles_graph
+        from pa_geo.graphs.ligand import smiles_graph
 
         if rec.ligand is not None:
             return graphs.atom_graph(rec.ligand, **self.ligand_kwargs)

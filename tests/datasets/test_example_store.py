@@ -121,3 +121,27 @@ def test_pair_examples_and_fingerprints(graphs, tmp_path: Path) -> None:
     (tmp_path / "d" / "f.csv").write_text("ab")
     assert files_fingerprint(tmp_path / "d") != before
     assert len(before) == 16
+
+
+def test_a_reader_that_raises_for_one_record_goes_on(graphs, tmp_path: Path) -> None:
+    """Streaming readers such as ``Atom3DRecords`` raise ``DatasetError`` from ``next()`` for a bad record and
+    carry on with the next: the build skips and counts it instead of aborting the split."""
+
+    class Reader:
+        def __init__(self) -> None:
+            self.i = -1
+
+        def __iter__(self) -> "Reader":
+            return self
+
+        def __next__(self):
+            self.i += 1
+            if self.i >= len(graphs):
+                raise StopIteration
+            if self.i == 2:
+                raise DatasetError(f"file.lmdb[{self.i}]: neighbour residue A:5 is not an amino acid")
+            return self.i, graphs[self.i]
+
+    store = build_store(tmp_path / "s", Reader(), lambda r: _example(r[1], r[0]), lambda d: d.num_nodes, {})
+    assert len(store) == len(graphs) - 1 and store.meta["skipped"] == 1
+    assert "file.lmdb[2]" in store.meta["skipped_reasons"][0]

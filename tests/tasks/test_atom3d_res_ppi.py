@@ -9,7 +9,7 @@ import pytest
 from Bio.Data.PDBData import protein_letters_3to1
 from scipy.spatial.distance import cdist
 
-from atom3d_task_testkit import RES_CLASS, RES_RADIUS, legacy_frames, res_item, write_atom3d_lmdb
+from pa_geo.testing.atom3d import RES_CLASS, RES_RADIUS, legacy_frames, res_item, write_atom3d_lmdb
 from pa_geo.datasets.atom3d_ppi import sample_ppi_pairs
 from pa_geo.datasets.atom3d_tasks import RES_CLASSES
 from pa_geo.errors import DatasetError

@@ -137,3 +137,30 @@ def test_records_that_do_not_fit_are_one_line_errors() -> None:
     with pytest.raises(DatasetError, match="record r3: pair_index outside"):
         get_kind(spec("x", "pair", "residue_pair")).to_data(
             TaskRecord("r3", [p, p], np.ones(1), extra={"pair_index": np.array([[0], [999]])}), builder)
+
+
+def test_a_marked_residue_is_read_at_its_ca_atom() -> None:
+    """ATOM3D RES: the head reads the encoder's node features at the central residue's CA, per example."""
+    from pa_geo.graphs.schema import ATOM_NAME_INDEX
+
+    proteins = [r.protein for r in chains()[:2]]
+    recs = [TaskRecord(p.id, [p], 3 + k, extra={"center_index": 5 + k}) for k, p in enumerate(proteins)]
+    res = TaskSpec("r", "structure", "graph", "multiclass", 20, ["accuracy"], "accuracy", SPLITS,
+                   options={"center_key": "center_atom_index"})
+    kind = get_kind(res)
+    data = [kind.to_data(r, GraphBuilder(kind="atom", radius=4.5)) for r in recs]
+    batch = Batch.from_data_list(data)
+    for k, d in enumerate(data):
+        c = int(d.center_index)
+        assert int(d.atom2residue[c]) == 5 + k and int(d.atom_name_type[c]) == ATOM_NAME_INDEX["CA"]
+        assert int(batch.center_index[k]) == c + int(batch.ptr[k])  # offset by the graphs before it
+        assert data[k].extra_center_index == 5 + k  # plain record values are never offset
+    encoder = MeanEmbeddingEncoder({"pos": 3})
+    head = GraphHead()
+    kind.bind_head(head, encoder)
+    out = kind.forward(encoder, head, batch)
+    moved = batch.clone()
+    moved.pos = moved.pos.clone()
+    moved.pos[batch.center_index[1]] += 5.0  # only the second example's centre atom
+    changed = kind.forward(encoder, head, moved)
+    assert out.shape == (2, 20) and torch.equal(out[0], changed[0]) and not torch.equal(out[1], changed[1])

@@ -70,7 +70,7 @@ def test_atom3d_tasks() -> None:
 
 def test_every_task_has_its_kind() -> None:
     expected = {"fluorescence": "protein", "fold": "protein", "psr": "protein", "secondary_structure": "residue",
-                "res": "residue", "contact": "contact", "human_ppi": "protein_pair", "ppi_affinity": "protein_pair",
+                "res": "protein", "contact": "contact", "human_ppi": "protein_pair", "ppi_affinity": "protein_pair",
                 "msp": "mutation", "atom3d_ppi": "interface", "pdbbind": "ligand", "lba_30": "ligand"}
     for name, kind in expected.items():
         assert get_task(name).kind == kind, name

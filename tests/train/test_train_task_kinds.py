@@ -152,7 +152,6 @@ def test_a_field_the_encoder_reads_but_the_data_lacks_is_one_line(cache: Path) -
                          {"kind": "residue", "radius": 8.0})
     batch = next(iter(dm.val_dataloader()[0]))
     ok = PaGeoModule(MeanEmbeddingEncoder({tk.FIELD: tk.EMB_DIM}), KINDS["ligand"][4](tk.EMB_DIM), "ttest_ligand")
-    ok.encoder.required_batch_attributes = (tk.FIELD,)  # the ligand part is not checked: the head reads it
     assert ok(batch).shape == (batch.num_graphs, 1)
     model = PaGeoModule(_NeedsField({tk.FIELD: tk.EMB_DIM}), KINDS["ligand"][4](tk.EMB_DIM), "ttest_ligand")
     with pytest.raises(DatasetError, match="task ttest_ligand: the batch has no emb_missing_1 for _NeedsField"):

@@ -65,7 +65,7 @@ class TaskData(Data):
 
     def __inc__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
         part, field = split_key(key)
-        if field == "chain_index":  # a per-protein chain number, not a node index
+        if field == "chain_index" or field.startswith("extra_"):  # a chain number / a record's plain value
             return 0
         if field == "atom2residue":  # indexes residues, not nodes (AtomGraph's rule)
             return int(self[part_key(part, "num_residues")])

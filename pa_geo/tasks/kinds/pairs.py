@@ -87,13 +87,14 @@ class InterfaceKind(ProteinPairKind):
         positives = data["positive_pairs"] if "positive_pairs" in data else None
         if positives is not None:
             del data["positive_pairs"]  # read here only: never batched
-        if positives is None or epoch is None:
+        k = self.spec.options.get("positives_per_epoch")
+        if positives is None or epoch is None or not k:
             return data
         from pa_geo.datasets.atom3d_ppi import sample_ppi_pairs
 
         pair_index, label = sample_ppi_pairs(
             positives.numpy(), (data.part_num_nodes("a"), data.part_num_nodes("b")), epoch=int(epoch),
-            key=str(data.record_id), seed=int(seed), max_positives=int(self.spec.options["positives_per_epoch"]),
+            key=str(data.record_id), seed=int(seed), max_positives=int(k),
             negative_ratio=int(self.spec.options.get("negatives_per_positive", 1)))
         data.pair_index, data.pair_y = torch.from_numpy(pair_index), torch.from_numpy(label)
         return data

@@ -11,6 +11,9 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from pa_geo.datasets.records import TaskRecord
+from pa_geo.errors import ConfigError
+from pa_geo.graphs.schema import ATOM_NAME_INDEX
+from pa_geo.nn.outputs import EncoderOutput
 from pa_geo.tasks.kinds.base import StepOutputs, TaskKind
 from pa_geo.tasks.kinds.data import ContactData, ProteinData, ResidueData, TaskData
 from pa_geo.tasks.kinds.labels import bad_record, encode_graph_label, encode_node_label, node_labels_on_graph
@@ -18,7 +21,13 @@ from pa_geo.tasks.kinds.rows import node_rows, pair_rows
 
 
 class ProteinKind(TaskKind):
-    """One protein -> one label (fluorescence, fold, solubility, PSR, ...): ``head(encoder(batch)) [B, C]``."""
+    """One protein -> one label (fluorescence, fold, solubility, PSR, ...): ``head(encoder(batch)) [B, C]``.
+
+    A task whose label belongs to one marked residue of the graph (ATOM3D RES: the residue at the centre of an
+    environment, ``spec.options["center_key"]``) stores that residue's node as ``center_index [1]`` (its CA on an
+    atom graph, as gvp-pytorch's ``RESDataset`` ``ca_idx``); the head then reads the encoder's node features there
+    (``EncoderOutput.graph`` replaced by ``node[center_index]``), as gvp-pytorch's RES model does.
+    """
 
     name = "protein"
     data_class = ProteinData
@@ -26,6 +35,34 @@ class ProteinKind(TaskKind):
 
     def add_labels(self, data: TaskData, record: TaskRecord) -> None:
         data.y = encode_graph_label(self.spec, record)
+        if self.spec.options.get("center_key"):
+            data.center_index = torch.tensor([center_node(self.spec, data, record)], dtype=torch.long)
+
+    def forward(self, encoder: nn.Module, head: nn.Module, batch: Batch) -> Any:
+        out = encoder(batch)
+        if "center_index" in batch:
+            if encoder.node_dim != encoder.graph_dim:
+                raise ConfigError(f"task {self.spec.name!r} reads the encoder's node features at the marked residue: "
+                                  f"its node_dim ({encoder.node_dim}) must equal graph_dim ({encoder.graph_dim})")
+            out = EncoderOutput(graph=out.node[batch.center_index], node=out.node, batch=out.batch)
+        return head(out)
+
+
+def center_node(spec: Any, data: TaskData, record: TaskRecord) -> int:
+    """Node of ``record.extra["center_index"]`` (a residue index) in the example's graph: the residue's node on a
+    residue graph; its CA atom (else its first atom) on an atom graph."""
+    residue = record.extra.get("center_index")
+    if not isinstance(residue, (int, np.integer)):
+        raise bad_record(spec, record, "needs extra['center_index'] (the marked residue)")
+    if "atom2residue" not in data:
+        if not 0 <= int(residue) < data.num_nodes:
+            raise bad_record(spec, record, f"center residue {residue} outside the graph's {data.num_nodes} nodes")
+        return int(residue)
+    atoms = torch.nonzero(data.atom2residue == int(residue)).flatten()
+    if atoms.numel() == 0:
+        raise bad_record(spec, record, f"center residue {residue} has no atom in the graph")
+    ca = atoms[data.atom_name_type[atoms] == ATOM_NAME_INDEX["CA"]]
+    return int((ca if ca.numel() else atoms)[0])
 
 
 class ResidueKind(TaskKind):
@@ -41,7 +78,8 @@ class ResidueKind(TaskKind):
         data.node_y, data.node_y_mask = node_labels_on_graph(data, y, mask)
 
     def outputs(self, batch: Batch, out: Any) -> StepOutputs:
-        return StepOutputs(out, batch.node_y, batch.node_y_mask, self.metric_kwargs(batch))
+        # batch: node -> protein, for per-protein metrics (PEER's macro_acc)
+        return StepOutputs(out, batch.node_y, batch.node_y_mask, {**self.metric_kwargs(batch), "batch": batch.batch})
 
     def prediction_frame(self, batch: Batch, out: Any) -> pd.DataFrame:
         return node_rows(self.spec, list(batch.record_id), out, batch.batch, batch.ptr,

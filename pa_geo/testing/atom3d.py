@@ -1,6 +1,6 @@
-"""Write ATOM3D task LMDBs the way atom3d's ``make_lmdb_dataset`` does (json serialization, gzip, legacy types).
-
-Frames are real: taken from the shipped legacy ATOM3D LMDB (2HHB, 1AHS written by the atom3d package).
+"""ATOM3D LMDBs written the way atom3d's ``make_lmdb_dataset`` does (json serialization, gzip, pandas-1.x type
+strings), and RES items as ATOM3D's ``ResTransform`` writes them. Real frames come from the shipped legacy ATOM3D
+LMDB (2HHB, 1AHS, ... written by the atom3d package itself).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 from pa_geo.datasets.atom3d import Atom3DLMDB
 
-LEGACY = Path(__file__).resolve().parents[1] / "data" / "atom3d" / "legacy_pdb_generic"
+LEGACY = Path(__file__).resolve().parents[2] / "tests" / "data" / "atom3d" / "legacy_pdb_generic"  # source checkout
 _LEGACY_TYPES = {pd.DataFrame: "<class 'pandas.core.frame.DataFrame'>",
                  pd.Series: "<class 'pandas.core.series.Series'>"}
 
@@ -29,7 +29,7 @@ def legacy_frames() -> dict[str, pd.DataFrame]:
         ds.close()
 
 
-def write_atom3d_lmdb(path: Path, items: list[dict]) -> None:
+def write_atom3d_lmdb(path: Path, items: list[dict]) -> Path:
     """atom3d's ``make_lmdb_dataset(..., serialization_format='json')`` layout, with pandas-1.x type strings."""
     path.mkdir(parents=True, exist_ok=True)
     env = lmdb.open(str(path), map_size=1 << 28)
@@ -45,6 +45,7 @@ def write_atom3d_lmdb(path: Path, items: list[dict]) -> None:
         txn.put(b"serialization_format", b"json")
         txn.put(b"id_to_idx", json.dumps(id_to_idx).encode())
     env.close()
+    return path
 
 
 # ATOM3D RES, examples/res/dataset/prepare_lmdb.py (ResTransform): class order, kept elements, pseudo-CB offset
