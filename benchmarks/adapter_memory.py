@@ -6,7 +6,9 @@
         --out benchmarks/results/adapter_memory_dropout.json
 
 Setup: one protein of L residues, two frozen levels (1280 + 512 dims, like ESM-1b + ESM-IF1), the default adapter
-(d_model 128, 2 blocks, 4 heads, concat fusion, train mode). Graph mode runs on a kNN graph (k = 30) of a
+(d_model 128, 2 blocks, 4 heads, concat fusion, cross-attention over node sets - ``cross_scope="nodes"``: in global
+mode each level attends over all L nodes of the other level, a second L x L attention per level and block - train
+mode). Graph mode runs on a kNN graph (k = 30) of a
 random-walk CA trace (3.8 A steps) built with ``torch_cluster.knn_graph``.
 
 Memory method: each point runs in a fresh subprocess (no allocator state or caches from earlier points). The child
@@ -200,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(points))
     total = time.perf_counter() - start
     import torch
-    meta = {"torch": torch.__version__, "levels": LEVELS, "d_model": 128, "n_blocks": 2, "n_heads": 4, "knn_k": args.k,
+    meta = {"torch": torch.__version__, "levels": LEVELS, "d_model": 128, "n_blocks": 2, "n_heads": 4,
+            "cross_scope": "nodes", "knn_k": args.k,
             "threads": args.threads, "method": "VmHWM - VmRSS in a fresh subprocess per point (see module docstring)",
             "total_seconds": total}
     _atomic(args.out, lambda tmp: Path(tmp).write_text(json.dumps({"meta": meta, "points": points}, indent=1)))

@@ -3,7 +3,8 @@
 Subcommands
     inspect   validate structure files / ATOM3D LMDBs before long runs     (pa_geo.io.inspect_cli)
     embed     run a frozen backbone once per protein into the cache       (pa_geo.cache.embed_cli)
-    demo      the main job on the embedded default data                    (pa_geo.train.demo)
+    cache     verify / repair an embedding cache                           (pa_geo.cache.cache_cli)
+    demo      the main job on the embedded default data                    (pa_geo.demo.run)
     fit | validate | test | predict   LightningCLI over configs/*.yaml       (pa_geo.train.cli)
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ import sys
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("pa_geo.io.inspect_cli", "validate structure files or ATOM3D LMDB directories"),
     "embed": ("pa_geo.cache.embed_cli", "embed proteins with a frozen backbone into the LMDB cache"),
-    "demo": ("pa_geo.train.demo", "train the adapter and baselines on the shipped real data"),
+    "cache": ("pa_geo.cache.cache_cli", "verify an embedding cache, or repair it keeping every readable entry"),
+    "demo": ("pa_geo.demo.run", "train the adapter and baselines on the shipped real data"),
 }
 _LIGHTNING = ("fit", "validate", "test", "predict")
 
@@ -25,11 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pa-geo`` console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _LIGHTNING:
+        import pa_geo.demo  # noqa: F401 - the program's task set includes the demo tasks (configs/demo_*.yaml)
         from pa_geo.train.cli import main as lightning_main
 
         return lightning_main(argv)
     parser = argparse.ArgumentParser(prog="pa-geo", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="{inspect,embed,demo,fit,validate,test,predict}")
+    sub = parser.add_subparsers(dest="command", metavar="{inspect,embed,cache,demo,fit,validate,test,predict}")
     chosen = argv[0] if argv else None
     for name, (module, help_) in _SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,25 @@ def test_readme_research_example_runs(tmp_path):
     loss = float(re.search(r"secondary-structure loss after 10 epochs: ([0-9.]+)", proc.stdout).group(1))
     assert 0.0 < loss < 0.8  # 3 classes: chance level is ln 3 = 1.10; seeded runs give 0.37
     assert (tmp_path / ".cache" / "embeddings").is_dir()
+
+
+def readme_cli_commands() -> list[list[str]]:
+    """The ``pa-geo fit|validate|test|predict`` commands of the README, as argument lists."""
+    text = (ROOT / "README.md").read_text()
+    lines = re.findall(r"^\s*(pa-geo (?:fit|validate|test|predict)\s+--config .*?)(?:\s+#.*)?$", text, flags=re.M)
+    return [shlex.split(line)[1:] for line in lines]
+
+
+def test_readme_config_commands_build_their_models(tmp_path, monkeypatch):
+    import pa_geo.demo  # noqa: F401 - the program's task set includes the demo tasks
+    from pa_geo.train.cli import build_cli
+
+    commands = readme_cli_commands()
+    assert any("ablations/pool_none.yaml" in " ".join(c) or "ablations/pool_graclus.yaml" in " ".join(c)
+               for c in commands) and len(commands) >= 6
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        configs = [a for i, a in enumerate(command) if i and command[i - 1] == "--config"]
+        cli = build_cli([x for c in configs for x in ("--config", str(ROOT / c))], run=False)
+        for task, head in cli.model.heads.items():  # widths bound from the composed encoder
+            assert head.in_dim == getattr(cli.model.encoder, f"{head.reads}_dim"), (command, task)

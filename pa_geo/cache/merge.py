@@ -12,6 +12,8 @@ from pa_geo.errors import CacheError
 def store_dirs(cache_root: str | Path) -> list[Path]:
     """The backbone store directories (those holding a ``data.mdb``) directly under ``cache_root``, sorted."""
     root = Path(cache_root)
+    if root.exists() and not root.is_dir():
+        raise CacheError(f"{root}: is a file, not a cache directory")
     if not root.is_dir():
         raise CacheError(f"{root}: cache directory does not exist")
     return sorted(d for d in root.iterdir() if (d / "data.mdb").is_file())

@@ -196,6 +196,8 @@ def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: Embeddin
     flags = _is_cached(store, todo)
     summary.cached += sum(flags)
     todo = [t for t, done in zip(todo, flags) if not done]
+    if todo:  # a read-only cache serves runs with everything cached; refuse before computing anything else
+        store.require_writable(f"{len(todo)} protein(s) are not cached yet")
 
     lengths = [len(p) for p, _ in todo]
     batches = make_batches(lengths, batch_tokens, backbone.max_residues())

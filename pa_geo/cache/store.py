@@ -14,6 +14,11 @@ processes may write one store at once (LMDB's writer lock serialises their commi
 lock-free, so any number of DDP ranks / DataLoader workers can share one store; being lock-free they are meant for
 a store nobody is writing (embed first, then train). Should a reader still race a writer, a torn value fails its
 checksum and is reported, never used.
+
+Damage and access never crash or print a traceback: the data file is checked against the size LMDB records before
+it is mapped (:mod:`pa_geo.io.lmdb_env`), every ``lmdb`` error becomes one :class:`CacheError` line that names the
+store and says what to do (``pa-geo cache repair``), and a store in a directory this process cannot write is opened
+read-only: everything that only reads works, the first write is refused in one line.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import numpy as np
 import torch
 
 from pa_geo.errors import CacheError
+from pa_geo.io.lmdb_env import LmdbAdvice, lmdb_errors, open_env
 
 META_KEY = b"__pa_geo_meta__"
 STORE_FORMAT = 1
@@ -122,34 +128,71 @@ class StoreMeta:
         return cls(**d)
 
 
+def lmdb_advice(path: str | Path) -> LmdbAdvice:
+    """How errors of the store at ``path`` read: what it is and what to do when it is damaged or not writable."""
+    return LmdbAdvice("embedding cache", CacheError,
+                      damaged=f"run `pa-geo cache repair {path}` (keeps every readable entry; the next embed "
+                              f"recomputes the rest)",
+                      access="make it writable, or pass a writable --cache directory")
+
+
+def _check_root(path: Path) -> None:
+    """One line when ``path`` or a parent of it exists but is a file (``--cache`` pointing at a file)."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise CacheError(f"{p}: is a file, not a cache directory (--cache takes a directory)")
+            return
+
+
 class _EnvHandle:
     """One LMDB environment per (process, directory), shared by every store object opened on it.
 
     LMDB forbids opening one environment twice in a process, so readers and writers of the same directory
     share it: a read-only (lock-free) environment is upgraded in place to a writable one when a writer opens it.
-    Keyed by pid too, so a forked DataLoader worker opens its own.
+    Keyed by pid too, so a forked DataLoader worker opens its own. A writer that may not write the directory
+    (permission denied, read-only file system) gets the read-only environment and ``write_refusal`` says why.
     """
 
     _open: dict[tuple[int, str], "_EnvHandle"] = {}
 
-    def __init__(self, key: tuple[int, str], env: lmdb.Environment, readonly: bool) -> None:
+    def __init__(self, key: tuple[int, str], env: lmdb.Environment, readonly: bool,
+                 write_refusal: str | None = None) -> None:
         self.key, self.env, self.readonly, self.refs = key, env, readonly, 0
+        self.write_refusal = write_refusal
 
     @staticmethod
-    def _open_env(path: str, readonly: bool, map_size: int) -> lmdb.Environment:
+    def _open_env(path: str, readonly: bool, map_size: int) -> tuple[lmdb.Environment, str | None]:
+        advice = lmdb_advice(path)
         if readonly:
-            return lmdb.open(path, readonly=True, lock=False, subdir=True, readahead=False)
-        return lmdb.open(path, map_size=map_size, subdir=True, lock=True, readahead=False)
+            return open_env(path, advice, readonly=True, subdir=True, readahead=False), None
+        try:
+            return open_env(path, advice, readonly=False, subdir=True, map_size=map_size, lock=True,
+                            readahead=False), None
+        except CacheError as err:
+            if getattr(err, "kind", None) != "access" or not (Path(path) / "data.mdb").is_file():
+                raise
+            return open_env(path, advice, readonly=True, subdir=True, readahead=False), err.reason  # type: ignore
 
     @classmethod
     def acquire(cls, path: Path, readonly: bool, map_size: int) -> "_EnvHandle":
         key = (os.getpid(), str(path.resolve()))
+        for other in [k for k in cls._open if k[0] != key[0]]:
+            # inherited through fork (a DataLoader worker of a process that read the cache): unusable here, and
+            # py-lmdb refuses to open their files again in this process until they are closed (in this process only)
+            cls._open.pop(other).env.close()
         h = cls._open.get(key)
         if h is None:
-            h = cls._open[key] = cls(key, cls._open_env(key[1], readonly, map_size), readonly)
-        elif h.readonly and not readonly:
-            h.env.close()
-            h.env, h.readonly = cls._open_env(key[1], False, map_size), False
+            env, refusal = cls._open_env(key[1], readonly, map_size)
+            h = cls._open[key] = cls(key, env, readonly or refusal is not None, refusal)
+        elif h.readonly and not readonly and h.write_refusal is None:
+            h.env.close()  # LMDB: one environment per path and process
+            try:
+                h.env, refusal = cls._open_env(key[1], False, map_size)
+            except CacheError:
+                h.env = cls._open_env(key[1], True, map_size)[0]  # the readers sharing it keep working
+                raise
+            h.readonly, h.write_refusal = refusal is not None, refusal
         h.refs += 1
         return h
 
@@ -173,10 +216,15 @@ class EmbeddingStore:
         if dtype not in _CODES:
             raise CacheError(f"{self.path}: unknown cache dtype {dtype!r} (use fp16 or fp32)")
         self.dtype: Dtype = dtype
+        _check_root(self.path)
         if readonly and not (self.path / "data.mdb").is_file():
             raise CacheError(f"{self.path}: no embedding store here (no data.mdb)")
-        if not readonly:
-            self.path.mkdir(parents=True, exist_ok=True)
+        if not readonly and not self.path.is_dir():
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise CacheError(f"{self.path}: cannot create the embedding cache ({err.strerror or err}); pass a "
+                                 f"writable --cache directory") from None
         self._handle: _EnvHandle | None = _EnvHandle.acquire(self.path, readonly, map_size)
 
     @property
@@ -191,28 +239,42 @@ class EmbeddingStore:
         """The store of registry name ``backbone`` under ``cache_root``."""
         return cls(Path(cache_root) / store_dirname(backbone), **kwargs)
 
+    @property
+    def writable(self) -> bool:
+        """True when writes can succeed: opened for writing in a directory this process may write."""
+        return not self.readonly and self._handle is not None and self._handle.write_refusal is None
+
+    def require_writable(self, why: str) -> None:
+        """Raise one :class:`CacheError` line (naming ``why`` a write is needed) unless the store is writable."""
+        if self.readonly:
+            raise CacheError(f"{self.path}: store opened read-only; {why}")
+        if self._handle is not None and self._handle.write_refusal is not None:
+            raise CacheError(f"{self.path}: embedding cache is not writable here ({self._handle.write_refusal}), "
+                             f"and {why}: make it writable, or pass a writable --cache directory")
+
     # -- transactions that survive another process growing the map -------------------------------------------
     def _read(self, fn):
-        for _ in range(3):
-            try:
-                with self.env.begin(write=False) as txn:
-                    return fn(txn)
-            except lmdb.MapResizedError:
-                self.env.set_mapsize(0)  # adopt the size another process grew the map to
+        with lmdb_errors(self.path, lmdb_advice(self.path)):
+            for _ in range(3):
+                try:
+                    with self.env.begin(write=False) as txn:
+                        return fn(txn)
+                except lmdb.MapResizedError:
+                    self.env.set_mapsize(0)  # adopt the size another process grew the map to
         raise CacheError(f"{self.path}: map keeps being resized while reading")
 
     def _write(self, fn) -> None:
-        if self.readonly:
-            raise CacheError(f"{self.path}: store opened read-only")
-        while True:
-            try:
-                with self.env.begin(write=True) as txn:
-                    fn(txn)
-                return
-            except lmdb.MapFullError:
-                self.env.set_mapsize(self.env.info()["map_size"] * 2)
-            except lmdb.MapResizedError:
-                self.env.set_mapsize(0)
+        self.require_writable("this operation writes to it")
+        with lmdb_errors(self.path, lmdb_advice(self.path)):
+            while True:
+                try:
+                    with self.env.begin(write=True) as txn:
+                        fn(txn)
+                    return
+                except lmdb.MapFullError:
+                    self.env.set_mapsize(self.env.info()["map_size"] * 2)
+                except lmdb.MapResizedError:
+                    self.env.set_mapsize(0)
 
     # -- metadata ---------------------------------------------------------------------------------------------
     @property
@@ -226,6 +288,10 @@ class EmbeddingStore:
 
         Raises :class:`CacheError` when the store already holds another backbone id or another dim for a layer.
         """
+        current = self.meta  # nothing new to record: no write (so a read-only cache still serves every read)
+        if current is not None and current.backbone_id == backbone_id and all(
+                current.dims.get(layer) == d for layer, d in dims.items()):
+            return current
         out: list[StoreMeta] = []
 
         def fn(txn) -> None:

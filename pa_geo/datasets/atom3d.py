@@ -25,10 +25,13 @@ from torch.utils.data import Dataset
 from pa_geo.datasets.atom3d_frames import REQUIRED_COLUMNS, frame_to_protein
 from pa_geo.datasets.atom3d_tasks import detect_task, item_label
 from pa_geo.errors import DatasetError
+from pa_geo.io.lmdb_env import LmdbAdvice, lmdb_errors, open_env
 
 FORMATS = ("json", "msgpack", "pkl")
 _FRAME_KEYS = frozenset({"columns", "index", "data"})
 _SERIES_KEYS = frozenset({"index", "data"})
+LMDB_ADVICE = LmdbAdvice("ATOM3D LMDB", DatasetError,
+                         damaged="download or extract the dataset again")
 
 __all__ = ["Atom3DLMDB", "frame_to_protein", "lmdb_summary", "atom_frames"]
 
@@ -52,12 +55,9 @@ _ENVS: dict[tuple[str, int], lmdb.Environment] = {}
 
 def _shared_env(path: Path) -> lmdb.Environment:
     key = (str(path.resolve()), os.getpid())
-    if key not in _ENVS:
-        try:
-            _ENVS[key] = lmdb.open(str(path), subdir=path.is_dir(), readonly=True, lock=False, readahead=False,
-                                   meminit=False, max_readers=1)
-        except lmdb.Error as err:
-            raise DatasetError(f"{path}: cannot open LMDB ({err})") from None
+    if key not in _ENVS:  # size and every tree page checked first: a damaged file is one line, never a SIGBUS
+        _ENVS[key] = open_env(path, LMDB_ADVICE, readonly=True, deep=True, readahead=False, meminit=False,
+                              max_readers=1)
     return _ENVS[key]
 
 
@@ -83,21 +83,34 @@ class Atom3DLMDB(Dataset):
             raise DatasetError(f"{self.path}: no such ATOM3D LMDB (directory with data.mdb)")
         if self.path.is_dir() and not (self.path / "data.mdb").exists():
             raise DatasetError(f"{self.path}: not an LMDB directory (no data.mdb)")
-        with self._open().begin(write=False) as txn:
+        try:
+            self._read_keys()
+        except DatasetError:
+            self.close()  # a refused file keeps no handle open
+            raise
+
+    def _read_keys(self) -> None:
+        with lmdb_errors(self.path, LMDB_ADVICE), self._open().begin(write=False) as txn:
             n, fmt, ids = txn.get(b"num_examples"), txn.get(b"serialization_format"), txn.get(b"id_to_idx")
         if n is None or fmt is None:
             raise DatasetError(f"{self.path}: not an ATOM3D LMDB (no num_examples / serialization_format key)")
         self.format = fmt.decode(errors="replace")
         if self.format not in FORMATS:
             raise DatasetError(f"{self.path}: unknown serialization_format {self.format!r} (json, msgpack, pkl)")
-        if self.format == "pkl" and not allow_pickle:
+        if self.format == "pkl" and not self.allow_pickle:
             raise DatasetError(f"{self.path}: pickle-serialized LMDB refused (loading pickle can run arbitrary "
                                f"code); pass allow_pickle=True only for files you trust")
         try:
             self._num_examples = int(n)
         except ValueError:
             raise DatasetError(f"{self.path}: num_examples is not an integer ({n[:20]!r})") from None
+        if self._num_examples < 0:
+            raise DatasetError(f"{self.path}: num_examples is {self._num_examples}, expected a count >= 0 "
+                               f"(damaged or hand-edited LMDB)")
         self._id_to_idx: dict[str, int] = self._decode(ids, "id_to_idx") if ids is not None else {}
+        if not isinstance(self._id_to_idx, dict):
+            raise DatasetError(f"{self.path}[id_to_idx]: expected a dict of id -> index, got "
+                               f"{type(self._id_to_idx).__name__}")
 
     def _open(self) -> lmdb.Environment:
         return _shared_env(self.path)  # per process, so DataLoader workers open their own handle
@@ -130,7 +143,7 @@ class Atom3DLMDB(Dataset):
         if not -self._num_examples <= index < self._num_examples:
             raise IndexError(f"{self.path}: index {index} out of range for {self._num_examples} items")
         index = index % self._num_examples
-        with self._open().begin(write=False) as txn:
+        with lmdb_errors(f"{self.path}[{index}]", LMDB_ADVICE), self._open().begin(write=False) as txn:
             blob = txn.get(str(index).encode())
         if blob is None:
             raise DatasetError(f"{self.path}[{index}]: item missing although num_examples={self._num_examples}")

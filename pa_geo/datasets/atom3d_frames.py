@@ -12,15 +12,21 @@ Rules (tested in ``tests/datasets/test_atom3d_frames.py``):
 * Everything else (water, ligands, ions, nucleotides) stays in the atom table with ``residue_index`` -1 and
   ``hetero`` True.
 * ``chain_breaks[i]`` is True at a chain's first residue and where C(i-1)-N(i) > 2 A or cannot be measured.
+* Atoms with NaN / inf coordinates are dropped with a warning (a frame where none is finite is refused);
+  coordinates beyond ``MAX_ABS_COORD`` are refused.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 from Bio.Data.PDBData import protein_letters_3to1_extended
 
+from pa_geo.datasets.record_checks import DatasetWarning
 from pa_geo.errors import DatasetError
 from pa_geo.io.protein import BACKBONE_ATOMS, AtomTable, Protein
+from pa_geo.io.structure import MAX_ABS_COORD
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("chain", "hetero", "residue", "resname", "x", "y", "z", "name")
 _THREE_TO_ONE: dict[str, str] = {**{k.upper(): v for k, v in protein_letters_3to1_extended.items()}, "UNK": "X"}
@@ -68,6 +74,20 @@ def frame_to_protein(df: pd.DataFrame, id: str, source: str = "") -> Protein:
         resnum = pd.to_numeric(df["residue"], errors="raise").to_numpy(dtype=np.int64)
     except (ValueError, TypeError) as err:
         raise DatasetError(f"{where}: non-numeric coordinates or residue numbers ({err})") from None
+    finite = np.isfinite(coords).all(-1)
+    if not finite.all():  # same policy as read_structure: such atoms are dropped, never silently
+        if not finite.any():
+            raise DatasetError(f"{where}: no atom has finite coordinates (all {len(df)} are NaN/inf)")
+        first = int(np.flatnonzero(~finite)[0])
+        warnings.warn(f"{where}: dropped {int((~finite).sum())} of {len(df)} atoms with non-finite coordinates "
+                      f"(first: atom {df['name'].iat[first]!r} of residue {resnum[first]})", DatasetWarning,
+                      stacklevel=2)
+        df, coords, resnum = df[finite], coords[finite], resnum[finite]
+    if np.abs(coords).max(initial=0.0) > MAX_ABS_COORD:
+        row = int(np.flatnonzero(np.abs(coords).max(-1) > MAX_ABS_COORD)[0])
+        xyz = ", ".join(f"{v:g}" for v in coords[row])
+        raise DatasetError(f"{where}: atom {df['name'].iat[row]!r} of residue {resnum[row]} has coordinates ({xyz}) "
+                           f"beyond +-{MAX_ABS_COORD:g} A (not a molecule)")
 
     chain = _text(df["chain"])
     het = _text(df["hetero"])

@@ -6,18 +6,20 @@ ranks: the LMDB environment is opened lazily, once per process.
 """
 from __future__ import annotations
 
-import copy
 import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import torch
 from torch_geometric.data import Data
+from torch_geometric.transforms import BaseTransform
 
-from pa_geo.cache.keys import protein_keys
-from pa_geo.cache.store import CorruptEntry, EmbeddingStore, StoreMeta, store_dirname
+from pa_geo.cache.keys import content_digest, entry_key
+from pa_geo.cache.store import CorruptEntry, EmbeddingStore, StoreMeta, check_entry, store_dirname
+
+ENTRY_HEADER_BYTES = 20  # pa_geo.cache.store: magic, version, dtype, reserved, rows, cols, crc32
 from pa_geo.errors import CacheError
 from pa_geo.graphs.schema import embedding_field
 from pa_geo.io.protein import Protein
@@ -89,24 +91,70 @@ class EmbeddingSource:
 
     def read(self, protein: Protein) -> dict[int | str, torch.Tensor]:
         """``{layer: Tensor [L, D]}`` float32 for ``protein``; :class:`CacheError` (one line) when missing/damaged."""
+        digest = content_digest(protein, self.meta.level)  # type: ignore[arg-type]
+        return self.read_digest(digest, protein.id, len(protein), protein)
+
+    def read_digest(self, digest: bytes, protein_id: str, length: int, protein: Protein | None = None,
+                    as_stored: bool = False) -> dict[int | str, torch.Tensor]:
+        """``{layer: Tensor [length, D]}`` of the protein whose content digest (for this backbone's level,
+        :func:`pa_geo.cache.keys.content_digest`) is ``digest``: float32, or with ``as_stored`` the cache's own dtype
+        (float16 by default: half the bytes to move); errors name ``protein_id`` and the embed command."""
         meta = self.meta
-        layers = self.resolved_layers()
-        keys = protein_keys(meta.backbone_id, layers, protein, meta.level)  # type: ignore[arg-type]
         out: dict[int | str, torch.Tensor] = {}
-        for layer in layers:
+        for layer in self.resolved_layers():
+            key = entry_key(meta.backbone_id, layer, digest)
+            what = f"protein {protein_id} layer {layer}"
             try:
-                t = self.store.get(keys[layer], f"protein {protein.id} layer {layer}")
+                t = self.store.get(key, what) if not as_stored else _stored(self.store.get_raw_many([key])[0], what)
             except CorruptEntry as err:
                 raise CacheError(f"{self.store.path}: {err}; rerun to recompute it: "
                                  f"{self.embed_command(protein)}") from None
             if t is None:
-                raise CacheError(f"protein {protein.id}: no {self.backbone} layer {layer} embedding in "
+                raise CacheError(f"protein {protein_id}: no {self.backbone} layer {layer} embedding in "
                                  f"{self.cache_root}; run: {self.embed_command(protein)}")
-            if t.shape[0] != len(protein):
-                raise CacheError(f"protein {protein.id}: cached {self.backbone} layer {layer} has {t.shape[0]} rows "
-                                 f"for {len(protein)} residues; rerun: {self.embed_command(protein)}")
+            if t.shape[0] != length:
+                raise CacheError(f"protein {protein_id}: cached {self.backbone} layer {layer} has {t.shape[0]} rows "
+                                 f"for {length} residues; rerun: {self.embed_command(protein)}")
             out[layer] = t
         return out
+
+
+def _stored(raw: bytes | None, what: str) -> torch.Tensor | None:
+    """A checked cache entry as a tensor of its stored dtype (no float32 copy)."""
+    if raw is None:
+        return None
+    np_dtype, rows, cols = check_entry(raw, what)
+    return torch.frombuffer(bytearray(memoryview(raw)[ENTRY_HEADER_BYTES:]), dtype=_TORCH[np_dtype.str]).view(rows, cols)
+
+
+_TORCH = {"<f2": torch.float16, "<f4": torch.float32}
+DIGEST_FIELDS = {"sequence": "digest_sequence", "structure": "digest_structure"}
+
+
+def stamp_digests(graph: Data, protein: Protein) -> Data:
+    """Record on ``graph`` what the embedding transform needs to find ``protein``'s cached rows without the protein:
+    ``digest_sequence`` / ``digest_structure`` (hex of :func:`pa_geo.cache.keys.content_digest`) and
+    ``num_residues`` (L). Returns ``graph``."""
+    for level, name in DIGEST_FIELDS.items():
+        graph[name] = content_digest(protein, level).hex()  # type: ignore[arg-type]
+    graph.num_residues = len(protein)
+    return graph
+
+
+def _put_rows(graph: Data, rows: dict[int | str, torch.Tensor], src: EmbeddingSource, protein_id: str,
+              prefix: str = "") -> None:
+    """Set ``<prefix>emb_<backbone>_<layer>`` [N, D]: rows as stored (residue graphs) or gathered per atom."""
+    a2r = graph.get(f"{prefix}atom2residue")
+    nodes = graph[f"{prefix}num_nodes"] if prefix else graph.num_nodes
+    for layer, emb in rows.items():
+        if a2r is not None:
+            if a2r.numel() and int(a2r.max()) >= emb.shape[0]:
+                raise CacheError(f"protein {protein_id}: atom2residue points past its {emb.shape[0]} residues")
+            emb = emb[a2r]
+        elif nodes != emb.shape[0]:
+            raise CacheError(f"protein {protein_id}: residue graph has {nodes} nodes, "
+                             f"{src.backbone} embedding {emb.shape[0]} rows")
+        graph[f"{prefix}{embedding_field(src.field_name or src.backbone, layer)}"] = emb
 
 
 def attach_embeddings(graph: Data, protein: Protein, sources: Sequence[EmbeddingSource]) -> Data:
@@ -116,35 +164,37 @@ def attach_embeddings(graph: Data, protein: Protein, sources: Sequence[Embedding
     atom's residue row. Raises :class:`CacheError` naming the protein, the backbone and the command to run.
     Returns ``graph``.
     """
-    a2r = getattr(graph, "atom2residue", None)
     for src in sources:
-        for layer, emb in src.read(protein).items():
-            if a2r is not None:
-                if a2r.numel() and int(a2r.max()) >= emb.shape[0]:
-                    raise CacheError(f"protein {protein.id}: atom2residue points past its {emb.shape[0]} residues")
-                emb = emb[a2r]
-            elif graph.num_nodes != emb.shape[0]:
-                raise CacheError(f"protein {protein.id}: residue graph has {graph.num_nodes} nodes, "
-                                 f"{src.backbone} embedding {emb.shape[0]} rows")
-            graph[embedding_field(src.field_name or src.backbone, layer)] = emb
+        _put_rows(graph, src.read(protein), src, protein.id)
     return graph
 
 
-class AttachEmbeddings:
-    """Dataset ``transform``: looks the graph's ``protein_id`` up in ``proteins_by_id`` and attaches ``sources``.
+class AttachEmbeddings(BaseTransform):
+    """The dataset transform that attaches cached embeddings to every protein graph of an example, in the cache's
+    dtype (float16 unless the cache was written in float32: half the bytes a DataLoader worker sends; the model
+    takes float32 again, ``PaGeoModule.forward``).
 
-    Works on a shallow copy, so a dataset's cached graphs are never modified.
+    Works on graphs stamped by :func:`stamp_digests` (every graph the data path builds): a plain graph, or each
+    part of a multi-graph example (fields ``<part>__digest_<level>``, ``<part>__num_nodes``; see
+    :mod:`pa_geo.tasks.kinds.data`). Parts without digests (a ligand) get nothing; the digests are dropped once
+    used (less to send from a DataLoader worker). Reads lazily, once-per-process LMDB handles (safe in DataLoader
+    workers and DDP ranks). Modifies and returns the example it is given.
     """
 
-    def __init__(self, sources: Sequence[EmbeddingSource], proteins_by_id: Mapping[str, Protein]) -> None:
+    def __init__(self, sources: Sequence[EmbeddingSource]) -> None:
         self.sources = list(sources)
-        self.proteins_by_id = proteins_by_id
 
-    def __call__(self, data: Data) -> Data:
-        pid = getattr(data, "protein_id", None)
-        if pid is None or pid not in self.proteins_by_id:
-            raise CacheError(f"graph with protein_id {pid!r}: protein unknown to AttachEmbeddings")
-        return attach_embeddings(copy.copy(data), self.proteins_by_id[pid], self.sources)
+    def forward(self, data: Data) -> Data:
+        for key in [k for k in data.keys() if k.endswith("digest_sequence")]:
+            prefix = key[: -len("digest_sequence")]
+            pid = str(data.get(f"{prefix}protein_id", data.get("record_id", "?")))
+            length = int(data[f"{prefix}num_residues"])
+            for src in self.sources:
+                digest = bytes.fromhex(data[f"{prefix}{DIGEST_FIELDS[src.meta.level]}"])
+                _put_rows(data, src.read_digest(digest, pid, length, as_stored=True), src, pid, prefix)
+            for name in DIGEST_FIELDS.values():
+                del data[f"{prefix}{name}"]
+        return data
 
     def __repr__(self) -> str:
         names = ", ".join(f"{s.backbone}{list(s.layers) if s.layers else ''}" for s in self.sources)

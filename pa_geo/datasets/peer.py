@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pa_geo.datasets.record_checks import RecordChecks, label_problem, sequence_problem
 from pa_geo.datasets.tape_lmdb import read_tape_lmdb
 from pa_geo.errors import DatasetError
 from pa_geo.io.protein import Protein
@@ -89,7 +90,7 @@ def peer_lmdb_path(task: str, root: str | Path, split: str) -> Path:
 
 def _text(value: Any, source: str, field: str) -> str:
     if isinstance(value, bytes):
-        value = value.decode()
+        value = value.decode(errors="replace")
     if not isinstance(value, str):
         raise DatasetError(f"{source}: field {field!r} should be a sequence string, got {type(value).__name__}")
     return value
@@ -100,6 +101,15 @@ def _scalar(value: Any, source: str, field: str) -> float:
     if arr.size != 1 or not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
         raise DatasetError(f"{source}: field {field!r} should be one number, got {arr.dtype} of shape {arr.shape}")
     return float(arr.reshape(-1)[0])
+
+
+def _numeric_array(value: Any, source: str, field: str, dtype: type) -> np.ndarray:
+    """``value`` as a 1-D/2-D numeric array of ``dtype``; one line when it holds text or objects."""
+    arr = np.asarray(value)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DatasetError(f"{source}: field {field!r} should be numbers, got {arr.dtype} values "
+                           f"(e.g. {arr.reshape(-1)[:3].tolist()!r})")
+    return arr.astype(dtype)
 
 
 def _record_id(item: dict[str, Any], task: str, split: str, index: int) -> str:
@@ -125,11 +135,20 @@ def _residue_coords(tertiary: Any, length: int, source: str) -> np.ndarray:
     return arr
 
 
+_CLASS_TASKS = ("solubility", "subcellular_localization", "binary_localization", "fold", "yeast_ppi", "human_ppi")
+SS3_CLASSES = 3  # TAPE ss3: 0 helix, 1 strand, 2 other
+
+
 def _build_record(task: str, split: str, index: int, item: dict[str, Any], src: PeerLMDBSource,
-                  lmdb_path: Path) -> TaskRecord:
+                  lmdb_path: Path, checks: RecordChecks) -> TaskRecord | None:
+    """One TaskRecord, or None when ``checks`` refuses it (empty / non-protein sequence, non-finite label)."""
     where = f"{lmdb_path}[{index}]"
     rid = _record_id(item, task, split, index)
     seqs = [_text(item[f], where, f) for f in src.sequence_fields]
+    for seq in seqs:
+        if problem := sequence_problem(seq):
+            checks.refuse(f"[{index}]", problem)
+            return None
     if len(seqs) == 2:
         proteins = [Protein.from_sequence(f"{rid}/A", seqs[0], source=where),
                     Protein.from_sequence(f"{rid}/B", seqs[1], source=where)]
@@ -141,24 +160,32 @@ def _build_record(task: str, split: str, index: int, item: dict[str, Any], src: 
         extra["smiles"] = _text(item[src.smiles_field], where, src.smiles_field)
 
     if task == "secondary_structure":
-        ss3 = np.asarray(item["ss3"], dtype=np.int64).reshape(-1)
-        mask = np.asarray(item["valid_mask"]).astype(bool).reshape(-1)
+        ss3 = _numeric_array(item["ss3"], where, "ss3", np.float64).reshape(-1)
+        mask = _numeric_array(item["valid_mask"], where, "valid_mask", bool).reshape(-1)
         if ss3.shape[0] != length or mask.shape[0] != length:
             raise DatasetError(f"{where}: ss3 / valid_mask lengths {ss3.shape[0]} / {mask.shape[0]} "
                                f"differ from the sequence length {length}")
-        return TaskRecord(rid, proteins, ss3, label_mask=mask, extra=extra)
+        in_range = np.isin(ss3, np.arange(SS3_CLASSES))  # not NaN, not a fraction, a class of 0..2
+        checks.mask("ss3 not in 0..2 where valid_mask is set", int((mask & ~in_range).sum()))
+        mask &= in_range
+        return TaskRecord(rid, proteins, np.where(in_range, ss3, 0).astype(np.int64), label_mask=mask, extra=extra)
     if task == "contact":
-        coords = _residue_coords(item["tertiary"], length, where)
-        mask = np.asarray(item["valid_mask"]).astype(bool).reshape(-1)
+        coords = _residue_coords(_numeric_array(item["tertiary"], where, "tertiary", np.float32), length, where)
+        mask = _numeric_array(item["valid_mask"], where, "valid_mask", bool).reshape(-1)
         if mask.shape[0] != length:
             raise DatasetError(f"{where}: valid_mask has {mask.shape[0]} entries for {length} residues")
-        mask &= np.isfinite(coords).all(-1)
+        finite = np.isfinite(coords).all(-1)
+        checks.mask("non-finite tertiary coordinates where valid_mask is set", int((mask & ~finite).sum()))
+        mask &= finite
         return TaskRecord(rid, proteins, contact_map(coords), label_mask=mask, extra=extra)
 
     (field,) = src.target_fields
     value = _scalar(item[field], where, field)
+    if problem := label_problem(value):
+        checks.refuse(f"[{index}]", problem)
+        return None
     label: float | int = value
-    if task in ("solubility", "subcellular_localization", "binary_localization", "fold", "yeast_ppi", "human_ppi"):
+    if task in _CLASS_TASKS:
         if value != int(value):
             raise DatasetError(f"{where}: class label {field!r} = {value} is not an integer")
         label = int(value)
@@ -171,6 +198,11 @@ def load_peer_lmdb(task: str, root: str | Path, split: str) -> list[TaskRecord]:
     Labels: graph tasks a float (regression) or int (class); ``secondary_structure`` ``ss3 [L]`` int64 with
     ``label_mask = valid_mask``; ``contact`` a ``[L, L]`` bool map (``tertiary`` closer than 8 A) with
     ``label_mask [L]``; protein-ligand tasks carry the ligand SMILES in ``extra["smiles"]``.
+
+    Records with an empty sequence, characters outside the amino-acid alphabet or a non-finite label are left
+    out; ss3 classes outside 0..2 and non-finite ``tertiary`` rows are masked; one :class:`DatasetWarning` per
+    file gives the counts (:mod:`pa_geo.datasets.record_checks`). Any other malformed record is a one-line
+    :class:`DatasetError` naming the file and the record index.
     """
     if task not in PEER_LMDB_SOURCES:
         raise DatasetError(f"{task}: not a PEER LMDB task ({', '.join(PEER_LMDB_SOURCES)})")
@@ -178,4 +210,17 @@ def load_peer_lmdb(task: str, root: str | Path, split: str) -> list[TaskRecord]:
     path = peer_lmdb_path(task, root, split)
     required = src.sequence_fields + src.target_fields + ((src.smiles_field,) if src.smiles_field else ())
     items = read_tape_lmdb(path, required_fields=required)
-    return [_build_record(task, split, i, item, src, path) for i, item in enumerate(items)]
+    checks = RecordChecks(str(path))
+    records = []
+    for i, item in enumerate(items):
+        try:
+            rec = _build_record(task, split, i, item, src, path, checks)
+        except DatasetError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any malformed field of one record is that record's error
+            reason = " ".join(f"{type(err).__name__}: {err}".split())
+            raise DatasetError(f"{path}[{i}]: malformed {task} record ({reason})") from None
+        if rec is not None:
+            records.append(rec)
+    checks.report(len(items))
+    return records

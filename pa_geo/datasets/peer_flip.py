@@ -4,6 +4,10 @@ A FLIP split file (``splits/<name>.csv`` inside FLIP's ``splits.zip``) has the c
 ``set`` (``train`` / ``test``) and ``validation`` (``True`` for the validation part of the train set). As in
 TorchDrug's ``FLIPDataset.load_csv``: train = ``set == train`` and not ``validation``; valid = ``validation ==
 True``; test = ``set == test``. Expected location (TorchDrug's): ``<root>/<task>/splits/<split file>.csv``.
+
+AAV with ``keep_mutation_region=True`` (what every PEER AAV config sets) keeps ``sequence[474:674]`` of each VP1
+sequence, exactly PEER's ``peer/flip.py`` ``AAV.region = slice(474, 674)``: 0-based, end exclusive, i.e. residues
+475..674 (1-based), 200 residues for every sequence at least 674 long, whatever the indels before 475.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import pandas as pd
 
 from pa_geo.errors import DatasetError
 from pa_geo.io.protein import Protein
+from pa_geo.datasets.record_checks import RecordChecks, label_problem, sequence_problem
 from pa_geo.datasets.records import TaskRecord
 
 _FLIP = "https://github.com/J-SNACKKB/FLIP/raw/d5c35cc716ca93c3c74a0b43eef5b60cbf88521f/splits"
@@ -29,11 +34,13 @@ class FlipSource:
     default_split: str
     split_files: tuple[str, ...]
     url: str
+    region: tuple[int, int] | None = None  # (start, stop) Python slice of the mutated region, if PEER crops to it
 
 
 FLIP_SOURCES: dict[str, FlipSource] = {
     "aav": FlipSource("aav", "two_vs_many", ("des_mut", "low_vs_high", "mut_des", "one_vs_many", "sampled",
-                                             "seven_vs_many", "two_vs_many"), f"{_FLIP}/aav/splits.zip"),
+                                             "seven_vs_many", "two_vs_many"), f"{_FLIP}/aav/splits.zip",
+                     region=(474, 674)),
     "gb1": FlipSource("gb1", "two_vs_rest", ("one_vs_rest", "two_vs_rest", "three_vs_rest", "low_vs_high",
                                              "sampled"), f"{_FLIP}/gb1/splits.zip"),
     "thermostability": FlipSource("thermostability", "human_cell", ("human", "human_cell", "mixed_split"),
@@ -59,8 +66,14 @@ def _is_true(column: pd.Series) -> np.ndarray:
     return column.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).to_numpy(bool)
 
 
-def load_flip(task: str, root: str | Path, split: str, flip_split: str | None = None) -> list[TaskRecord]:
-    """Read ``split`` (``train`` / ``valid`` / ``test``) of a FLIP task into sequence-only regression records."""
+def load_flip(task: str, root: str | Path, split: str, flip_split: str | None = None,
+              keep_mutation_region: bool = False) -> list[TaskRecord]:
+    """Read ``split`` (``train`` / ``valid`` / ``test``) of a FLIP task into sequence-only regression records.
+
+    ``keep_mutation_region``: crop each sequence to the task's ``FlipSource.region`` (AAV: ``[474:674]``).
+    Rows with an empty sequence, characters outside the amino-acid alphabet or a missing / non-finite target are
+    left out with one warning giving the counts; a target that is text (``abc``) is a one-line ``DatasetError``.
+    """
     if task not in FLIP_SOURCES:
         raise DatasetError(f"{task}: not a FLIP task ({', '.join(FLIP_SOURCES)})")
     path = flip_csv_path(task, root, flip_split)
@@ -82,14 +95,24 @@ def load_flip(task: str, root: str | Path, split: str, flip_split: str | None = 
     else:
         raise DatasetError(f"{path}: unknown split {split!r}; FLIP splits are train, valid, test")
     targets = pd.to_numeric(df["target"], errors="coerce").to_numpy(np.float64)
+    region = slice(*FLIP_SOURCES[task].region) if keep_mutation_region and FLIP_SOURCES[task].region else slice(None)
+    checks = RecordChecks(str(path))
     records = []
     for row in np.flatnonzero(keep):
         seq = df["sequence"].iat[row]
-        if not isinstance(seq, str) or not seq:
-            raise DatasetError(f"{path}[row {row + 2}]: empty sequence")
-        if not np.isfinite(targets[row]):
-            raise DatasetError(f"{path}[row {row + 2}]: target {df['target'].iat[row]!r} is not a number")
+        seq = seq.strip() if isinstance(seq, str) else ""  # pandas reads an empty cell as NaN
+        raw_target = df["target"].iat[row]
+        if np.isnan(targets[row]) and not pd.isna(raw_target) and str(raw_target).strip().lower() != "nan":
+            raise DatasetError(f"{path}[row {row + 2}]: target {raw_target!r} is not a number")
+        problem = sequence_problem(seq) or label_problem(float(targets[row]))
+        if problem:
+            checks.refuse(f"[row {row + 2}]", problem)
+            continue
         rid = f"{task}/{split}/{row}"
-        records.append(TaskRecord(rid, [Protein.from_sequence(rid, seq.strip(), source=str(path))],
-                                  float(targets[row])))
+        crop = seq[region]
+        if not crop:
+            raise DatasetError(f"{path}[row {row + 2}]: sequence of {len(seq)} residues ends before the "
+                               f"mutated region [{region.start}:{region.stop}]")
+        records.append(TaskRecord(rid, [Protein.from_sequence(rid, crop, source=str(path))], float(targets[row])))
+    checks.report(int(keep.sum()))
     return records

@@ -15,8 +15,11 @@ import lmdb
 
 from pa_geo.datasets.safe_pickle import safe_loads
 from pa_geo.errors import DatasetError
+from pa_geo.io.lmdb_env import LmdbAdvice, lmdb_errors, open_env
 
 NUM_EXAMPLES_KEY = b"num_examples"
+LMDB_ADVICE = LmdbAdvice("TAPE/PEER LMDB", DatasetError,
+                         damaged="extract the dataset archive again")
 
 
 def read_tape_lmdb(path: str | Path, required_fields: Iterable[str] = ()) -> list[dict[str, Any]]:
@@ -29,13 +32,9 @@ def read_tape_lmdb(path: str | Path, required_fields: Iterable[str] = ()) -> lis
     if not path.exists():
         raise DatasetError(f"{path}: LMDB not found")
     required = tuple(required_fields)
+    env = open_env(path, LMDB_ADVICE, readonly=True, deep=True, readahead=False, meminit=False, max_readers=1)
     try:
-        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False,
-                        subdir=path.is_dir(), max_readers=1)
-    except lmdb.Error as err:
-        raise DatasetError(f"{path}: cannot open as LMDB ({' '.join(str(err).split())})") from None
-    try:
-        with env.begin(write=False) as txn:
+        with lmdb_errors(path, LMDB_ADVICE), env.begin(write=False) as txn:
             raw_count = txn.get(NUM_EXAMPLES_KEY)
             if raw_count is None:
                 raise DatasetError(f"{path}: no 'num_examples' key (not a TAPE/PEER LMDB)")
@@ -45,7 +44,8 @@ def read_tape_lmdb(path: str | Path, required_fields: Iterable[str] = ()) -> lis
             records = []
             for i in range(count):
                 source = f"{path}[{i}]"
-                raw = txn.get(str(i).encode())
+                with lmdb_errors(source, LMDB_ADVICE):
+                    raw = txn.get(str(i).encode())
                 if raw is None:
                     raise DatasetError(f"{source}: record missing (num_examples says {count})")
                 item = safe_loads(raw, source)

@@ -9,13 +9,18 @@ _EPS = 1e-6
 
 
 def rbf(distance: Tensor, d_max: float, num_rbf: int, out: Tensor | None = None) -> Tensor:
-    """Gaussian radial basis expansion of distances.
+    """Gaussian radial basis expansion of distances: ``exp(-((d - c_k) / w)^2)``, the one RBF of pa_geo (graph
+    builders' edge features, the predictor's per-scale distance features, the e3nn conv's radial basis).
 
-    ``distance`` [E] float -> [E, num_rbf] float32; centres evenly spaced on ``[0, d_max]``, width
-    ``d_max / num_rbf`` (the GVP / ProteinMPNN convention). ``out``: an [E, num_rbf] float32 tensor (or a column
-    slice of a wider one) to fill in place.
+    ``distance`` [E] float -> [E, num_rbf] float32 on ``distance``'s device; centres ``c_k`` evenly spaced on
+    ``[0, d_max]``, width ``w = d_max / num_rbf`` (the GVP / ProteinMPNN convention). ``out``: an [E, num_rbf]
+    float32 tensor (or a column slice of a wider one) to fill in place. A ``distance`` that requires grad takes an
+    out-of-place path with the same arithmetic (same values), so gradients flow to positions.
     """
-    centres = torch.linspace(0.0, float(d_max), num_rbf, dtype=torch.float32)
+    centres = torch.linspace(0.0, float(d_max), num_rbf, dtype=torch.float32, device=distance.device)
+    if out is None and distance.requires_grad:
+        z = (distance.to(torch.float32).unsqueeze(-1) - centres) * (num_rbf / float(d_max))
+        return z.square().clamp(max=60.0).neg().exp()
     if out is None:
         z = distance.to(torch.float32).unsqueeze(-1) - centres
     else:

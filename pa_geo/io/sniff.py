@@ -54,7 +54,10 @@ def bytes_to_text(path: str | os.PathLike, raw: bytes) -> str:
         raise StructureError(path, "is an HTML page, not a structure file (a failed download?)")
     n_control = sum(head.count(bytes([b])) for b in _CONTROL)
     if n_control > 0:
-        raise StructureError(path, f"binary content ({n_control} control bytes in the first {len(head)} bytes)")
+        first = min(i for i in (head.find(bytes([b])) for b in _CONTROL) if i >= 0)
+        line = head[:first].count(b"\n") + 1
+        raise StructureError(path, f"binary content ({n_control} control bytes in the first {len(head)} bytes, "
+                                   f"the first on line {line})")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

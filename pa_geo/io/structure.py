@@ -13,7 +13,13 @@ Policies of :func:`read_structure`:
                     HYP -> P); anything outside the 20 standard letters (UNK, SEC, PYL, no parent) -> ``X``.
     insertion codes 82, 82A, 82B are distinct residues (numbering keeps the author number and code).
     non-residues    water, ligands, ions, nucleotides: kept in the atom table (hetero, residue_index -1).
-    coordinates     atoms with non-finite coordinates are dropped; a file where none is finite is refused.
+    coordinates     atoms with non-finite coordinates are dropped with a StructureWarning counting them; a
+                    file where none is finite is refused, and so is any coordinate beyond +-1e5 A (PDB: beyond
+                    what columns 31-54 hold, -999.999..9999.999).
+    records         a MODEL record inside an open model or after atoms outside any model, and rows of one mmCIF
+                    model split by another's, are refused (``pdb_records`` / ``cif_records``); so is an
+                    amino-acid residue whose atom records reappear after other residues (a misplaced duplicate
+                    would reorder the sequence). Refusals name the line (or _atom_site row).
     chain breaks    True at the first residue of each chain and where C(i-1)-N(i) > 2.0 A; when either atom is
                     missing the CA(i-1)-CA(i) distance decides (> 4.2 A).
     chain ids       author chain ids; a blank chain id takes the PDB segment id (columns 73-76), else ``A``
@@ -32,12 +38,16 @@ from functools import lru_cache
 import numpy as np
 
 from pa_geo.errors import StructureError
+from pa_geo.io.cif_records import atom_site_lines, locate_row_problem, model_rows
+from pa_geo.io.pdb_records import pdb_model_lines
 from pa_geo.io.protein import AMINO_ACIDS, BACKBONE_ATOMS, AtomTable, Protein
 from pa_geo.io.sniff import bytes_to_text, protein_id_from_path, read_bytes, structure_format
 
 PEPTIDE_BOND_MAX = 2.0  # Angstrom, C(i-1)-N(i)
 CA_CA_MAX = 4.2  # Angstrom, fallback when C or N is missing (trans 3.8 A)
 WATER_NAMES = frozenset({"HOH", "WAT", "H2O", "DOD", "D2O", "TIP", "TIP3", "SOL"})
+# Angstrom; no molecule is 10 micrometres across, and squared distances of such numbers overflow float32 later.
+MAX_ABS_COORD = 1e5
 
 
 @lru_cache(maxsize=None)
@@ -90,38 +100,64 @@ def _model_index(path: str, model: int, n_models: int) -> int:
     return int(model) + 1  # biotite counts models from 1
 
 
-def _pdb_segids(lines: list[str], model: int) -> np.ndarray:
-    """Segment ids (columns 73-76) of the ATOM/HETATM records of 0-based ``model``, in record order."""
-    starts = [i for i, line in enumerate(lines) if line.startswith("MODEL")] or [0]
-    stop = starts[model + 1] if model + 1 < len(starts) else len(lines)
-    return np.array([lines[i][72:76].strip() for i in range(starts[model], stop)
-                     if lines[i].startswith(("ATOM", "HETATM"))], dtype=object)
+class AtomRecords:
+    """Where each atom of the selected model was written, for error messages: 1-based ``lines`` (None when not
+    known, e.g. an mmCIF row spanning lines) and 1-based ``rows`` of the ``_atom_site`` loop (mmCIF only)."""
+
+    def __init__(self, lines: np.ndarray | None = None, rows: np.ndarray | None = None) -> None:
+        self.lines, self.rows = lines, rows
+
+    def name(self, i: int, atoms) -> str:
+        """``"line 812 (atom CA of residue A175)"`` for atom ``i`` of ``atoms``."""
+        what = (f"atom {atoms.atom_name[i]} of residue {atoms.chain_id[i]}{atoms.res_id[i]}"
+                f"{atoms.ins_code[i]}".strip())
+        if self.lines is not None:
+            return f"line {self.lines[i]} ({what})"
+        return f"_atom_site row {self.rows[i]} ({what})" if self.rows is not None else what
+
+    def subset(self, keep: np.ndarray) -> "AtomRecords":
+        """The records of the atoms selected by ``keep`` (bool or index array)."""
+        return AtomRecords(None if self.lines is None else self.lines[keep],
+                           None if self.rows is None else self.rows[keep])
+
+
+def _load_pdb(path: str, text: str, model: int):
+    from biotite.structure.io.pdb import PDBFile
+
+    f = PDBFile.read(io.StringIO(text))
+    models = pdb_model_lines(path, f.lines)
+    m = _model_index(path, model, len(models))
+    atoms = f.get_structure(model=m, altloc="all", extra_fields=["occupancy"])
+    idx = np.asarray(models[m - 1], np.int64)
+    if len(idx) != atoms.array_length():  # cannot happen once pdb_model_lines passed; never mislabel a line
+        raise StructureError(path, f"model {model}: {atoms.array_length()} atoms read, {len(idx)} records found")
+    segids = np.array([f.lines[i][72:76].strip() for i in idx], dtype=object)
+    return atoms, segids, AtomRecords(lines=idx + 1)
+
+
+def _load_cif(path: str, text: str, model: int):
+    from biotite.structure.io import pdbx
+
+    f = pdbx.CIFFile.read(io.StringIO(text))
+    if "atom_site" not in f.block:
+        raise StructureError(path, "mmCIF without an _atom_site loop (no coordinates)")
+    site = f.block["atom_site"]
+    m = _model_index(path, model, pdbx.get_model_count(f))
+    line_of_row = atom_site_lines(text, site.row_count)
+    rows = model_rows(path, site["pdbx_PDB_model_num"].as_array(np.int64), m, line_of_row)
+    atoms = pdbx.get_structure(f, model=m, altloc="all", extra_fields=["occupancy"], use_author_fields=True)
+    records = AtomRecords()
+    if len(rows) == atoms.array_length():
+        records = AtomRecords(None if line_of_row is None else line_of_row[rows], rows + 1)
+    return atoms, np.full(atoms.array_length(), "", dtype=object), records
 
 
 def _load_atoms(path: str, text: str, fmt: str, model: int):
-    """biotite AtomArray of one model with all altlocs (``altloc_id``, ``occupancy``) and PDB segids."""
+    """biotite AtomArray of one model with all altlocs (``altloc_id``, ``occupancy``), PDB segids and where each
+    atom was written (:class:`AtomRecords`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # element guessing, missing CRYST1 etc. are not errors here
-        if fmt == "pdb":
-            from biotite.structure.io.pdb import PDBFile
-
-            f = PDBFile.read(io.StringIO(text))
-            m = _model_index(path, model, f.get_model_count())
-            atoms = f.get_structure(model=m, altloc="all", extra_fields=["occupancy"])
-            segids = _pdb_segids(f.lines, m - 1)
-            if len(segids) != atoms.array_length():
-                segids = np.full(atoms.array_length(), "", dtype=object)
-        else:
-            from biotite.structure.io import pdbx
-
-            f = pdbx.CIFFile.read(io.StringIO(text))
-            if "atom_site" not in f.block:
-                raise StructureError(path, "mmCIF without an _atom_site loop (no coordinates)")
-            m = _model_index(path, model, pdbx.get_model_count(f))
-            atoms = pdbx.get_structure(f, model=m, altloc="all", extra_fields=["occupancy"],
-                                       use_author_fields=True)
-            segids = np.full(atoms.array_length(), "", dtype=object)
-    return atoms, segids
+        return _load_pdb(path, text, model) if fmt == "pdb" else _load_cif(path, text, model)
 
 
 def _select_altlocs(atoms):
@@ -141,18 +177,43 @@ def _fix_chain_ids(chain: np.ndarray, segids: np.ndarray) -> np.ndarray:
     return chain
 
 
-def atoms_to_protein(atoms, segids: np.ndarray, source: str, protein_id: str,
-                     chains: list[str] | str | None = None) -> Protein:
-    """Build a :class:`Protein` from one biotite model (all altlocs); see the module docstring for the rules."""
-    import biotite.structure as struc
+class StructureWarning(UserWarning):
+    """Atoms a structure reader dropped (non-finite coordinates); the message counts them and names the first."""
 
-    if atoms.array_length() == 0:
-        raise StructureError(source, "no atoms in the selected model")
-    finite = np.isfinite(atoms.coord).all(-1)
+
+def _check_coordinates(atoms, source: str, records: AtomRecords) -> np.ndarray:
+    """``[A]`` bool of atoms with finite coordinates; refuses a model with none, or with any beyond
+    ``MAX_ABS_COORD``; warns when some are dropped."""
+    coord = np.asarray(atoms.coord, np.float64)
+    finite = np.isfinite(coord).all(-1)
     if not finite.any():
         raise StructureError(source, "no atom has finite coordinates (all NaN/inf)")
-    keep = _select_altlocs(atoms) & finite
-    atoms, segids = atoms[keep], np.asarray(segids, dtype=object)[keep]
+    huge = finite & (np.abs(np.where(np.isfinite(coord), coord, 0.0)) > MAX_ABS_COORD).any(-1)
+    if huge.any():
+        i = int(np.flatnonzero(huge)[0])
+        xyz = ", ".join(f"{v:g}" for v in coord[i])
+        raise StructureError(source, f"{records.name(i, atoms)}: coordinates ({xyz}) beyond +-{MAX_ABS_COORD:g} A "
+                                     f"(not a molecule)")
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        warnings.warn(f"{source}: dropped {int((~finite).sum())} atom(s) with non-finite coordinates (first: "
+                      f"{records.name(i, atoms)})", StructureWarning, stacklevel=3)
+    return finite
+
+
+def atoms_to_protein(atoms, segids: np.ndarray, source: str, protein_id: str,
+                     chains: list[str] | str | None = None, records: AtomRecords | None = None) -> Protein:
+    """Build a :class:`Protein` from one biotite model (all altlocs); see the module docstring for the rules.
+
+    ``records`` says where each atom was written (line numbers for error messages); refusals name it.
+    """
+    import biotite.structure as struc
+
+    records = records or AtomRecords()
+    if atoms.array_length() == 0:
+        raise StructureError(source, "no atoms in the selected model")
+    keep = _select_altlocs(atoms) & _check_coordinates(atoms, source, records)
+    atoms, segids, records = atoms[keep], np.asarray(segids, dtype=object)[keep], records.subset(keep)
     chain = _fix_chain_ids(np.asarray(atoms.chain_id), segids)
     atoms.chain_id = chain.astype(str)
     names = np.asarray(atoms.atom_name).astype(str)
@@ -163,8 +224,9 @@ def atoms_to_protein(atoms, segids: np.ndarray, source: str, protein_id: str,
     residue_index = np.full(len(names), -1, np.int64)
     seq, chain_ids, numbers, icodes, bb_rows = [], [], [], [], []
     seen: set[tuple[str, int, str]] = set()
+    last_group: dict[tuple[str, int, str], tuple[int, int]] = {}  # residue -> (group index, first atom)
     n_amino = 0
-    for start, stop in zip(starts[:-1], starts[1:]):
+    for g, (start, stop) in enumerate(zip(starts[:-1], starts[1:])):
         rn = res_names[start]
         res_atoms = names[start:stop]
         kind = residue_kind(rn)
@@ -173,6 +235,12 @@ def atoms_to_protein(atoms, segids: np.ndarray, source: str, protein_id: str,
             continue
         n_amino += 1
         key = (chain[start], int(atoms.res_id[start]), str(atoms.ins_code[start]))
+        if key in last_group and last_group[key][0] != g - 1:  # adjacent groups: altlocs naming other residues
+            raise StructureError(source, f"{records.name(int(start), atoms)}: residue {''.join(map(str, key))} "
+                                         f"appears again after other residues (first at "
+                                         f"{records.name(last_group[key][1], atoms)}): duplicated or out-of-order "
+                                         f"atom records")
+        last_group[key] = (g, last_group.get(key, (g, int(start)))[1])
         if not has_ca or key in seen:
             continue
         seen.add(key)
@@ -226,10 +294,12 @@ def read_structure(path: str | os.PathLike, chains: list[str] | str | None = Non
     text = bytes_to_text(source, read_bytes(source))
     fmt = structure_format(source, text)
     try:
-        atoms, segids = _load_atoms(source, text, fmt, model)
-        return atoms_to_protein(atoms, segids, source, protein_id_from_path(source), chains)
+        atoms, segids, records = _load_atoms(source, text, fmt, model)
+        return atoms_to_protein(atoms, segids, source, protein_id_from_path(source), chains, records)
     except StructureError:
         raise
     except Exception as err:  # biotite raises ValueError/IndexError/InvalidFileError/... on malformed records
         kind = "PDB" if fmt == "pdb" else "mmCIF"
-        raise StructureError(source, f"malformed {kind} file ({type(err).__name__}: {err})") from None
+        where = locate_row_problem(text) if fmt == "cif" else None
+        raise StructureError(source, f"malformed {kind} file: {where}" if where else
+                             f"malformed {kind} file ({type(err).__name__}: {err})") from None

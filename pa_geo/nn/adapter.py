@@ -2,17 +2,23 @@
 ESM-IF1 structure embeddings) into one trainable node representation.
 
 Per level: Linear(D_level -> d_model) + LayerNorm. Then ``n_blocks`` pre-norm residual blocks, each
-  1. intra-level self-attention (own weights per level) inside each graph: ``"global"`` = all residues of a protein,
-     ``"graph"`` = along the graph's edges plus self loops (atom graphs, very long chains);
-  2. inter-level cross-attention (``cross_attention=True``, >= 2 levels): per node, each level attends to the other
-     levels' tokens of the *same* node. Levels are aligned residue by residue, so this is where modalities exchange
-     information; context along the chain / in space is the self-attention's job. Sequence-wide cross-attention would
-     repeat that context mixing at K*(K-1) times the O(L^2) cost for no alignment it does not already have;
+  1. intra-level self-attention (own weights per level, ``self_attention=True``) inside each graph: ``"global"`` =
+     all residues of a protein, ``"graph"`` = along the graph's edges plus self loops (atom graphs, long chains);
+  2. inter-level cross-attention (``cross_attention=True``, >= 2 levels): ``cross_scope="nodes"`` (default) - each
+     level's nodes attend over the nodes of the other levels of the same protein (global mode: all of them; graph
+     mode: the node's graph neighbours plus itself; K > 2: the concatenated nodes of all other levels), see
+     :class:`~pa_geo.nn.cross_attention.NodeSetCrossAttention`; ``cross_scope="residue"`` - the per-residue level
+     mixing (each residue sees the other levels' tokens of the same residue only; with two levels a fixed
+     ``out(V(x_other))``), see :class:`~pa_geo.nn.cross_attention.ResidueCrossAttention`. Edge features enter
+     through the graph-mode self-attention only;
   3. a per-level feed-forward network (d_model -> ffn_mult*d_model -> d_model, GELU).
 A final LayerNorm per level, then fusion: ``concat`` (+ Linear K*d -> d), ``sum``, or ``gated`` (per-node softmax
 gates over levels from a learned score per level). ``fusion_first=True`` fuses the projected levels *before* the
-blocks, which then run on one stream: with ``fusion="sum", cross_attention=False`` this is the
-"adapter without cross-attention" baseline (levels projected, summed, then self-attention).
+blocks, which then run on one stream (with ``fusion="sum"``: :class:`~pa_geo.nn.baselines.SummedLevelsTransformer`).
+
+Everything the attention layers need that depends only on the batch layout (length buckets, gather indices,
+padding masks, self-looped edges) is built once per forward by :meth:`ProteinAdapter.context` and shared by every
+level and block: the blocks themselves never read a tensor value on the host (no CUDA synchronisation).
 """
 from __future__ import annotations
 
@@ -23,11 +29,14 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from pa_geo.errors import ConfigError
-from pa_geo.nn.attention import (DEFAULT_CHUNK_ELEMENTS, CrossLevelAttention, GlobalSelfAttention,
-                                 GraphSelfAttention, graph_context, length_buckets)
+from pa_geo.nn.attention import (DEFAULT_CHUNK_ELEMENTS, GlobalSelfAttention, GraphSelfAttention,
+                                 attention_context)
+from pa_geo.nn.cross_attention import NodeSetCrossAttention, ResidueCrossAttention
+from pa_geo.nn.profiling import stage
 
 Attention = Literal["global", "graph"]
 Fusion = Literal["concat", "sum", "gated"]
+CrossScope = Literal["nodes", "residue"]
 
 
 class FeedForward(nn.Sequential):
@@ -62,32 +71,42 @@ class LevelFusion(nn.Module):
 
 
 class AdapterBlock(nn.Module):
-    """One pre-norm block over K level streams: self-attention per level, cross-level attention, FFN per level."""
+    """One pre-norm block over K level streams: self-attention per level (optional), cross-level attention
+    (optional, K >= 2), FFN per level. forward(xs: K x [N, d], context) -> K x [N, d]."""
 
     def __init__(self, n_levels: int, d_model: int, n_heads: int, attention: Attention, cross_attention: bool,
                  dropout: float, attn_dropout: float, ffn_mult: int, chunk_elements: int | None,
-                 use_checkpoint: bool, edge_dim: int | None) -> None:
+                 use_checkpoint: bool, edge_dim: int | None, self_attention: bool = True,
+                 cross_scope: CrossScope = "nodes") -> None:
         super().__init__()
         def self_attn() -> nn.Module:
             if attention == "global":
                 return GlobalSelfAttention(d_model, n_heads, attn_dropout, chunk_elements, use_checkpoint)
             return GraphSelfAttention(d_model, n_heads, attn_dropout, edge_dim)
-        self.attn_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
-        self.attn = nn.ModuleList(self_attn() for _ in range(n_levels))
+        self.attn_norm = self.attn = None
+        if self_attention:
+            self.attn_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
+            self.attn = nn.ModuleList(self_attn() for _ in range(n_levels))
         self.cross_norm = self.cross = None
         if cross_attention and n_levels > 1:
             self.cross_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
-            self.cross = CrossLevelAttention(n_levels, d_model, n_heads, attn_dropout)
+            self.cross = NodeSetCrossAttention(n_levels, d_model, n_heads, attn_dropout, chunk_elements,
+                                               use_checkpoint) if cross_scope == "nodes" else \
+                ResidueCrossAttention(n_levels, d_model, n_heads, attn_dropout)
         self.ffn_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
         self.ffn = nn.ModuleList(FeedForward(d_model, ffn_mult, dropout) for _ in range(n_levels))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, xs: list[Tensor], context: object) -> list[Tensor]:
-        xs = [x + self.drop(att(norm(x), context)) for x, att, norm in zip(xs, self.attn, self.attn_norm)]
+        if self.attn is not None:
+            with stage("adapter.self_attention"):
+                xs = [x + self.drop(att(norm(x), context)) for x, att, norm in zip(xs, self.attn, self.attn_norm)]
         if self.cross is not None:
-            cross = self.cross([norm(x) for x, norm in zip(xs, self.cross_norm)])
-            xs = [x + self.drop(c) for x, c in zip(xs, cross)]
-        return [x + self.drop(ffn(norm(x))) for x, ffn, norm in zip(xs, self.ffn, self.ffn_norm)]
+            with stage("adapter.cross_attention"):
+                cross = self.cross([norm(x) for x, norm in zip(xs, self.cross_norm)], context)
+                xs = [x + self.drop(c) for x, c in zip(xs, cross)]
+        with stage("adapter.ffn"):
+            return [x + self.drop(ffn(norm(x))) for x, ffn, norm in zip(xs, self.ffn, self.ffn_norm)]
 
 
 def level_inputs(batch: Data | Batch, levels: dict[str, int], owner: str) -> list[Tensor]:
@@ -110,8 +129,11 @@ class ProteinAdapter(nn.Module):
     """Trainable multi-level adapter over frozen node embeddings.
 
     levels: node field -> embedding dim, e.g. ``{"emb_esm1b_33": 1280, "emb_esm_if1_3": 512}`` (field order = level
-    order). ``forward(batch)`` reads ``batch[field]`` [N, D_level], ``batch.batch`` [N] and, in graph mode,
-    ``batch.edge_index`` [2, E] (and ``batch.edge_attr`` [E, edge_dim] if ``edge_dim``); returns [N, d_model].
+    order). ``forward(batch)`` reads ``batch[field]`` [N, D_level], ``batch.ptr`` [B+1] (or ``batch.batch`` [N])
+    and, in graph mode, ``batch.edge_index`` [2, E] (and ``batch.edge_attr`` [E, edge_dim] if ``edge_dim``); returns
+    [N, d_model]. Ablation switches: ``self_attention=False`` drops the intra-level self-attention,
+    ``cross_attention=False`` keeps the levels in separate streams until the final fusion (late fusion),
+    ``cross_scope="residue"`` replaces cross-attention over node sets by per-residue level mixing.
     Global mode: ``attn_chunk_elements`` caps the attention scores one SDPA call holds (None = no cap) and
     ``checkpoint_attention`` recomputes chunks in backward so long proteins never keep more than one chunk's scores.
     """
@@ -120,7 +142,7 @@ class ProteinAdapter(nn.Module):
                  attention: Attention = "global", fusion: Fusion = "concat", cross_attention: bool = True,
                  dropout: float = 0.1, ffn_mult: int = 2, fusion_first: bool = False, attn_dropout: float = 0.0,
                  attn_chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, checkpoint_attention: bool = True,
-                 edge_dim: int | None = None) -> None:
+                 edge_dim: int | None = None, self_attention: bool = True, cross_scope: CrossScope = "nodes") -> None:
         super().__init__()
         if not levels:
             raise ConfigError("ProteinAdapter: levels is empty (give at least one embedding field -> dim)")
@@ -129,6 +151,8 @@ class ProteinAdapter(nn.Module):
             raise ConfigError(f"ProteinAdapter: invalid level field name(s) {bad} (no '.' allowed)")
         if attention not in ("global", "graph"):
             raise ConfigError(f"ProteinAdapter: unknown attention {attention!r} (choose global or graph)")
+        if cross_scope not in ("nodes", "residue"):
+            raise ConfigError(f"ProteinAdapter: unknown cross_scope {cross_scope!r} (choose nodes or residue)")
         if d_model % n_heads:
             raise ConfigError(f"ProteinAdapter: d_model={d_model} is not divisible by n_heads={n_heads}")
         if fusion_first and cross_attention and len(levels) > 1:
@@ -136,15 +160,18 @@ class ProteinAdapter(nn.Module):
                               "set cross_attention=False")
         self.levels = dict(levels)
         self.d_model, self.n_heads, self.attention = d_model, n_heads, attention
-        self.fusion_first = fusion_first
+        self.fusion_first, self.edge_dim = fusion_first, edge_dim
         self.chunk_elements = attn_chunk_elements
         self.project = nn.ModuleDict({name: nn.Sequential(nn.Linear(dim, d_model), nn.LayerNorm(d_model))
                                       for name, dim in levels.items()})
         n_streams = 1 if fusion_first else len(levels)
+        # Graph-mode cross-attention over K - 1 > 1 other levels needs the edges repeated per level.
+        self._groups = n_streams - 1 if cross_attention and cross_scope == "nodes" and n_streams > 2 else 1
         self.early_fusion = LevelFusion(len(levels), d_model, fusion) if fusion_first else None
         self.blocks = nn.ModuleList(
             AdapterBlock(n_streams, d_model, n_heads, attention, cross_attention, dropout, attn_dropout, ffn_mult,
-                         attn_chunk_elements, checkpoint_attention, edge_dim) for _ in range(n_blocks))
+                         attn_chunk_elements, checkpoint_attention, edge_dim, self_attention, cross_scope)
+            for _ in range(n_blocks))
         self.final_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_streams))
         self.fusion = None if fusion_first else LevelFusion(len(levels), d_model, fusion)
 
@@ -153,20 +180,22 @@ class ProteinAdapter(nn.Module):
         """Width of the fused node features (= d_model)."""
         return self.d_model
 
+    @property
+    def required_batch_attributes(self) -> list[str]:
+        """Batch fields the forward reads: the level fields, ``batch`` and, in graph mode, ``edge_index``
+        (+ ``edge_attr`` with ``edge_dim``)."""
+        graph = ["edge_index"] + (["edge_attr"] if self.edge_dim else []) if self.attention == "graph" else []
+        return [*self.levels, "batch", *graph]
+
     def _inputs(self, batch: Data | Batch) -> list[Tensor]:
         return level_inputs(batch, self.levels, "ProteinAdapter")
 
-    def _context(self, batch: Data | Batch, num_nodes: int, device: torch.device) -> object:
-        if self.attention == "graph":
-            edge_index = getattr(batch, "edge_index", None)
-            if edge_index is None:
-                raise ConfigError("ProteinAdapter(attention='graph'): the batch has no edge_index")
-            return graph_context(edge_index, num_nodes, getattr(batch, "edge_attr", None))
-        index = getattr(batch, "batch", None)
-        if index is None:
-            index = torch.zeros(num_nodes, dtype=torch.long, device=device)
-        return length_buckets(index, getattr(batch, "num_graphs", None), self.n_heads,
-                              self.chunk_elements or DEFAULT_CHUNK_ELEMENTS)
+    def context(self, batch: Data | Batch, num_nodes: int, device: torch.device) -> object:
+        """The attention context of ``batch``, built once per forward (the only host reads of the adapter)."""
+        if self.attention == "graph" and getattr(batch, "edge_index", None) is None:
+            raise ConfigError("ProteinAdapter(attention='graph'): the batch has no edge_index")
+        return attention_context(batch, num_nodes, self.attention, self.n_heads, self.chunk_elements,
+                                 self._groups, device)
 
     def forward_levels(self, batch: Data | Batch) -> dict[str, Tensor]:
         """Per-level node features after the blocks and final norm, before fusion: {field: [N, d_model]}
@@ -176,7 +205,7 @@ class ProteinAdapter(nn.Module):
         xs = [proj(x.to(weight.dtype)) for proj, x in zip(self.project.values(), raw)]
         if self.early_fusion is not None:
             xs = [self.early_fusion(xs)]
-        context = self._context(batch, raw[0].shape[0], raw[0].device)
+        context = self.context(batch, raw[0].shape[0], raw[0].device)
         for block in self.blocks:
             xs = block(xs, context)
         xs = [norm(x) for norm, x in zip(self.final_norm, xs)]

@@ -1,13 +1,30 @@
-"""Baseline encoders: same interface as :class:`~pa_geo.nn.encoder.AdapterEncoder` (``forward(batch) ->
-EncoderOutput``, ``graph_dim``, ``node_dim``), chosen by config.
+"""Baseline encoders and the ablations of the full model, one definition each.
 
-* :class:`MeanEmbeddingEncoder` - no trainable encoder: per-node frozen embeddings (concatenated, or mixed by a
-  :class:`ScalarMix`), mean-pooled per graph. With one ESM-1b level and a linear ``GraphHead(hidden_dim=None)`` this
-  is PEER's frozen ESM-1b linear probe; ``GraphHead(hidden_dim=...)`` gives the 2-layer MLP probe.
-* "adapter without cross-attention": :class:`AdapterWithoutCrossAttention` = ``ProteinAdapter(
-  cross_attention=False, fusion="sum", fusion_first=True)`` - levels projected and summed, then self-attention.
-* "predictor with global pooling only": ``MultiScalePredictor(in_dim, pool="none", num_scales=1)``
-  (:mod:`pa_geo.nn.predictor`) - graph convolutions then one global readout, no hierarchical pooling.
+Every encoder (:class:`MeanEmbeddingEncoder`, :class:`~pa_geo.nn.encoder.AdapterEncoder`) has the same interface:
+``forward(batch) -> EncoderOutput``, ``graph_dim``, ``node_dim`` and ``required_batch_attributes`` (the batch
+fields it reads, ProteinWorkshop's convention). The full model is ``AdapterEncoder(ProteinAdapter(levels),
+MultiScalePredictor(d_model))`` with a task head (:mod:`pa_geo.nn.heads`); each ablation changes ONE thing:
+
+=================================  ===========================================================================
+ablation                           constructor form (everything else as in the full model)
+=================================  ===========================================================================
+linear probe                       encoder ``MeanEmbeddingEncoder(levels)``; head ``GraphHead(encoder.graph_dim,
+                                   out, hidden_dim=None)`` (node-level tasks: ``NodeHead(encoder.node_dim, out,
+                                   hidden_dim=None)`` on the per-residue embeddings)
+2-layer MLP probe                  as the linear probe with ``hidden_dim=<H>`` in the head
+scalar mix of several layers       ``MeanEmbeddingEncoder(levels, mix="scalar_mix")`` (levels = the layers, e.g.
+                                   ``{"emb_esm1b_12": 1280, "emb_esm1b_24": 1280, "emb_esm1b_33": 1280}``)
+levels summed, plain transformer   adapter ``SummedLevelsTransformer(levels, d_model, n_blocks, n_heads)``: one
+                                   stream, same depth / width / heads / predictor (the reviewer's baseline)
+no intra-level self-attention      adapter ``ProteinAdapter(levels, self_attention=False)``
+no cross-attention (late fusion)   adapter ``ProteinAdapter(levels, cross_attention=False)``: separate streams,
+                                   fused only after the last block
+per-residue level mixing           adapter ``ProteinAdapter(levels, cross_scope="residue")``
+predictor without the final merge  predictor ``MultiScalePredictor(d_model, merge="last")``
+global pooling only                predictor ``MultiScalePredictor(d_model, pool="none", num_scales=1)``
+=================================  ===========================================================================
+
+With one ESM-1b level and the linear head the linear probe is PEER's frozen ESM-1b probe.
 """
 from __future__ import annotations
 
@@ -72,11 +89,18 @@ class MeanEmbeddingEncoder(nn.Module):
 
     @property
     def graph_dim(self) -> int:
+        """Width of ``EncoderOutput.graph``."""
         return self._dim
 
     @property
     def node_dim(self) -> int:
+        """Width of ``EncoderOutput.node``."""
         return self._dim
+
+    @property
+    def required_batch_attributes(self) -> list[str]:
+        """The level fields and ``batch``."""
+        return [*self.levels, "batch"]
 
     def forward(self, batch: Data | Batch) -> EncoderOutput:
         xs = [x.float() for x in level_inputs(batch, self.levels, "MeanEmbeddingEncoder")]
@@ -88,9 +112,10 @@ class MeanEmbeddingEncoder(nn.Module):
         return EncoderOutput(graph=graph, node=node, batch=index)
 
 
-class AdapterWithoutCrossAttention(ProteinAdapter):
-    """The ablation adapter: levels projected to d_model and summed, then self-attention blocks on one stream
-    (``ProteinAdapter(cross_attention=False, fusion="sum", fusion_first=True)``). x -> [N, d_model]."""
+class SummedLevelsTransformer(ProteinAdapter):
+    """The reviewer's baseline: levels projected to d_model and summed, then a plain transformer (self-attention +
+    FFN blocks) on that one stream, with the full adapter's depth, width and heads
+    (``ProteinAdapter(cross_attention=False, fusion="sum", fusion_first=True)``). batch -> [N, d_model]."""
 
     def __init__(self, levels: dict[str, int], d_model: int = 128, n_blocks: int = 2, n_heads: int = 4,
                  attention: Literal["global", "graph"] = "global", dropout: float = 0.1, ffn_mult: int = 2,
@@ -98,3 +123,8 @@ class AdapterWithoutCrossAttention(ProteinAdapter):
         super().__init__(levels, d_model=d_model, n_blocks=n_blocks, n_heads=n_heads, attention=attention,
                          fusion="sum", cross_attention=False, dropout=dropout, ffn_mult=ffn_mult,
                          fusion_first=True, attn_dropout=attn_dropout, edge_dim=edge_dim)
+
+
+AdapterWithoutCrossAttention = SummedLevelsTransformer
+"""Deprecated name of :class:`SummedLevelsTransformer` (it never was the late-fusion "no cross-attention" adapter,
+which is ``ProteinAdapter(cross_attention=False)``)."""

@@ -4,10 +4,12 @@ Every entry is wrapped in :class:`ConvLayer`, whose ``forward(x, edge_index, edg
 same for all, so the predictor swaps convolutions by name. Edge features are used where the PyG conv supports them
 (``gat``, ``gatv2``, ``transformer``: attention on ``edge_dim`` features; ``gin`` becomes GINE); ``gcn``,
 ``graphconv`` and ``sage`` use the topology only. ``e3nn`` is the E(3)-equivariant
-:class:`~pa_geo.nn.equivariant_conv.EquivariantConv` (uses ``pos``).
+:class:`~pa_geo.nn.equivariant_conv.EquivariantConv` (uses ``pos``). Names live in :data:`CONVS`, a
+:class:`pa_geo.registry.Registry` (normalised names, duplicate rule, "did you mean" in the error).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from torch import Tensor, nn
@@ -15,9 +17,22 @@ from torch_geometric import nn as pyg_nn
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.equivariant_conv import EquivariantConv
+from pa_geo.registry import Registry
 
 Builder = Callable[..., nn.Module]
-_REGISTRY: dict[str, tuple[Builder, bool, bool]] = {}
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """A registered convolution: ``builder(in_channels, out_channels, edge_dim, **kwargs) -> nn.Module`` and which
+    optional inputs the built module reads."""
+
+    builder: Builder
+    uses_edge_attr: bool = False
+    uses_pos: bool = False
+
+
+CONVS: Registry[ConvSpec] = Registry("conv")
 
 
 class ConvLayer(nn.Module):
@@ -42,14 +57,15 @@ class ConvLayer(nn.Module):
         return self.conv(x, edge_index, **kwargs)
 
 
-def register_conv(name: str, uses_edge_attr: bool = False, uses_pos: bool = False) -> Callable[[Builder], Builder]:
-    """Decorator: register ``builder(in_channels, out_channels, edge_dim, **kwargs) -> nn.Module`` as ``name``."""
-    key = name.lower()
+def register_conv(name: str, uses_edge_attr: bool = False, uses_pos: bool = False,
+                  overwrite: bool = False) -> Callable[[Builder], Builder]:
+    """Decorator: register ``builder(in_channels, out_channels, edge_dim, **kwargs) -> nn.Module`` as ``name`` in
+    :data:`CONVS` (names normalised; a different builder under a taken name needs ``overwrite=True``)."""
 
     def deco(builder: Builder) -> Builder:
-        if key in _REGISTRY:
-            raise ValueError(f"conv '{key}' is already registered")
-        _REGISTRY[key] = (builder, uses_edge_attr, uses_pos)
+        spec = ConvSpec(builder, uses_edge_attr, uses_pos)
+        if not (name in CONVS and CONVS.get(name) == spec):  # the same registration again is a no-op
+            CONVS.register(name, spec, overwrite=overwrite)
         return builder
 
     return deco
@@ -57,22 +73,20 @@ def register_conv(name: str, uses_edge_attr: bool = False, uses_pos: bool = Fals
 
 def available_convs() -> list[str]:
     """Sorted names of the registered convolutions."""
-    return sorted(_REGISTRY)
+    return CONVS.names()
 
 
 def get_conv(name: str, in_channels: int, out_channels: int, edge_dim: int | None = None,
              **kwargs: Any) -> ConvLayer:
     """Build convolution ``name`` (``[N, in_channels] -> [N, out_channels]``); ``edge_dim`` is the width of the
-    edge features it will be given (ignored by topology-only convs). Unknown name -> ConfigError."""
-    key = str(name).lower()
-    if key not in _REGISTRY:
-        raise ConfigError(f"unknown conv '{name}'; known: {', '.join(available_convs())}")
-    builder, uses_edge_attr, uses_pos = _REGISTRY[key]
+    edge features it will be given (ignored by topology-only convs). Unknown name -> one-line ConfigError."""
+    key = CONVS.resolve(name)
+    spec = CONVS.get(key)
     try:
-        conv = builder(in_channels, out_channels, edge_dim, **kwargs)
+        conv = spec.builder(in_channels, out_channels, edge_dim, **kwargs)
     except TypeError as err:
         raise ConfigError(f"conv '{key}': bad options {sorted(kwargs)}: {err}") from err
-    return ConvLayer(key, conv, uses_edge_attr and bool(edge_dim), uses_pos)
+    return ConvLayer(key, conv, spec.uses_edge_attr and bool(edge_dim), spec.uses_pos)
 
 
 def _heads(name: str, out_channels: int, heads: int) -> int:

@@ -46,5 +46,12 @@ class AdapterEncoder(nn.Module):
         """Width of ``EncoderOutput.node``."""
         return self.predictor.node_dim
 
+    @property
+    def required_batch_attributes(self) -> list[str]:
+        """Batch fields the adapter and the predictor read (ProteinWorkshop's convention), each once."""
+        fields = [*getattr(self.adapter, "required_batch_attributes", []),
+                  *getattr(self.predictor, "required_batch_attributes", [])]
+        return list(dict.fromkeys(fields))
+
     def forward(self, batch: Data | Batch) -> EncoderOutput:
         return self.predictor(self.adapter(batch), batch)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from e3nn import o3
-from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import FullyConnectedNet, Gate
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from pa_geo.errors import ConfigError
+from pa_geo.graphs.features import rbf
 
 
 class EquivariantConv(nn.Module):
@@ -33,8 +33,8 @@ class EquivariantConv(nn.Module):
         tp_channels: scalars entering / leaving the tensor products (kept small: TP weights are per edge).
         hidden_scalars / hidden_vectors: multiplicities of the hidden ``0e`` / ``1o`` irreps.
         lmax: maximum degree of the edge spherical harmonics.
-        num_basis / max_radius: Gaussian distance basis on [0, max_radius] Angstrom (no hard cutoff, so long
-            edges between coarse pooled nodes still carry messages).
+        num_basis / max_radius: Gaussian distance basis on [0, max_radius] Angstrom (:func:`pa_geo.graphs.features.rbf`;
+            no hard cutoff, so long edges between coarse pooled nodes still carry messages).
         radial_hidden: hidden width of the radial MLPs.
     """
 
@@ -70,8 +70,7 @@ class EquivariantConv(nn.Module):
         src, dst = edge_index
         vec = pos[src] - pos[dst]
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
-        emb = soft_one_hot_linspace(vec.norm(dim=-1), 0.0, self.max_radius, self.num_basis, basis="gaussian",
-                                    cutoff=False)
+        emb = rbf(vec.norm(dim=-1), self.max_radius, self.num_basis)
         if self.edge_dim:
             if edge_attr is None or edge_attr.size(-1) != self.edge_dim:
                 got = None if edge_attr is None else edge_attr.size(-1)

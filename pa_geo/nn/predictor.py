@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from e3nn.math import soft_one_hot_linspace
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 from torch_geometric.nn.aggr import AttentionalAggregation
 
 from pa_geo.errors import ConfigError
+from pa_geo.graphs.features import rbf
 from pa_geo.nn.convs import get_conv
 from pa_geo.nn.outputs import EncoderOutput
 from pa_geo.nn.pooling import get_pooling
+from pa_geo.nn.profiling import stage
 
 READOUTS = ("mean", "max", "sum", "attention")
 MERGES = ("concat", "sum", "attention", "last")
@@ -53,10 +54,13 @@ class MultiScalePredictor(nn.Module):
             scale's readout, the "no final merge" ablation; node = sum over scales; H).
         dropout: after every conv.
         edge_dim: width of ``batch.edge_attr`` to use (None: ignore it). Every conv that takes edge features gets
-            a Gaussian basis of the edge length (``num_rbf`` on [0, ``rbf_max``] A, recomputed from pooled
-            positions at each scale) concatenated with the (pooled) ``edge_attr``.
+            a Gaussian basis of the edge length (:func:`pa_geo.graphs.features.rbf`, ``num_rbf`` on [0,
+            ``rbf_max``] A, recomputed from pooled positions at each scale) concatenated with the (pooled)
+            ``edge_attr``.
         conv_kwargs: extra options for :func:`get_conv`.
 
+    Stages run inside profiler scopes ``predictor.scale{s}.conv``, ``predictor.scale{s}.pool``,
+    ``predictor.readout`` and ``predictor.merge`` (:func:`pa_geo.nn.profiling.stage`).
     Node output of scale s, per input node: its features at scale s (before that scale's pooling, carried back
     through the cluster assignments of the earlier scales) plus its graph's scale-s readout.
     ``pool="none", num_scales=1`` is the "global pooling only" ablation.
@@ -87,6 +91,12 @@ class MultiScalePredictor(nn.Module):
         self.graph_dim = hidden_dim * (num_scales if merge == "concat" else 1)
         self.node_dim = self.graph_dim
 
+    @property
+    def required_batch_attributes(self) -> list[str]:
+        """Batch fields the forward reads: ``batch``, ``edge_index``, ``pos`` (edge lengths; pooling / convs that
+        need geometry) and, with ``edge_dim``, ``edge_attr``."""
+        return ["batch", "edge_index", "pos", *(["edge_attr"] if self.edge_dim else [])]
+
     def _scale_kwargs(self, kwargs: dict[str, Any], scale: int) -> dict[str, Any]:
         out = {}
         for key, value in kwargs.items():
@@ -102,7 +112,7 @@ class MultiScalePredictor(nn.Module):
         if pos is None:
             pos = edge_index.new_zeros(num_nodes, 3, dtype=torch.float)
         dist = (pos[edge_index[0]] - pos[edge_index[1]]).norm(dim=-1)
-        feats = soft_one_hot_linspace(dist, 0.0, self.rbf_max, self.num_rbf, basis="gaussian", cutoff=False)
+        feats = rbf(dist, self.rbf_max, self.num_rbf)
         if self.edge_dim:
             feats = torch.cat([feats, edge_attr.to(feats.dtype)], dim=-1)
         return feats
@@ -126,17 +136,22 @@ class MultiScalePredictor(nn.Module):
         h, b = self.input(x), node_batch
         to_input = torch.arange(n, device=x.device)  # input node -> node of the current scale
         readouts, lifted = [], []
-        for conv, norm, pool, readout in zip(self.convs, self.norms, self.pools, self.readouts):
-            feats = self._edge_features(edge_index, pos, edge_attr, h.size(0))
-            h = h + self.dropout(self.act(norm(conv(h, edge_index, feats, pos))))
-            out = pool(h, edge_index, edge_attr, b, pos)
-            readouts.append(readout(out.x, out.batch, num_graphs))
-            # Each input node gets its scale-s node features plus its graph's scale-s readout, so node-level heads
-            # see every scale's context and every pooling/readout parameter gets a gradient (DDP needs that).
-            lifted.append(h[to_input] + readouts[-1][node_batch])
+        for s, (conv, norm, pool, readout) in enumerate(zip(self.convs, self.norms, self.pools, self.readouts)):
+            with stage(f"predictor.scale{s}.conv"):
+                # topology-only convs (gcn, graphconv, sage) never read edge features: skip the RBF
+                feats = self._edge_features(edge_index, pos, edge_attr, h.size(0)) if conv.uses_edge_attr else None
+                h = h + self.dropout(self.act(norm(conv(h, edge_index, feats, pos))))
+            with stage(f"predictor.scale{s}.pool"):
+                out = pool(h, edge_index, edge_attr, b, pos)
+            with stage("predictor.readout"):
+                readouts.append(readout(out.x, out.batch, num_graphs))
+                # Each input node gets its scale-s node features plus its graph's scale-s readout, so node-level
+                # heads see every scale's context and every pooling/readout parameter gets a gradient (DDP needs it).
+                lifted.append(h[to_input] + readouts[-1][node_batch])
             to_input = out.assignment.cluster[to_input]
             h, edge_index, edge_attr, b, pos = out.x, out.edge_index, out.edge_attr, out.batch, out.pos
-        graph, node = self._merge(readouts, lifted, node_batch)
+        with stage("predictor.merge"):
+            graph, node = self._merge(readouts, lifted, node_batch)
         return EncoderOutput(graph=graph, node=node, batch=node_batch)
 
     def _merge(self, readouts: list[Tensor], lifted: list[Tensor], node_batch: Tensor) -> tuple[Tensor, Tensor]:

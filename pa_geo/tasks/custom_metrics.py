@@ -1,4 +1,5 @@
-"""The three metrics torchmetrics lacks: contact precision@L/k, protein-centric Fmax, per-target mean Spearman."""
+"""Metrics torchmetrics lacks: contact precision@L/k (two countings), PEER's per-protein ``macro_acc``,
+protein-centric Fmax, per-target mean Spearman."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -10,12 +11,13 @@ from torchmetrics.functional import spearman_corrcoef
 
 
 class ContactPrecisionAtL(Metric):
-    """Contact precision at L/k, averaged over proteins (TAPE / PEER ``prec@L5`` with ``k=5``).
+    """Contact precision at L/k over unordered pairs, averaged over proteins (metric ``contact_precision_at_l<k>``).
 
     For each protein of length L: the ``L // k`` residue pairs with the highest scores among pairs with
     ``|i - j| >= min_separation`` (and a labelled mask); precision = fraction of them that are true contacts.
-    Unordered pairs: (i, j) and (j, i) count once (the higher score is kept). Proteins with ``L // k == 0`` or no
-    candidate pair are skipped.
+    Unordered pairs: (i, j) and (j, i) count once (the higher score is kept). A protein with fewer candidate pairs
+    than ``L // k`` is scored on the pairs it has; proteins with ``L // k == 0`` or no candidate pair are skipped.
+    PEER's own counting is :class:`PeerContactPrecisionAtL`.
 
     ``update(preds [P], target [P], pair_index [2, P], batch [N], mask [P] | None)``: ``pair_index`` holds node
     indices into the batch (PyG layout: a protein's residues are contiguous and in sequence order, so ``|i - j|``
@@ -28,7 +30,7 @@ class ContactPrecisionAtL(Metric):
     def __init__(self, k: int = 5, min_separation: int = 6, **kwargs) -> None:
         super().__init__(**kwargs)
         if k < 1:
-            raise ValueError(f"ContactPrecisionAtL: k must be >= 1, got {k}")
+            raise ValueError(f"{type(self).__name__}: k must be >= 1, got {k}")
         self.k = int(k)
         self.min_separation = int(min_separation)
         self.add_state("precision_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
@@ -149,3 +151,81 @@ class PerTargetSpearman(Metric):
     def reset(self) -> None:  # noqa: D102
         super().reset()
         self._group_ids = {}
+
+
+class PeerContactPrecisionAtL(ContactPrecisionAtL):
+    """Contact precision at L/k counted as PEER / TorchDrug do (metric ``peer_contact_precision_at_l<k>``).
+
+    Upstream: ``torchdrug/tasks/contact_prediction.py`` (``ContactPrediction.target`` / ``evaluate``) and
+    ``torchdrug/metrics/metric.py`` (``variadic_top_precision``), PEER's ``contact_*.yaml`` (``prec@L5``, gap 6).
+    Candidates of a protein of L residues are all *ordered* pairs (i, j) of a ``variadic_meshgrid`` - (i, j) and
+    (j, i) both - with both residues labelled and ``|i - j| >= gap``; precision = true contacts among the
+    ``L // k`` highest-scoring candidates / ``L // k``; a protein with fewer candidates than ``L // k`` scores 0
+    (``precision[size < k] = 0``); the mean runs over every protein evaluated. Here a pair given in one order only
+    also stands for its mirror with the same score and label (TorchDrug's pair features are symmetric, as
+    :class:`~pa_geo.nn.heads.ContactHead`'s are); pairs given in both orders keep their own scores. A protein with
+    ``L // k == 0`` is skipped (TorchDrug divides 0 by 0 there, which makes the whole mean NaN).
+
+    ``update(preds [P], target [P], pair_index [2, P], batch [N], mask [P] | None)`` as
+    :class:`ContactPrecisionAtL`; every protein of ``batch`` counts, also one without any candidate pair.
+    """
+
+    def update(self, preds: Tensor, target: Tensor, pair_index: Tensor, batch: Tensor,
+               mask: Tensor | None = None) -> None:  # noqa: D102
+        preds, target = preds.reshape(-1).float(), target.reshape(-1).bool()
+        keep = torch.ones_like(target) if mask is None else mask.reshape(-1).bool()
+        src, dst = pair_index[0].long(), pair_index[1].long()
+        # given pairs first, then their mirrors; the first occurrence of each ordered pair wins
+        src, dst = torch.cat([src, dst]), torch.cat([dst, src])
+        preds, target, keep = preds.repeat(2), target.repeat(2), keep.repeat(2)
+        num_nodes = batch.numel()
+        key, inverse = torch.unique(src * num_nodes + dst, return_inverse=True)
+        first = torch.full((key.numel(),), src.numel(), dtype=torch.long, device=src.device)
+        first = first.scatter_reduce(0, inverse, torch.arange(src.numel(), device=src.device), reduce="amin")
+        valid = keep[first] & ((src[first] - dst[first]).abs() >= self.min_separation)
+        sel = first[valid]
+        score, label, protein = preds[sel], target[sel], batch.long()[src[sel]]
+        lengths = torch.bincount(batch.long())
+        for b, length in enumerate(lengths.tolist()):
+            n = length // self.k
+            if n == 0:
+                continue
+            mine = protein == b
+            if int(mine.sum()) >= n:
+                top = torch.topk(score[mine], n).indices
+                self.precision_sum += label[mine][top].double().sum() / n
+            self.num_proteins += 1
+
+
+class PerProteinAccuracy(Metric):
+    """PEER's ``macro_acc``: accuracy over each protein's labelled residues, then the mean over proteins.
+
+    Upstream: ``torchdrug/tasks/property_prediction.py`` ``NodePropertyPrediction.evaluate``, ``macro_acc``:
+    ``variadic_mean(pred[labeled].argmax(-1) == target[labeled], size=labeled residues per protein).mean()`` over
+    the whole evaluated split. A protein without any labelled residue is skipped (TorchDrug's 0 / 0 would make the
+    mean NaN).
+
+    ``update(preds [N, C] logits or probabilities, target [N] int64, batch [N] protein id of each row)``: rows are
+    the labelled residues only (masked before); a protein's residues come in one update.
+    """
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("accuracy_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("num_proteins", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor, batch: Tensor) -> None:  # noqa: D102
+        correct = (preds.argmax(-1) == target.reshape(-1)).double()
+        _, protein = torch.unique(batch.reshape(-1), return_inverse=True)
+        count = torch.bincount(protein).double()
+        hits = torch.zeros_like(count).scatter_add(0, protein, correct)
+        self.accuracy_sum += (hits / count).sum()
+        self.num_proteins += count.numel()
+
+    def compute(self) -> Tensor:  # noqa: D102
+        if int(self.num_proteins) == 0:
+            return torch.tensor(float("nan"))
+        return (self.accuracy_sum / self.num_proteins).float()

@@ -23,22 +23,45 @@ from pa_geo.tasks.spec import TaskRecord, TaskSpec
 LOSS_BY_LABEL = {"regression": "mse", "binary": "bce", "multiclass": "cross_entropy", "multilabel": "bce"}
 
 
+def label_values(record: TaskRecord) -> np.ndarray:
+    """The finite label values of one record as float64 ``[K]`` (node level: the labelled residues only)."""
+    arr = np.asarray(record.label, dtype=np.float64).reshape(-1)
+    if record.label_mask is not None and arr.shape == np.asarray(record.label_mask).reshape(-1).shape:
+        arr = arr[np.asarray(record.label_mask, bool).reshape(-1)]
+    return arr[np.isfinite(arr)]
+
+
+class TargetStats:
+    """Running mean / standard deviation of regression labels, one record at a time (the store build streams)."""
+
+    def __init__(self) -> None:
+        self.count, self.total, self.total_sq = 0, 0.0, 0.0
+
+    def update(self, record: TaskRecord) -> None:
+        """Add the finite labels of ``record``."""
+        values = label_values(record)
+        self.count += int(values.size)
+        self.total += float(values.sum())
+        self.total_sq += float(np.square(values).sum())
+
+    def result(self) -> tuple[float, float]:
+        """``(mean, std)``; a std of 0 (constant target) is returned as 1; no labels -> :class:`ConfigError`."""
+        if self.count == 0:
+            raise ConfigError("cannot standardise regression targets: no finite labels in the training records")
+        mean = self.total / self.count
+        std = float(np.sqrt(max(self.total_sq / self.count - mean * mean, 0.0)))
+        return float(mean), std if std > 1e-12 else 1.0
+
+
 def regression_target_stats(records: Iterable[TaskRecord]) -> tuple[float, float]:
     """Mean and standard deviation of the (finite) regression labels of ``records`` (the train split).
 
     Node-level labels count every labelled residue. A std of 0 (constant target) is returned as 1.
     """
-    values = []
+    stats = TargetStats()
     for r in records:
-        arr = np.asarray(r.label, dtype=np.float64).reshape(-1)
-        if r.label_mask is not None and arr.shape == np.asarray(r.label_mask).reshape(-1).shape:
-            arr = arr[np.asarray(r.label_mask, bool).reshape(-1)]
-        values.append(arr[np.isfinite(arr)])
-    flat = np.concatenate(values) if values else np.zeros(0)
-    if flat.size == 0:
-        raise ConfigError("cannot standardise regression targets: no finite labels in the training records")
-    std = float(flat.std())
-    return float(flat.mean()), std if std > 0 else 1.0
+        stats.update(r)
+    return stats.result()
 
 
 class TaskLoss(nn.Module):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 
 from pa_geo.datasets.records import TaskRecord  # noqa: F401  (re-exported: tasks build records)
@@ -12,6 +12,17 @@ InputKind = Literal["sequence", "structure", "pair", "ligand", "mutation", "atom
 Level = Literal["graph", "node", "residue_pair"]
 LabelType = Literal["regression", "binary", "multiclass", "multilabel"]
 
+# The task kind a spec gets when it names none (``pa_geo.tasks.kinds``): by input kind first, then by level.
+KIND_BY_INPUT: dict[str, str] = {"ligand": "ligand", "mutation": "mutation"}
+KIND_BY_INPUT_LEVEL: dict[tuple[str, str], str] = {("pair", "graph"): "protein_pair", ("pair", "residue_pair"): "interface"}
+KIND_BY_LEVEL: dict[str, str] = {"graph": "protein", "node": "residue", "residue_pair": "contact"}
+
+
+def default_kind(input_kind: str, level: str) -> str:
+    """The kind of a task with ``input_kind`` and ``level`` (``""`` when no kind fits: registration reports it)."""
+    return (KIND_BY_INPUT.get(input_kind) or KIND_BY_INPUT_LEVEL.get((input_kind, level))
+            or ("" if input_kind == "pair" else KIND_BY_LEVEL.get(level, "")))
+
 
 @dataclass
 class TaskSpec:
@@ -19,8 +30,11 @@ class TaskSpec:
 
     num_outputs   head output width: 1 for regression / binary, C classes for multiclass, T for multilabel
     metrics       torchmetrics-style names resolved by :func:`pa_geo.tasks.metrics.build_metrics`
-    primary_metric / higher_is_better   what model selection / checkpointing monitors
-    loader        ``(root: Path, split: str) -> list[TaskRecord]`` reading the benchmark's released files
+    primary_metric / higher_is_better   what model selection / checkpointing monitors; ``higher_is_better`` defaults
+                  to the primary metric's own direction (:func:`pa_geo.tasks.metrics.metric_higher_is_better`)
+    loader        ``(root: Path, split: str) -> Iterable[TaskRecord]`` reading the benchmark's released files (a list, or
+                  a generator that streams; it may yield a ``DatasetError`` for a record it cannot read)
+    kind          name of its task kind (``pa_geo.tasks.kinds``); default :func:`default_kind` of input kind + level
     """
 
     name: str
@@ -31,12 +45,21 @@ class TaskSpec:
     metrics: list[str]
     primary_metric: str
     splits: list[str]
-    higher_is_better: bool = True
+    higher_is_better: bool | None = None
     loss: str = "auto"
-    loader: Callable[[Path, str], list[TaskRecord]] | None = None
+    loader: Callable[[Path, str], Iterable[TaskRecord]] | None = None
     source: str = ""
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            self.kind = default_kind(self.input_kind, self.level)
+        if self.higher_is_better is None:
+            from pa_geo.tasks.metrics import metric_higher_is_better  # one rule: the metric's own direction
+
+            self.higher_is_better = metric_higher_is_better(self.primary_metric)
 
     @property
     def train_split(self) -> str:
@@ -53,7 +76,7 @@ class TaskSpec:
         """All remaining split names (one or more test sets, e.g. cb513 / ts115 / casp12)."""
         return self.splits[2:]
 
-    def load(self, root: str | Path, split: str) -> list[TaskRecord]:
+    def load(self, root: str | Path, split: str) -> Iterable[TaskRecord]:
         """Read ``split`` from the task's released files under ``root``."""
         from pa_geo.errors import ConfigError
 

@@ -1,28 +1,119 @@
 """``pa-geo fit | validate | test | predict --config configs/<task>.yaml``: LightningCLI over PaGeoModule and
-PaGeoDataModule. User errors (a missing file, an unknown name, embeddings not cached) end in one line and exit 1."""
+PaGeoDataModule. User errors (a missing file, an unknown name, embeddings not cached) end in one line and exit 1.
+
+Configs compose: later ``--config`` files override earlier ones, and a config file may name the files it builds on,
+``extends: <file>`` or ``extends: [<file>, ...]`` (relative to it): :func:`expand_extends` turns ``--config X`` into
+``--config <bases of X, recursively> --config X``. Two conventions keep the shared blocks (``configs/base/``)
+task-free: ``{run_dir}`` in a logger / callback argument is ``trainer.default_root_dir``, and a
+``ModelCheckpoint`` with ``monitor: null`` monitors the task's primary metric (``val/<metric>``, ``mode`` from
+``higher_is_better``).
+"""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional, Union
 
+import yaml
+from jsonargparse import Namespace
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from pa_geo.errors import PaGeoError
+from pa_geo.errors import ConfigError, PaGeoError
 from pa_geo.train.datamodule import PaGeoDataModule
 from pa_geo.train.module import PaGeoModule
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
+RUN_DIR = "{run_dir}"
+
+
+def _config_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[str]:
+    if path in seen:
+        raise ConfigError(f"{path}: 'extends' loops back to itself ({' -> '.join(map(str, seen + (path,)))})")
+    bases: Any = None
+    if path.is_file():
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+        bases = loaded.get("extends") if isinstance(loaded, dict) else None
+    chain: list[str] = []
+    for base in [bases] if isinstance(bases, str) else list(bases or []):
+        target = (path.parent / base).resolve()
+        if not target.is_file():
+            raise ConfigError(f"{path}: extends {base!r}, but {target} does not exist")
+        chain += _config_chain(target, seen + (path,))
+    return chain + ["--config", str(path)]
+
+
+def expand_extends(argv: list[str]) -> list[str]:
+    """``--config X`` -> ``--config <what X extends, recursively> --config X`` (also ``--config=X`` / ``-c X``)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            out += _config_chain(Path(argv[i + 1]))
+            i += 2
+            continue
+        if arg.startswith("--config="):
+            out += _config_chain(Path(arg.split("=", 1)[1]))
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
+def _fill_run_dir(value: Any, run_dir: str) -> Any:
+    """Replace ``{run_dir}`` in every string inside ``value`` (namespaces, dicts, lists)."""
+    if isinstance(value, str):
+        return value.replace(RUN_DIR, run_dir)
+    if isinstance(value, Namespace):
+        for key in list(vars(value)):
+            setattr(value, key, _fill_run_dir(getattr(value, key), run_dir))
+        return value
+    if isinstance(value, dict):
+        return {k: _fill_run_dir(v, run_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_run_dir(v, run_dir) for v in value]
+    return value
+
+
 class PaGeoCLI(LightningCLI):
-    """LightningCLI with ``data.task`` linked into ``model.task`` (the task is named once, under ``data``)."""
+    """LightningCLI with ``data.task`` linked into ``model.task`` (the task is named once, under ``data``), the
+    ``{run_dir}`` placeholder and task-derived checkpoint monitors (see the module docstring)."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.task", "model.task")
+        parser.add_argument("--extends", type=Optional[Union[str, list[str]]], default=None,
+                            help="config files a config file builds on (expanded by pa-geo before parsing)")
+
+    def before_instantiate_classes(self) -> None:
+        from pa_geo.tasks import get_task
+
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
+        cfg.extends = None  # already expanded: the saved config is complete on its own
+        trainer = cfg.trainer
+        run_dir = str(trainer.default_root_dir or ".")
+        for group in ("logger", "callbacks"):
+            setattr(trainer, group, _fill_run_dir(getattr(trainer, group), run_dir))
+        spec = get_task(cfg.data.task)
+        for cb in trainer.callbacks or []:
+            if isinstance(cb, Namespace) and str(cb.class_path).endswith("ModelCheckpoint"):
+                args = cb.init_args
+                if getattr(args, "monitor", None) is None:
+                    args.monitor = f"val/{spec.primary_metric}"
+                    args.mode = "max" if spec.higher_is_better else "min"
 
 
 def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True, **kwargs: Any) -> PaGeoCLI:
-    """The CLI object: ``run=False`` parses ``args`` (no subcommand) and instantiates model, data and trainer."""
+    """The CLI object: ``run=False`` parses ``args`` (no subcommand) and instantiates model, data and trainer.
+    ``extends`` in config files is expanded (:func:`expand_extends`), also for ``args=None`` (``sys.argv``)."""
+    if args is None:
+        sys.argv[1:] = expand_extends(sys.argv[1:])
+    elif isinstance(args, list):
+        args = expand_extends(args)
     defaults: dict[str, Any] = dict(
         subclass_mode_model=False, subclass_mode_data=False, seed_everything_default=0,
         save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "pa-geo"} if run else {},

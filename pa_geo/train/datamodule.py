@@ -1,34 +1,25 @@
-"""``PaGeoDataModule``: a task's splits as graphs with cached embeddings, batched by a node budget."""
+"""``PaGeoDataModule``: a task's splits as on-disk example stores, read lazily and batched by a node budget."""
 from __future__ import annotations
 
+import atexit
+import functools
+import hashlib
+import itertools
+import json
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from pa_geo.errors import ConfigError
-from pa_geo.train.batch import CollateExamples, TaskExample
-from pa_geo.train.examples import GraphBuilder, build_examples
+from pa_geo.train.collate import TaskCollater
+from pa_geo.train.graphs import GraphBuilder
 from pa_geo.train.sampler import NodeBudgetBatchSampler
 
-
-class ExampleDataset(Dataset):
-    """A list of :class:`TaskExample` of one task and split, built once and kept in memory."""
-
-    def __init__(self, task: str, split: str, examples: list[TaskExample]) -> None:
-        self.task, self.split, self.examples = task, split, examples
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, i: int) -> TaskExample:
-        return self.examples[i]
-
-    @property
-    def sizes(self) -> list[int]:
-        """Node count of every example (all its graphs), ``[len(self)]``."""
-        return [ex.num_nodes for ex in self.examples]
+STORE_VERSION = 1
 
 
 def _embedding_sources(embeddings: list[dict[str, Any]]) -> list[Any]:
@@ -50,27 +41,31 @@ def _embedding_sources(embeddings: list[dict[str, Any]]) -> list[Any]:
 
 
 class PaGeoDataModule(pl.LightningDataModule):
-    """Graphs of one primary task (and optional auxiliary tasks) for training, evaluation and prediction.
+    """Examples of one primary task (and optional auxiliary tasks) for training, evaluation and prediction.
 
     Args:
         task: primary task name (``pa_geo.tasks.get_task``).
         data_root: directory with the task's released files.
         embeddings: frozen-backbone inputs, each ``{cache: <cache root>, backbone: <name>, layers: [int, ...]}``;
-            attached as ``emb_<backbone>_<layer>`` node fields (read-only: DDP ranks share one cache).
+            attached per example as ``emb_<backbone>_<layer>`` node fields by one transform (read-only LMDB:
+            DDP ranks and workers share one cache).
         graph: ``{kind: residue | atom, ...builder kwargs, ligand: {...atom-graph kwargs}}``.
-        batch_nodes: node budget of a batch (both graphs count for pair tasks).
+        batch_nodes: node budget of a batch (all graphs of an example count).
         num_workers: DataLoader workers.
-        seed: seed of the batch shuffles.
+        seed: seed of the batch shuffles and of per-epoch draws (ATOM3D PPI pairs).
         max_records: keep only the first ``max_records`` records of every split (quick runs), None = all.
         aux_data_roots: auxiliary tasks of multi-task training: ``{task name: data root or None (= data_root)}``
             (the loss weights live in ``model.aux_tasks``; a different name, so Lightning can merge both hparams).
         predict_split: split written by ``predict`` (default: the primary task's first test split).
         bucket_size: examples per length-sorted shuffle bucket.
-        graph_cache: directory of on-disk graph datasets (``GraphDataset``: built once by ``prepare_data`` on one
-            process, reused by every later run with the same proteins and graph settings); None = build in memory.
+        graph_cache: folder of the example stores (``<graph_cache>/<task>/<split>/<key>/``, see
+            :mod:`pa_geo.datasets.example_store`): built once by ``prepare_data`` and reused by every later run with
+            the same task, split, graph settings and data files; None = a temporary folder removed at exit.
 
-    Batches are :class:`~pa_geo.train.batch.TaskBatch`; with auxiliary tasks the training loader yields
-    ``{task: TaskBatch}`` (Lightning's ``max_size_cycle``) and evaluation runs one loader per (task, split).
+    Batches are PyG ``Batch`` es of the task kind's ``TaskData`` with ``batch.task`` / ``batch.split`` set, their
+    embeddings and edge features in float16 as stored (``PaGeoModule`` takes float32 on the device); with
+    auxiliary tasks the training loader yields ``{task: batch}`` (Lightning's ``max_size_cycle``) and evaluation runs
+    one loader per (task, split).
     """
 
     def __init__(self, task: str, data_root: str, embeddings: list[dict[str, Any]] | None = None,
@@ -78,7 +73,7 @@ class PaGeoDataModule(pl.LightningDataModule):
                  max_records: int | None = None, aux_data_roots: dict[str, str | None] | None = None,
                  predict_split: str | None = None, bucket_size: int = 256, graph_cache: str | None = None) -> None:
         super().__init__()
-        from pa_geo.tasks import get_task
+        from pa_geo.tasks import get_kind, get_task
 
         if batch_nodes < 1:
             raise ConfigError(f"data.batch_nodes must be >= 1, got {batch_nodes}")
@@ -86,6 +81,7 @@ class PaGeoDataModule(pl.LightningDataModule):
         self.specs = {task: get_task(task)}
         for name in aux_data_roots or {}:
             self.specs[name] = get_task(name)
+        self.kinds = {name: get_kind(spec) for name, spec in self.specs.items()}
         self.task = task
         self.roots = {task: Path(data_root)}
         self.roots.update({k: Path(v or data_root) for k, v in (aux_data_roots or {}).items()})
@@ -97,76 +93,98 @@ class PaGeoDataModule(pl.LightningDataModule):
             raise ConfigError(f"data.predict_split {predict_split!r} is not a split of {task}: "
                               f"{', '.join(self.specs[task].splits)}")
         self.predict_split = predict_split or (self.specs[task].test_splits or self.specs[task].splits[-1:])[0]
-        self._datasets: dict[tuple[str, str], ExampleDataset] = {}
         self._sources: list[Any] = _embedding_sources(self.embeddings)  # checks names now; stores open lazily
-        self._target_stats: dict[str, tuple[float, float]] = {}
         self.graph_cache = graph_cache
-        self._graphs: dict[str, Any] = {}  # protein fingerprint -> graph, shared by tasks / splits / records
+        self._tmp: str | None = None
+        self._datasets: dict[tuple[str, str], Any] = {}
 
     @property
     def task_names(self) -> list[str]:
         """Primary task first, then the auxiliary tasks."""
         return list(self.specs)
 
-    def _attach(self, graph, protein):
-        from pa_geo.datasets.embedded import attach_embeddings
-
-        return attach_embeddings(graph, protein, self._sources) if self._sources else graph
-
-    def records(self, task: str, split: str) -> list:
-        """The :class:`~pa_geo.datasets.records.TaskRecord` list of ``task``'s ``split`` (first ``max_records``)."""
+    def records(self, task: str, split: str) -> Iterable:
+        """The records of ``task``'s ``split`` as its loader gives them (first ``max_records``; may stream)."""
         records = self.specs[task].load(self.roots[task], split)
-        return records if self.max_records is None else records[: self.max_records]
+        return records if self.max_records is None else itertools.islice(records, self.max_records)
 
-    def _build_graphs(self, task: str, split: str, records: list) -> None:
-        """Graphs of every protein of ``records`` not built yet (from the on-disk graph dataset when configured)."""
-        from pa_geo.datasets.graph_dataset import GraphDataset, source_fingerprint
+    def proteins(self) -> list:
+        """Every distinct protein (by id) of every task and split, in first-seen order: what the embedding cache must
+        hold before training (``pa-geo demo`` embeds them; reads each split's records once, streaming)."""
+        seen: dict[str, Any] = {}
+        for task, spec in self.specs.items():
+            for split in spec.splits:
+                for rec in self.records(task, split):
+                    if isinstance(rec, Exception):  # a loader's report of an unreadable record
+                        continue
+                    for p in rec.proteins:
+                        seen.setdefault(p.id, p)
+        return list(seen.values())
 
-        todo: dict[str, Any] = {}
-        for rec in records:
-            for p in rec.proteins:
-                fp = source_fingerprint(p)
-                if fp not in self._graphs:
-                    todo.setdefault(fp, p)
-        if not todo:
-            return
-        if self.graph_cache is None:
-            self._graphs.update({fp: self.builder(p) for fp, p in todo.items()})
-            return
-        ds = GraphDataset(Path(self.graph_cache) / task / split, list(todo.values()), self.builder.function,
-                          self.builder.kwargs, version="pa_geo.train")
-        self._graphs.update({fp: ds[i] for i, fp in enumerate(todo)})
+    # ---- example stores -----------------------------------------------------------------------------------------
+    def store_root(self) -> Path:
+        """``graph_cache``, or a temporary folder (created on first use, removed at exit)."""
+        if self.graph_cache is not None:
+            return Path(self.graph_cache)
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="pa_geo_examples_")
+            atexit.register(shutil.rmtree, self._tmp, True)
+        return Path(self._tmp)
+
+    def store_settings(self, task: str, split: str) -> dict[str, Any]:
+        """What the store of (task, split) depends on (hashed into its folder name; also in its ``meta.json``)."""
+        from pa_geo.datasets.example_store import files_fingerprint
+
+        kind = self.kinds[task]
+        return {"version": STORE_VERSION, "task": task, "kind": kind.name, "kind_version": kind.version,
+                "split": split, "graph": self.builder.settings, "max_records": self.max_records,
+                "data_root": str(self.roots[task].resolve()), "data_files": files_fingerprint(self.roots[task])}
+
+    def store(self, task: str, split: str) -> Any:
+        """The :class:`~pa_geo.datasets.example_store.ExampleStore` of ``task``'s ``split``, built on first use."""
+        from pa_geo.datasets.example_store import ExampleStore, build_store
+        from pa_geo.tasks.losses import TargetStats
+
+        settings = self.store_settings(task, split)
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        path = self.store_root() / task / split / key
+        if (path / "meta.json").exists():
+            return ExampleStore(path)
+        kind, spec = self.kinds[task], self.specs[task]
+        acc = {"target_stats": TargetStats()} if split == spec.train_split and spec.label_type == "regression" else {}
+        return build_store(path, self.records(task, split), functools.partial(kind.to_data, graphs=self.builder),
+                           kind.num_nodes, settings, what=f"{task}/{split}", accumulators=acc)
 
     def prepare_data(self) -> None:
-        """With ``graph_cache``: build the on-disk graphs of every split once (one process; ranks then load them)."""
+        """With ``graph_cache``: build every split's store once (one process; the ranks then read them)."""
         if self.graph_cache is None:
             return
         for task, spec in self.specs.items():
             for split in spec.splits:
-                self._build_graphs(task, split, self.records(task, split))
-        self._graphs.clear()
+                self.store(task, split)
 
-    def dataset(self, task: str, split: str) -> ExampleDataset:
-        """The (cached) examples of ``task``'s ``split``; built from the task's files on first use."""
+    def dataset(self, task: str, split: str) -> Any:
+        """The :class:`~pa_geo.datasets.example_store.StoredDataset` of ``task``'s ``split`` (store built on first
+        use; the embedding transform attached; the kind's epoch hook on training splits)."""
         key = (task, split)
         if key not in self._datasets:
-            from pa_geo.datasets.graph_dataset import source_fingerprint
+            from pa_geo.datasets.embedded import AttachEmbeddings
+            from pa_geo.datasets.example_store import StoredDataset
 
-            spec = self.specs[task]
-            records = self.records(task, split)
-            if split == spec.train_split and spec.label_type == "regression":
-                from pa_geo.tasks.losses import regression_target_stats
-
-                self._target_stats[task] = regression_target_stats(records)
-            self._build_graphs(task, split, records)
-            examples = build_examples(spec, records, self.builder, self._attach,
-                                      lambda p: self._graphs[source_fingerprint(p)])
-            self._datasets[key] = ExampleDataset(task, split, examples)
+            kind = self.kinds[task]
+            transform = AttachEmbeddings(self._sources) if self._sources else None
+            self._datasets[key] = StoredDataset(self.store(task, split), functools.partial(kind.prepare, seed=self.seed),
+                                                transform, epoch_aware=split == self.specs[task].train_split,
+                                                keep_half=True)
         return self._datasets[key]
 
     def target_stats(self, task: str) -> tuple[float, float] | None:
-        """(mean, std) of a regression task's training labels (None before its train split is loaded)."""
-        return self._target_stats.get(task)
+        """(mean, std) of a regression task's training labels (from its train store; None for other tasks)."""
+        spec = self.specs[task]
+        if spec.label_type != "regression":
+            return None
+        stats = self.dataset(task, spec.train_split).meta.get("target_stats")
+        return None if stats is None else (float(stats[0]), float(stats[1]))
 
     def eval_splits(self, stage: str) -> list[tuple[str, str]]:
         """(task, split) pairs evaluated by ``stage`` (``validate`` | ``test``), primary task first."""
@@ -175,7 +193,7 @@ class PaGeoDataModule(pl.LightningDataModule):
         return [(t, split) for t, s in self.specs.items() for split in s.test_splits]
 
     def setup(self, stage: str | None = None) -> None:
-        """Build the datasets ``stage`` needs (graphs + embeddings, once per split)."""
+        """Open (building if needed) the stores ``stage`` needs."""
         if stage in ("fit", None):
             for t, s in self.specs.items():
                 self.dataset(t, s.train_split)
@@ -188,25 +206,26 @@ class PaGeoDataModule(pl.LightningDataModule):
         if stage == "predict":
             self.dataset(self.task, self.predict_split)
 
-    def _loader(self, ds: ExampleDataset, shuffle: bool) -> DataLoader:
+    def _loader(self, task: str, split: str, shuffle: bool) -> DataLoader:
+        ds = self.dataset(task, split)
         sampler = NodeBudgetBatchSampler(ds.sizes, self.batch_nodes, shuffle=shuffle, seed=self.seed,
-                                         bucket_size=self.bucket_size)
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=CollateExamples(ds.task, ds.split),
+                                         bucket_size=self.bucket_size, with_epoch=shuffle)
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=TaskCollater(task, split),
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:
         """The primary task's training loader, or ``{task: loader}`` for multi-task training."""
-        loaders = {t: self._loader(self.dataset(t, s.train_split), True) for t, s in self.specs.items()}
+        loaders = {t: self._loader(t, s.train_split, True) for t, s in self.specs.items()}
         return loaders[self.task] if len(loaders) == 1 else loaders
 
     def val_dataloader(self) -> list[DataLoader]:
         """One loader per task's validation split."""
-        return [self._loader(self.dataset(t, s), False) for t, s in self.eval_splits("validate")]
+        return [self._loader(t, s, False) for t, s in self.eval_splits("validate")]
 
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per (task, test split)."""
-        return [self._loader(self.dataset(t, s), False) for t, s in self.eval_splits("test")]
+        return [self._loader(t, s, False) for t, s in self.eval_splits("test")]
 
     def predict_dataloader(self) -> DataLoader:
         """The primary task's ``predict_split``."""
-        return self._loader(self.dataset(self.task, self.predict_split), False)
+        return self._loader(self.task, self.predict_split, False)

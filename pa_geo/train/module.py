@@ -1,4 +1,5 @@
-"""``PaGeoModule``: encoder + task head(s) + loss + metrics for any task spec, single- or multi-task."""
+"""``PaGeoModule``: one shared encoder + a head per task; loss weighting, logging and optimisation. What depends on
+the kind of a task (how encoder and head are called, targets, masks, prediction rows) is the task kind's."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -7,12 +8,11 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
+from torch_geometric.data import Batch
 
-from pa_geo.errors import ConfigError
-from pa_geo.nn.outputs import EncoderOutput
-from pa_geo.tasks.pairs import gather_pair_labels
+from pa_geo.errors import ConfigError, DatasetError
+from pa_geo.tasks.kinds import StepOutputs, TaskKind
 from pa_geo.tasks.spec import TaskSpec
-from pa_geo.train.batch import TaskBatch
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,15 +27,17 @@ class PaGeoModule(pl.LightningModule):
 
     Args:
         encoder: maps a PyG batch to :class:`~pa_geo.nn.outputs.EncoderOutput` (``AdapterEncoder`` or a baseline).
-        head: the primary task's head (``GraphHead``, ``NodeHead``, ``ContactHead``, ``ProteinPairHead``, ...).
+        head: the primary task's head (``GraphHead``, ``NodeHead``, ``ContactHead``, ...); its widths are bound
+            here from the encoder and the task (``TaskKind.bind_head``), so a config never states them.
         task: primary task name (linked from ``data.task`` by the CLI).
         aux_tasks: multi-task loss weights ``{aux task: alpha}``; loss = primary + sum(alpha * aux loss).
         aux_heads: one head per auxiliary task (same keys as ``aux_tasks``).
         lr, weight_decay, warmup_steps, min_lr_ratio: AdamW + linear warm-up + cosine (per step) when the CLI
             is given no ``optimizer`` / ``lr_scheduler``; ``warmup_steps`` < 1 is a fraction of all steps.
 
-    Logged: ``train/loss`` (+ ``train/<aux>/loss``), ``val/loss``; metrics per task and split:
-    ``val/<metric>``, ``test/<split>/<metric>`` for the primary task and ``val/<aux>/<metric>``,
+    Batches: PyG ``Batch`` es with ``task`` / ``split`` set (``pa_geo.train.collate.TaskCollater``), or
+    ``{task: batch}`` in multi-task training. Logged: ``train/loss`` (+ ``train/<aux>/loss``), ``val/loss``; metrics
+    ``val/<metric>``, ``test/<split>/<metric>`` for the primary task, ``val/<aux>/<metric>``,
     ``test/<aux>/<split>/<metric>`` for auxiliary tasks.
     """
 
@@ -43,8 +45,7 @@ class PaGeoModule(pl.LightningModule):
                  aux_heads: dict[str, nn.Module] | None = None, lr: float = 3e-4, weight_decay: float = 0.01,
                  warmup_steps: float = 0.05, min_lr_ratio: float = 0.0) -> None:
         super().__init__()
-        from pa_geo.tasks import get_task
-        from pa_geo.tasks.losses import build_loss
+        from pa_geo.tasks import get_kind, get_task
         from pa_geo.tasks.metrics import build_metrics
 
         aux_tasks, aux_heads = dict(aux_tasks or {}), dict(aux_heads or {})
@@ -57,9 +58,12 @@ class PaGeoModule(pl.LightningModule):
         self.encoder = encoder
         self.task = task
         self.specs: dict[str, TaskSpec] = {task: get_task(task), **{t: get_task(t) for t in aux_tasks}}
+        self.kinds: dict[str, TaskKind] = {t: get_kind(s) for t, s in self.specs.items()}
         self.heads = nn.ModuleDict({task: head, **aux_heads})
+        for t, kind in self.kinds.items():
+            kind.bind_head(self.heads[t], encoder)
         self.weights = {task: 1.0, **{t: float(w) for t, w in aux_tasks.items()}}
-        self.losses = nn.ModuleDict({t: build_loss(s) for t, s in self.specs.items()})
+        self.losses = nn.ModuleDict({t: k.build_loss() for t, k in self.kinds.items()})
         self.metrics = nn.ModuleDict()
         for t, spec in self.specs.items():
             for split in [spec.valid_split, *spec.test_splits]:
@@ -67,6 +71,7 @@ class PaGeoModule(pl.LightningModule):
         self.lr, self.weight_decay = lr, weight_decay
         self.warmup_steps, self.min_lr_ratio = warmup_steps, min_lr_ratio
         self._updated: set[str] = set()
+        self._checked: set[str] = set()
 
     # ---- naming -------------------------------------------------------------------------------------------------
     def _stage_of(self, task: str, split: str) -> str:
@@ -78,59 +83,52 @@ class PaGeoModule(pl.LightningModule):
         parts = [stage] + ([] if task == self.task else [task]) + ([split] if stage == "test" else [])
         return "/".join(parts) + "/"
 
+    def _task_of(self, batch: Batch) -> str:
+        return getattr(batch, "task", None) or self.task
+
     # ---- forward ------------------------------------------------------------------------------------------------
-    def forward(self, batch: TaskBatch) -> Any:
-        """Head output of ``batch.task``: ``[B, C]`` graph level, ``[N, C]`` node level, ``(logits [P],
-        pair_index [2, P])`` residue pairs (for two proteins: indices into ``graphs[0]``'s nodes followed by
-        ``graphs[1]``'s)."""
-        spec, head = self.specs[batch.task], self.heads[batch.task]
-        if spec.input_kind in ("pair", "mutation") and spec.level == "residue_pair":
-            a, b = self.encoder(batch.graphs[0]), self.encoder(batch.graphs[1])
-            joint = EncoderOutput(graph=a.graph, node=torch.cat([a.node, b.node]),
-                                  batch=torch.cat([a.batch, b.batch]))
-            offset = torch.tensor([[0], [a.node.shape[0]]], device=a.node.device)
-            return head(joint, batch.pair_index + offset)
-        if spec.input_kind in ("pair", "mutation"):
-            return head(self.encoder(batch.graphs[0]), self.encoder(batch.graphs[1]))
-        out: EncoderOutput = self.encoder(batch.graphs[0])
-        if spec.input_kind == "ligand":
-            return head(out, batch.graphs[1])
-        return head(out)
+    def _check_fields(self, task: str, batch: Batch) -> None:
+        """First batch of a task: every field the encoder declares (``required_batch_attributes``) is present."""
+        if task in self._checked:
+            return
+        need = getattr(self.encoder, "required_batch_attributes", None) or ()
+        kind = self.kinds[task]
+        views = kind.views(batch)
+        for part in kind.encoded_parts:
+            view = views[part]
+            missing = [f for f in need if f not in view]
+            if missing:
+                where = f" (graph part {part!r})" if part else ""
+                raise DatasetError(f"task {task}: the batch has no {', '.join(missing)}{where} for "
+                                   f"{type(self.encoder).__name__}; add the embeddings to data.embeddings or change "
+                                   f"the encoder's levels")
+        self._checked.add(task)
 
-    def step_outputs(self, batch: TaskBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, dict[str, Any]]:
-        """``(preds, target, mask, metric_kwargs)`` of a batch, raw head outputs (logits / standardised values).
+    @staticmethod
+    def _float32(batch: Batch) -> Batch:
+        """float16 fields (embeddings, edge features travel in the dtype they are stored in) -> float32, in place."""
+        for key, value in list(batch.items()):
+            if isinstance(value, torch.Tensor) and value.dtype == torch.float16:
+                batch[key] = value.float()
+        return batch
 
-        graph level   preds ``[B, C]``, target ``[B]`` int64 or ``[B, T]``, mask None
-        node level    preds ``[N, C]``, target ``graphs[0].node_y`` ``[N(, T)]``, mask ``node_y_mask [N]``
-        residue pair  the head returns ``(logits [P], pair_index [2, P])`` over batch node indices; target ``[P]``
-                      0/1 read from ``pair_y``, mask ``[P]`` (both residues labelled), metric kwargs
-                      ``pair_index`` and ``batch``
-        ``group`` (per-group metrics, e.g. PSR targets) is ``batch.extra[spec.options.get("group_key", "target")]``.
-        """
-        spec = self.specs[batch.task]
-        out = self(batch)
-        kwargs: dict[str, Any] = {}
-        group_key = spec.options.get("group_key", "target")
-        if group_key is not None and group_key in batch.extra:
-            kwargs["group"] = batch.extra[group_key]
-        if spec.level == "graph":
-            return out, batch.y, None, kwargs
-        g = batch.graphs[0]
-        if spec.level == "node":
-            return out, g.node_y, g.node_y_mask, kwargs
-        logits, pair_index = out
-        if batch.pair_index is not None:  # two proteins: labels came with the pairs
-            return logits, batch.pair_y, None, kwargs
-        target, _ = gather_pair_labels(batch.pair_y, pair_index, g.batch)
-        mask = g.node_y_mask[pair_index[0]] & g.node_y_mask[pair_index[1]]
-        return logits, target, mask, {**kwargs, "pair_index": pair_index, "batch": g.batch}
+    def forward(self, batch: Batch) -> Any:
+        """Head output of the batch's task (shapes: the task kind's ``forward``); float16 inputs become float32."""
+        batch = self._float32(batch)
+        task = self._task_of(batch)
+        self._check_fields(task, batch)
+        return self.kinds[task].forward(self.encoder, self.heads[task], batch)
 
-    def _task_loss(self, batch: TaskBatch) -> tuple[torch.Tensor, tuple]:
-        preds, target, mask, kwargs = self.step_outputs(batch)
-        return self.losses[batch.task](preds, target, mask), (preds, target, mask, kwargs)
+    def step_outputs(self, batch: Batch) -> StepOutputs:
+        """``(preds, target, mask, metric_kwargs)`` of a batch, raw head outputs (logits / standardised values)."""
+        return self.kinds[self._task_of(batch)].outputs(batch, self(batch))
 
-    def training_step(self, batch: TaskBatch | dict[str, TaskBatch], batch_idx: int) -> torch.Tensor:
-        batches = batch if isinstance(batch, dict) else {batch.task: batch}
+    def _task_loss(self, batch: Batch) -> tuple[torch.Tensor, StepOutputs]:
+        out = self.step_outputs(batch)
+        return self.losses[self._task_of(batch)](out.preds, out.target, out.mask), out
+
+    def training_step(self, batch: Batch | dict[str, Batch], batch_idx: int) -> torch.Tensor:
+        batches = batch if isinstance(batch, dict) else {self._task_of(batch): batch}
         total = torch.zeros((), device=self.device)
         for task, b in batches.items():
             if b is None:
@@ -143,25 +141,25 @@ class PaGeoModule(pl.LightningModule):
             self.log("train/loss", total, prog_bar=False)
         return total
 
-    def _eval_step(self, batch: TaskBatch) -> None:
+    def _eval_step(self, batch: Batch) -> None:
+        task, split = self._task_of(batch), getattr(batch, "split", None) or self.specs[self.task].valid_split
         loss, (preds, target, mask, kwargs) = self._task_loss(batch)
-        if self._stage_of(batch.task, batch.split) == "val":
-            name = "val/loss" if batch.task == self.task else f"val/{batch.task}/loss"
+        if self._stage_of(task, split) == "val":
+            name = "val/loss" if task == self.task else f"val/{task}/loss"
             self.log(name, loss, batch_size=batch.num_graphs, sync_dist=True, add_dataloader_idx=False)
-        preds = self.losses[batch.task].denormalize(preds.detach())
-        self.metrics[_key(batch.task, batch.split)].update(preds, target, mask=mask, **kwargs)
-        self._updated.add(_key(batch.task, batch.split))
+        preds = self.losses[task].denormalize(preds.detach())
+        self.metrics[_key(task, split)].update(preds, target, mask=mask, **kwargs)
+        self._updated.add(_key(task, split))
 
-    def validation_step(self, batch: TaskBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(batch)
 
-    def test_step(self, batch: TaskBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(batch)
 
     def _log_metrics(self, stage: str) -> None:
         for t, spec in self.specs.items():
-            splits = [spec.valid_split] if stage == "val" else spec.test_splits
-            for split in splits:
+            for split in [spec.valid_split] if stage == "val" else spec.test_splits:
                 key = _key(t, split)
                 if key not in self._updated:  # split not evaluated in this run (e.g. validate only)
                     continue
@@ -178,31 +176,14 @@ class PaGeoModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
 
-    def predict_step(self, batch: TaskBatch, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        """The head output of :meth:`forward` (regression de-standardised to label units)."""
-        out = self(batch)
-        if self.specs[batch.task].level == "residue_pair":
-            return out[0].detach(), out[1]
-        return self.losses[batch.task].denormalize(out.detach())
+    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        """The head output of :meth:`forward` in label units (regression de-standardised)."""
+        task = self._task_of(batch)
+        return self.kinds[task].predict(self(batch), self.losses[task])
 
-    def prediction_frame(self, batch: TaskBatch, output: Any) -> "pd.DataFrame":
-        """Rows of :func:`pa_geo.train.predictions.prediction_rows` for one predicted batch."""
-        from pa_geo.train.predictions import prediction_rows
-
-        spec, g = self.specs[batch.task], batch.graphs[0]
-        if spec.level == "residue_pair":
-            logits, pair_index = output
-            owner = g.batch[pair_index[0]]
-            if batch.pair_index is not None:  # rows: residue in protein A, residue in protein B
-                gb = batch.graphs[1]
-                local = torch.stack([batch.pair_index[0] - g.ptr[owner], batch.pair_index[1] - gb.ptr[owner]])
-            else:
-                local = pair_index - g.ptr[owner]
-            return prediction_rows(spec, batch.ids, logits, pairs=local, pair_batch=owner)
-        if spec.level == "node":
-            return prediction_rows(spec, batch.ids, output, node_batch=g.batch,
-                                   residue_number=getattr(g, "residue_number", None))
-        return prediction_rows(spec, batch.ids, output)
+    def prediction_frame(self, batch: Batch, output: Any) -> "pd.DataFrame":
+        """Prediction rows of one predicted batch (``TaskKind.prediction_frame``)."""
+        return self.kinds[self._task_of(batch)].prediction_frame(batch, output)
 
     # ---- set-up -------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:

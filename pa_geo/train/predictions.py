@@ -1,4 +1,5 @@
-"""``predict`` output: one CSV row per protein (graph tasks), per residue (node tasks) or per residue pair."""
+"""``predict`` output: ``predictions.csv``, rows from the task kind (``TaskKind.prediction_frame``: one per protein,
+per residue or per residue pair), written atomically; under DDP rank 0 merges the ranks' parts."""
 from __future__ import annotations
 
 import os
@@ -8,66 +9,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
-from pa_geo.tasks.spec import TaskSpec
-
 FILENAME = "predictions.csv"
-
-
-def _value_columns(spec: TaskSpec, out: torch.Tensor) -> dict[str, list]:
-    """Columns for rows of head outputs ``out`` [R, C] (already de-standardised for regression)."""
-    out = out.detach().float().cpu().reshape(out.shape[0], -1)
-    cols: dict[str, list] = {}
-    if spec.label_type == "multiclass":
-        prob = out.softmax(-1)
-        cols["prediction"] = prob.argmax(-1).tolist()
-        for c in range(prob.shape[1]):
-            cols[f"prob_{c}"] = prob[:, c].tolist()
-    elif spec.label_type == "binary":
-        prob = out[:, 0].sigmoid()
-        cols["prediction"] = (prob >= 0.5).long().tolist()
-        cols["probability"] = prob.tolist()
-    elif spec.label_type == "multilabel":
-        prob = out.sigmoid()
-        for t in range(prob.shape[1]):
-            cols[f"prob_{t}"] = prob[:, t].tolist()
-    elif out.shape[1] == 1:
-        cols["prediction"] = out[:, 0].tolist()
-    else:
-        for t in range(out.shape[1]):
-            cols[f"prediction_{t}"] = out[:, t].tolist()
-    return cols
-
-
-def prediction_rows(spec: TaskSpec, ids: Sequence[str], output: torch.Tensor, node_batch: torch.Tensor | None = None,
-                    residue_number: torch.Tensor | None = None, pairs: torch.Tensor | None = None,
-                    pair_batch: torch.Tensor | None = None) -> pd.DataFrame:
-    """A frame of predictions of one batch.
-
-    Graph level: ``output`` [B, C] -> columns ``id`` + values. Node level: ``output`` [N, C] with ``node_batch``
-    [N] (graph of each node) and ``residue_number`` [N] -> ``id, residue_index, residue_number`` + values.
-    Residue pairs: ``output`` [P] logits of pairs ``pairs`` [2, P] (node indices within their protein) in graphs
-    ``pair_batch`` [P] -> ``id, i, j, probability``.
-    """
-    if spec.level == "residue_pair":
-        assert pairs is not None and pair_batch is not None
-        prob = output.detach().float().cpu().reshape(-1).sigmoid()
-        return pd.DataFrame({"id": [ids[b] for b in pair_batch.cpu().tolist()], "i": pairs[0].cpu().tolist(),
-                             "j": pairs[1].cpu().tolist(), "probability": prob.tolist()})
-    values = _value_columns(spec, output)
-    if spec.level == "graph":
-        return pd.DataFrame({"id": list(ids), **values})
-    assert node_batch is not None
-    nb = node_batch.cpu()
-    counts = torch.bincount(nb, minlength=len(ids))
-    starts = torch.cumsum(counts, 0) - counts
-    index = torch.arange(nb.numel()) - starts[nb]
-    frame: dict[str, list] = {"id": [ids[b] for b in nb.tolist()], "residue_index": index.tolist()}
-    if residue_number is not None:
-        frame["residue_number"] = residue_number.cpu().tolist()
-    return pd.DataFrame({**frame, **values})
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:

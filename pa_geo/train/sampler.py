@@ -8,6 +8,18 @@ import torch
 from torch.utils.data import BatchSampler, DistributedSampler, Sampler
 
 
+class EpochHolder:
+    """Where Lightning's ``set_epoch`` lands when no distributed sampler is given: Lightning calls ``set_epoch`` on
+    ``dataloader.sampler`` and ``dataloader.batch_sampler.sampler``, never on the batch sampler itself."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch."""
+        self.epoch = int(epoch)
+
+
 class NodeBudgetBatchSampler(BatchSampler):
     """Batches of dataset indices whose node counts sum to at most ``budget`` (a larger graph goes alone).
 
@@ -27,12 +39,16 @@ class NodeBudgetBatchSampler(BatchSampler):
         shuffle: training order (see above).
         seed: base seed of the shuffles; epoch ``e`` uses ``seed + e``.
         bucket_size: examples per length-sorted bucket when shuffling.
-        sampler: ignored except for a ``DistributedSampler``'s ``num_replicas`` / ``rank`` (Lightning's hook).
+        sampler: a ``DistributedSampler`` (Lightning's hook) gives ``num_replicas`` / ``rank`` and the epoch (Lightning
+            sets it on ``batch_sampler.sampler``); None = an :class:`EpochHolder` Lightning sets the epoch on.
         drop_last: accepted for Lightning's batch-sampler protocol; batches are never dropped.
+        with_epoch: yield ``(index, epoch)`` pairs instead of indices, so a dataset read in a worker process knows
+            the epoch (``StoredDataset`` passes it to the task kind's epoch hook, e.g. ATOM3D PPI's pair draws).
     """
 
     def __init__(self, sizes: Sequence[int], budget: int, shuffle: bool = False, seed: int = 0,
-                 bucket_size: int = 256, sampler: Sampler | None = None, drop_last: bool = False) -> None:
+                 bucket_size: int = 256, sampler: Sampler | None = None, drop_last: bool = False,
+                 with_epoch: bool = False) -> None:
         if budget < 1:
             raise ValueError(f"node budget must be >= 1, got {budget}")
         self.sizes = [int(s) for s in sizes]
@@ -40,10 +56,11 @@ class NodeBudgetBatchSampler(BatchSampler):
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.bucket_size = max(1, int(bucket_size))
-        self.sampler = sampler
+        self.sampler = sampler if sampler is not None else EpochHolder()
         self.drop_last = drop_last
+        self.with_epoch = bool(with_epoch)
         self.batch_size = None  # no fixed batch size; Lightning's protocol looks for the attribute
-        self.epoch = 0
+        self._epoch = 0
         self.num_replicas, self.rank, self.pad = 1, 0, False
         if isinstance(sampler, DistributedSampler):
             from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSamplerWrapper
@@ -51,9 +68,16 @@ class NodeBudgetBatchSampler(BatchSampler):
             self.num_replicas, self.rank = int(sampler.num_replicas), int(sampler.rank)
             self.pad = not isinstance(sampler, UnrepeatedDistributedSamplerWrapper)
 
+    @property
+    def epoch(self) -> int:
+        """The current epoch: the sampler's (set by Lightning at every epoch start), else the last :meth:`set_epoch`."""
+        return int(getattr(self.sampler, "epoch", self._epoch))
+
     def set_epoch(self, epoch: int) -> None:
-        """Select the shuffle of ``epoch`` (Lightning calls this at every epoch start)."""
-        self.epoch = int(epoch)
+        """Select the shuffle of ``epoch``."""
+        self._epoch = int(epoch)
+        if callable(getattr(self.sampler, "set_epoch", None)):
+            self.sampler.set_epoch(epoch)
 
     def _pack(self, order: Sequence[int]) -> list[list[int]]:
         batches: list[list[int]] = []
@@ -94,8 +118,9 @@ class NodeBudgetBatchSampler(BatchSampler):
             batches = batches + [batches[i % len(batches)] for i in range(total - len(batches))]
         return batches[self.rank::self.num_replicas]
 
-    def __iter__(self) -> Iterator[list[int]]:
-        yield from self._rank_batches()
+    def __iter__(self) -> Iterator[list[int] | list[tuple[int, int]]]:
+        for batch in self._rank_batches():
+            yield [(i, self.epoch) for i in batch] if self.with_epoch else batch
 
     def __len__(self) -> int:
         return len(self._rank_batches())

@@ -9,9 +9,10 @@ from torch_geometric.data import Batch, Data
 
 from cache_testkit import SlowBackbone, random_proteins
 from pa_geo.cache.runner import embed_proteins
-from pa_geo.datasets.embedded import AttachEmbeddings, EmbeddingSource, attach_embeddings
+from pa_geo.datasets.embedded import AttachEmbeddings, EmbeddingSource, attach_embeddings, stamp_digests
 from pa_geo.errors import CacheError
 from pa_geo.graphs.schema import embedding_field
+from pa_geo.tasks.kinds.data import PairData, ResidueData
 
 
 @pytest.fixture()
@@ -60,15 +61,51 @@ def test_missing_entry_names_protein_backbone_and_command(cached):
         attach_embeddings(Data(num_nodes=2), ps[0], [EmbeddingSource(root, "_test_slow", [1])])
 
 
-def test_transform_copies_and_survives_pickling(cached):
+def test_transform_attaches_every_part_and_survives_pickling(cached):
     root, ps = cached
     src = EmbeddingSource(root, "_test_slow", [2])
     src.read(ps[0])  # opens the env
-    tf = pickle.loads(pickle.dumps(AttachEmbeddings([src], {p.id: p for p in ps})))
-    graphs = [Data(pos=torch.zeros(len(p), 3), protein_id=p.id) for p in ps]
-    out = [tf(g) for g in graphs]
-    assert all(embedding_field("_test_slow", 2) not in g for g in graphs)
-    batch = Batch.from_data_list(out)
-    assert batch[embedding_field("_test_slow", 2)].shape == (sum(len(p) for p in ps), 4)
-    with pytest.raises(CacheError, match="unknown"):
-        tf(Data(num_nodes=1, protein_id="nope"))
+    tf = pickle.loads(pickle.dumps(AttachEmbeddings([src])))
+    field = embedding_field("_test_slow", 2)
+    graphs = [stamp_digests(Data(pos=torch.zeros(len(p), 3), protein_id=p.id, num_nodes=len(p)), p) for p in ps]
+    single = ResidueData.from_parts({"": graphs[0]}, record_id="r0")
+    pair = PairData.from_parts({"a": graphs[1], "b": graphs[2]}, record_id="r1")
+    out = [tf(single), tf(pair)]
+    ref = SlowBackbone().embed(ps)
+    assert torch.equal(out[0][field], ref[0][2])
+    assert torch.equal(out[1][f"a__{field}"], ref[1][2]) and torch.equal(out[1][f"b__{field}"], ref[2][2])
+    batch = Batch.from_data_list([tf(PairData.from_parts({"a": g, "b": g}, record_id=g.protein_id)) for g in graphs])
+    assert batch[f"a__{field}"].shape == (sum(len(p) for p in ps), 4)
+    other = random_proteins(1, seed=5, prefix="unseen")[0]
+    with pytest.raises(CacheError, match="unseen0"):
+        tf(stamp_digests(Data(num_nodes=len(other), protein_id=other.id), other))
+
+
+def test_workers_forked_after_the_parent_read_open_their_own_environment(cached):
+    from torch.utils.data import DataLoader
+
+    root, ps = cached
+    src = EmbeddingSource(root, "_test_slow", [2])
+    tf = AttachEmbeddings([src])
+    graphs = [stamp_digests(Data(pos=torch.zeros(len(p), 3), protein_id=p.id, num_nodes=len(p)), p) for p in ps]
+    first = tf(graphs[0].clone())  # the parent process opens the LMDB environment
+    loader = DataLoader([g.clone() for g in graphs], batch_size=None, num_workers=2,
+                        collate_fn=lambda g: tf(g))  # noqa: PLW0108 - fork-inherited closure
+    out = list(loader)
+    field = embedding_field("_test_slow", 2)
+    assert torch.equal(out[0][field], first[field]) and [o[field].shape[0] for o in out] == [len(p) for p in ps]
+    assert torch.equal(tf(graphs[1].clone())[field], out[1][field])  # and the parent still reads
+
+
+def test_transform_keeps_the_cache_dtype_and_reads_exact_values(tmp_path):
+    from pa_geo.cache.store import _HEADER
+    from pa_geo.datasets.embedded import ENTRY_HEADER_BYTES
+
+    assert ENTRY_HEADER_BYTES == _HEADER.size
+    ps = random_proteins(2, seed=3)
+    embed_proteins(SlowBackbone(), ps, tmp_path, progress=False)  # the default cache dtype: fp16
+    src = EmbeddingSource(tmp_path, "_test_slow", [1])
+    g = AttachEmbeddings([src])(stamp_digests(Data(num_nodes=len(ps[0]), protein_id=ps[0].id), ps[0]))
+    field = embedding_field("_test_slow", 1)
+    assert g[field].dtype == torch.float16 and "digest_sequence" not in g
+    assert torch.equal(g[field].float(), src.read(ps[0])[1])  # the float32 reader sees the same numbers

@@ -153,3 +153,24 @@ def test_lockfree_reader_follows_map_growth_by_another_process(tmp_path):
     assert len(reader) == 20
     assert torch.equal(reader.get(bytes([19]) * 32), torch.full((100, 256), 19.0))
     reader.close()
+
+
+def test_register_writes_only_what_is_new_and_writable_flags(tmp_path):
+    from pa_geo.cache.merge import store_dirs
+
+    with EmbeddingStore(tmp_path / "m", readonly=False) as st:
+        st.register("m", "m-1", "sequence", {1: 3})
+        txnid = st.env.info()["last_txnid"]
+        assert st.register("m", "m-1", "sequence", {1: 3}).dims == {1: 3}
+        assert st.env.info()["last_txnid"] == txnid  # nothing new: no write transaction (read-only caches rely on it)
+        st.register("m", "m-1", "sequence", {2: 4})
+        assert st.env.info()["last_txnid"] == txnid + 1 and st.writable
+        st.require_writable("never raised")
+    with EmbeddingStore(tmp_path / "m", readonly=True) as ro:
+        assert not ro.writable
+        with pytest.raises(CacheError, match=r"m: store opened read-only; 2 proteins to embed$"):
+            ro.require_writable("2 proteins to embed")
+    (tmp_path / "f").write_text("x")
+    for make in (lambda: EmbeddingStore(tmp_path / "f" / "m", readonly=False), lambda: store_dirs(tmp_path / "f")):
+        with pytest.raises(CacheError, match="f: is a file, not a cache directory"):
+            make()

@@ -9,6 +9,7 @@ import pytest
 
 from pa_geo.datasets.atom3d import Atom3DLMDB
 from pa_geo.datasets.atom3d_frames import frame_to_protein
+from pa_geo.datasets.record_checks import DatasetWarning
 from pa_geo.errors import DatasetError
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "atom3d" / "legacy_pdb_generic"
@@ -103,3 +104,23 @@ def test_bad_frames_raise_dataset_error(frames):
         frame_to_protein(bad, "bad")
     with pytest.raises(DatasetError, match="expected an atoms DataFrame"):
         frame_to_protein({"columns": []}, "bad")
+
+
+def test_non_finite_and_impossible_coordinates(frames):
+    df = frames["1ahsA.pdb"].copy()
+    ref = frame_to_protein(df, "1ahsA")
+    nan = df.copy()
+    ca = np.flatnonzero(nan["name"].to_numpy() == "CA")[5]
+    nan.loc[nan.index[[ca, ca + 3]], "x"] = np.nan  # residue 6's CA and one more atom
+    with pytest.warns(DatasetWarning, match=r"f.lmdb\[1ahsA\]: dropped 2 of \d+ atoms with non-finite coordinates "
+                                            r"\(first: atom 'CA' of residue"):
+        p = frame_to_protein(nan, "1ahsA", source="f.lmdb")
+    assert len(p) == len(ref) and np.isnan(p.backbone[5, 1]).all() and len(p.atoms) == len(ref.atoms) - 2
+    gone = df.copy()
+    gone[["x", "y", "z"]] = np.nan
+    with pytest.raises(DatasetError, match=r"^f.lmdb\[7\]: no atom has finite coordinates \(all \d+ are NaN/inf\)$"):
+        frame_to_protein(gone, 7, source="f.lmdb")
+    huge = df.copy()
+    huge.loc[huge.index[10], "z"] = 3e38
+    with pytest.raises(DatasetError, match=r"f.lmdb\[1ahsA\]: atom '\w+' of residue \d+ has coordinates .* beyond"):
+        frame_to_protein(huge, "1ahsA", source="f.lmdb")

@@ -1,4 +1,4 @@
-"""Atom3DLMDB + lmdb_summary + task adapters on LMDBs written by the atom3d package's own writer from real PDBs."""
+"""Atom3DLMDB + lmdb_summary on LMDBs written by the atom3d package's own writer from real PDBs."""
 from __future__ import annotations
 
 import gzip
@@ -11,10 +11,8 @@ import lmdb
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from pa_geo.datasets.atom3d import Atom3DLMDB, lmdb_summary
-from pa_geo.datasets.atom3d_tasks import item_to_graph, parse_mutation
 from pa_geo.errors import DatasetError
 
 da = pytest.importorskip("atom3d.datasets")
@@ -174,41 +172,6 @@ def test_lmdb_summary(task_lmdbs, key, task, label):
     assert first["atoms"] == frames and all(n > 0 for n in frames.values())
     assert first["label"] is None if label is None else first["label"] == pytest.approx(label)
     json.dumps(s)  # what `pa-geo inspect` prints
-
-
-def test_lba_adapter(task_lmdbs):
-    pytest.importorskip("torch_cluster")
-    item = Atom3DLMDB(task_lmdbs["lba_json"])[0]
-    g = item_to_graph(item, "lba")
-    assert int(g.is_ligand.sum()) == len(item["atoms_ligand"]) == 43
-    assert g.num_nodes == len(item["atoms_pocket"]) + 43 and torch.allclose(g.y, torch.tensor([[7.25]]))
-    assert not g.atom_in_residue[g.is_ligand].any() and g.atom_in_residue[~g.is_ligand].all()
-    full = item_to_graph(item, "lba", pocket=False)
-    assert full.num_nodes == len(item["atoms_protein"]) + 43 and full.num_residues == 574
-
-
-def test_psr_msp_res_adapters(task_lmdbs):
-    pytest.importorskip("torch_cluster")
-    psr = item_to_graph(Atom3DLMDB(task_lmdbs["psr_json"])[0], "psr")
-    assert (psr.target, psr.decoy) == ("T0999", "1ahsA_decoy") and torch.allclose(psr.y, torch.tensor([[0.61]]))
-    item = Atom3DLMDB(task_lmdbs["msp_msgpack"])[0]
-    orig, mut = item_to_graph(item, "msp")
-    wt, chain, num, icode, mt = parse_mutation(item["id"])
-    assert (chain, icode, mt) == ("A", "", "A")
-    for g in (orig, mut):
-        assert g.y.tolist() == [1] and int(g.mutation_mask.sum()) == 1
-        assert int(g.residue_number[g.mutation_mask]) == num
-    assert int(mut.residue_type[mut.mutation_mask]) == 0  # alanine in the mutant
-    res_item = Atom3DLMDB(task_lmdbs["res_json"])[0]
-    g = item_to_graph(res_item, "res")
-    assert int(g.node_y_mask.sum()) == 3 and torch.all(g.residue_type[g.node_y_mask] == 20)
-    seq = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
-    from pa_geo.datasets.atom3d_frames import frame_to_protein
-
-    p = frame_to_protein(res_item["atoms"], "1ahsA")
-    assert "".join(seq[g.node_y[g.node_y_mask].numpy()]) == "".join(np.array(list(p.sequence))[g.node_y_mask])
-    with pytest.raises(DatasetError, match="unknown ATOM3D task"):
-        item_to_graph(res_item, "ppi")
 
 
 @pytest.mark.parametrize("name", ["1ahsA", "1lpbA", "2hhb"])

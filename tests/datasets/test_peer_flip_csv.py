@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from pa_geo.datasets.peer_flip import load_flip
+from pa_geo.datasets.record_checks import DatasetWarning
 from pa_geo.errors import DatasetError
 from pa_geo.tasks import get_task
 
@@ -26,8 +27,8 @@ def _write(root: Path, task: str, name: str, text: str = CSV) -> Path:
     return path
 
 
-@pytest.mark.parametrize("task,name", [("aav", "two_vs_many"), ("gb1", "two_vs_rest"),
-                                       ("thermostability", "human_cell")])
+# aav (cropped to PEER's mutated region, so it needs full-length VP1 rows): tests/datasets/test_peer_protocols.py
+@pytest.mark.parametrize("task,name", [("gb1", "two_vs_rest"), ("thermostability", "human_cell")])
 def test_flip_splits_follow_set_and_validation(tmp_path: Path, task: str, name: str) -> None:
     _write(tmp_path, task, name)
     spec = get_task(task)
@@ -60,3 +61,17 @@ def test_bad_target_and_columns(tmp_path: Path) -> None:
     _write(tmp_path, "gb1", "two_vs_rest", "seq,target\nMKV,1\n")
     with pytest.raises(DatasetError, match="missing FLIP column"):
         get_task("gb1").load(tmp_path, "train")
+
+
+def test_missing_targets_empty_and_junk_sequences_are_refused_with_counts(tmp_path: Path) -> None:
+    _write(tmp_path, "gb1", "two_vs_rest", "sequence,target,set,validation\nMKTAYIAK,0.5,train,False\n"
+           "MKTAYIAR,,train,False\n,1.0,train,False\nMKT AYI#,2.0,train,False\nMKTAYIAG,nan,train,False\n"
+           "MKTAYIAW,1.5,train,False\nMKTAYIAC,-1,test,\n")
+    with pytest.warns(DatasetWarning) as caught:
+        train = get_task("gb1").load(tmp_path, "train")
+    assert [(r.proteins[0].sequence, r.label) for r in train] == [("MKTAYIAK", 0.5), ("MKTAYIAW", 1.5)]
+    (msg,) = [str(w.message) for w in caught]
+    assert msg == (f"{tmp_path / 'gb1' / 'splits' / 'two_vs_rest.csv'}: refused 4 of 6 records (2 non-finite label, "
+                   f"1 empty sequence, 1 characters outside the amino-acid alphabet; first: [row 3] non-finite label "
+                   f"(nan); [row 4] empty sequence; [row 5] characters outside the amino-acid alphabet [' ', '#'])")
+    assert len(get_task("gb1").load(tmp_path, "test")) == 1

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pa_geo.datasets.peer import PEER_LMDB_SOURCES, contact_map, load_peer_lmdb
+from pa_geo.datasets.record_checks import DatasetWarning
 from pa_geo.datasets.tape_lmdb import read_tape_lmdb, write_tape_lmdb
 from pa_geo.errors import DatasetError
 from pa_geo.tasks import get_task
@@ -84,7 +85,8 @@ def test_contact_map_from_tertiary(tmp_path: Path) -> None:
     valid = np.ones(L, bool)
     valid[7] = False
     _write(tmp_path, "contact", "test", [{"primary": "A" * L, "tertiary": coords, "valid_mask": valid}])
-    (rec,) = get_task("contact").load(tmp_path, "test")
+    with pytest.warns(DatasetWarning, match=r"masked 1 label positions \(non-finite tertiary coordinates"):
+        (rec,) = get_task("contact").load(tmp_path, "test")
     i, j = np.indices((L, L))
     expected = (np.abs(i - j) <= 2) & (i != 4) & (j != 4)
     assert rec.label.dtype == bool and (rec.label == expected).all()
@@ -173,3 +175,72 @@ def test_read_tape_lmdb_checks(tmp_path: Path) -> None:
     write_tape_lmdb(path, [{"primary": "AC"}, {"primary": "D"}])  # atomic overwrite
     assert read_tape_lmdb(path) == [{"primary": "AC"}, {"primary": "D"}]
     assert not (tmp_path / "x.lmdb.tmp").exists()
+
+
+def test_nan_labels_empty_and_junk_sequences_are_refused_with_counts(tmp_path: Path) -> None:
+    recs = [{"primary": SEQS[0], "log_fluorescence": np.array([1.0], np.float32)},
+            {"primary": SEQS[1], "log_fluorescence": np.array([np.nan], np.float32)},
+            {"primary": "", "log_fluorescence": np.array([2.0], np.float32)},
+            {"primary": "MKT1AY?", "log_fluorescence": np.array([2.5], np.float32)},
+            {"primary": SEQS[2], "log_fluorescence": np.array([np.inf], np.float32)},
+            {"primary": SEQS[2].lower(), "log_fluorescence": np.array([3.0], np.float32)}]
+    _write(tmp_path, "fluorescence", "test", recs)
+    with pytest.warns(DatasetWarning) as caught:
+        out = get_task("fluorescence").load(tmp_path, "test")
+    assert [r.label for r in out] == [1.0, 3.0]
+    assert [r.id for r in out] == ["fluorescence/test/0", "fluorescence/test/5"]
+    (msg,) = [str(w.message) for w in caught]
+    assert "\n" not in msg and msg.startswith(str(tmp_path / "fluorescence" / "fluorescence_test.lmdb"))
+    assert ("refused 4 of 6 records (2 non-finite label, 1 empty sequence, 1 characters outside the amino-acid "
+            "alphabet; first: [1] non-finite label (nan); [2] empty sequence; [3] characters outside the amino-acid "
+            "alphabet ['1', '?'])") in msg
+    _write(tmp_path, "fluorescence", "valid", recs[1:3])
+    with pytest.raises(DatasetError, match=r"every record was refused: refused 2 of 2 records"):
+        get_task("fluorescence").load(tmp_path, "valid")
+
+
+def test_pair_and_class_tasks_refuse_bad_records(tmp_path: Path) -> None:
+    _write(tmp_path, "human_ppi", "test", [{"primary_1": SEQS[0], "primary_2": "", "interaction": 1},
+                                           {"primary_1": SEQS[0], "primary_2": SEQS[1], "interaction": 0}])
+    with pytest.warns(DatasetWarning, match=r"refused 1 of 2 records \(1 empty sequence"):
+        assert [r.label for r in get_task("human_ppi").load(tmp_path, "test")] == [0]
+    _write(tmp_path, "solubility", "test", [{"primary": SEQS[0], "solubility": np.float64("nan")},
+                                            {"primary": SEQS[1], "solubility": 1}])
+    with pytest.warns(DatasetWarning, match=r"refused 1 of 2 records \(1 non-finite label"):
+        assert [r.label for r in get_task("solubility").load(tmp_path, "test")] == [1]
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("ss3", list("HEC" * 5 + "H"), r"\[0\]: field 'ss3' should be numbers, got <U1 values \(e.g. \['H', 'E', 'C'\]\)"),
+    ("valid_mask", ["yes"] * 16, r"\[0\]: field 'valid_mask' should be numbers"),
+])
+def test_secondary_structure_non_numeric_fields_are_one_line(tmp_path: Path, field: str, value, match: str) -> None:
+    rec = {"primary": SEQS[1], "ss3": np.zeros(16, np.int64), "valid_mask": np.ones(16), field: value}
+    _write(tmp_path, "secondary_structure", "casp12", [rec])
+    with pytest.raises(DatasetError, match=match) as err:
+        get_task("secondary_structure").load(tmp_path, "casp12")
+    assert "\n" not in str(err.value)
+
+
+def test_secondary_structure_bad_classes_are_masked_with_a_count(tmp_path: Path) -> None:
+    ss3 = (np.arange(16) % 3).astype(np.float64)
+    ss3[[2, 9]] = [5, np.nan]  # no such class / no label, where valid_mask says there is one
+    ss3[4] = 7  # also bad, but valid_mask already masks it
+    mask = np.ones(16, np.float32)
+    mask[4] = 0
+    _write(tmp_path, "secondary_structure", "cb513", [{"primary": SEQS[1], "ss3": ss3, "valid_mask": mask}])
+    with pytest.warns(DatasetWarning, match=r"masked 2 label positions \(ss3 not in 0..2 where valid_mask is set\)"):
+        (rec,) = get_task("secondary_structure").load(tmp_path, "cb513")
+    assert rec.label_mask.tolist() == [i not in (2, 4, 9) for i in range(16)]
+    assert rec.label.dtype == np.int64 and rec.label[[0, 1, 3]].tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("tertiary, match", [
+    ("not coordinates", r"\[0\]: field 'tertiary' should be numbers, got <U15 values"),
+    ([[0.0, 0.0, 0.0], [1.0, 2.0]] + [[0.0, 0.0, 0.0]] * 8, r"\[0\]: malformed contact record \(ValueError: "),
+])
+def test_contact_bad_tertiary_is_one_line(tmp_path: Path, tertiary, match: str) -> None:
+    _write(tmp_path, "contact", "valid", [{"primary": "A" * 10, "tertiary": tertiary, "valid_mask": np.ones(10)}])
+    with pytest.raises(DatasetError, match=match) as err:
+        get_task("contact").load(tmp_path, "valid")
+    assert "\n" not in str(err.value) and "proteinnet_valid.lmdb[0]" in str(err.value)

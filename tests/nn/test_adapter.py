@@ -9,7 +9,9 @@ from torch_geometric.data import Batch, Data
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.adapter import ProteinAdapter
-from pa_geo.nn.attention import CrossLevelAttention
+from pa_geo.nn.cross_attention import NodeSetCrossAttention, ResidueCrossAttention
+
+CROSS = (NodeSetCrossAttention, ResidueCrossAttention)
 
 ALL_LEVELS = {"emb_esm1b_33": 24, "emb_esm_if1_3": 12, "emb_proteinmpnn_3": 8}
 D = 16
@@ -47,11 +49,12 @@ def test_output_shape_all_configurations(k, attention, fusion):
     assert torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("attention", ["global", "graph"])
 @pytest.mark.parametrize("chunk", [None, 60])  # 60 scores: forces multi-graph buckets and query chunks
-def test_graph_output_is_the_same_alone_and_in_a_batch(attention, chunk):
+def test_graph_output_is_the_same_alone_and_in_a_batch(attention, chunk, k):
     torch.manual_seed(0)
-    levels = levels_of(2)
+    levels = levels_of(k)
     model = ProteinAdapter(levels, d_model=D, attention=attention, attn_chunk_elements=chunk).eval()
     graphs = [make_graph(n, levels, seed=i) for i, n in enumerate([7, 12, 5, 6, 13])]
     batched = model(Batch.from_data_list(graphs))
@@ -76,10 +79,11 @@ def test_node_outputs_are_permutation_equivariant(attention):
     torch.testing.assert_close(model(h), model(g)[perm], atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("attention,fusion", [("global", "concat"), ("graph", "gated"), ("global", "sum")])
-def test_frozen_inputs_get_no_gradient_and_every_adapter_weight_does(attention, fusion):
+@pytest.mark.parametrize("k,attention,fusion", [(3, "global", "concat"), (3, "graph", "gated"), (3, "global", "sum"),
+                                              (2, "global", "gated"), (2, "graph", "sum")])
+def test_frozen_inputs_get_no_gradient_and_every_adapter_weight_does(k, attention, fusion):
     torch.manual_seed(0)
-    levels = levels_of(3)
+    levels = levels_of(k)
     model = ProteinAdapter(levels, d_model=D, attention=attention, fusion=fusion).train()
     batch = make_batch(levels)
     before = {n: batch[n].clone() for n in levels}
@@ -96,8 +100,8 @@ def test_cross_attention_false_removes_parameters_and_the_path():
     levels = levels_of(2)
     with_cross = ProteinAdapter(levels, d_model=D, cross_attention=True).eval()
     without = ProteinAdapter(levels, d_model=D, cross_attention=False).eval()
-    crosses = [m for m in with_cross.modules() if isinstance(m, CrossLevelAttention)]
-    assert len(crosses) == 2 and not any(isinstance(m, CrossLevelAttention) for m in without.modules())
+    crosses = [m for m in with_cross.modules() if isinstance(m, CROSS)]
+    assert len(crosses) == 2 and not any(isinstance(m, CROSS) for m in without.modules())
     assert not any("cross" in n for n, _ in without.named_parameters())
     n_cross = sum(p.numel() for n, p in with_cross.named_parameters() if ".cross" in n)
     assert n_cross > 0
@@ -114,7 +118,7 @@ def test_cross_attention_false_removes_parameters_and_the_path():
 
 def test_single_level_has_no_cross_attention_even_when_requested():
     model = ProteinAdapter(levels_of(1), d_model=D, cross_attention=True)
-    assert not any(isinstance(m, CrossLevelAttention) for m in model.modules())
+    assert not any(isinstance(m, CROSS) for m in model.modules())
 
 
 def test_fusion_first_sums_projected_levels_then_runs_one_stream():
@@ -145,7 +149,8 @@ def test_graph_mode_with_edge_features():
 
 def test_bad_configuration_and_bad_batches_raise_config_errors():
     levels = levels_of(2)
-    for kwargs in ({"attention": "dense"}, {"fusion": "mean"}, {"d_model": 10, "n_heads": 4}):
+    for kwargs in ({"attention": "dense"}, {"fusion": "mean"}, {"d_model": 10, "n_heads": 4},
+                   {"cross_scope": "protein"}):
         with pytest.raises(ConfigError):
             ProteinAdapter(levels, **kwargs)
     with pytest.raises(ConfigError, match="empty"):

@@ -7,7 +7,7 @@ from torch_geometric.data import Batch, Data
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.adapter import ProteinAdapter
-from pa_geo.nn.attention import CrossLevelAttention
+from pa_geo.nn.cross_attention import NodeSetCrossAttention, ResidueCrossAttention
 from pa_geo.nn.baselines import AdapterWithoutCrossAttention, MeanEmbeddingEncoder, ScalarMix
 
 LEVELS = {"emb_esm1b_33": 12, "emb_esm_if1_3": 6}
@@ -67,7 +67,7 @@ def test_adapter_without_cross_attention_sums_projected_levels_before_self_atten
     torch.manual_seed(0)
     model = AdapterWithoutCrossAttention(LEVELS, d_model=8, n_heads=2).eval()
     assert isinstance(model, ProteinAdapter) and model.fusion_first
-    assert not any(isinstance(m, CrossLevelAttention) for m in model.modules())
+    assert not any(isinstance(m, (NodeSetCrossAttention, ResidueCrossAttention)) for m in model.modules())
     assert len(model.blocks[0].attn) == 1  # one stream after the sum
     batch = _batch()
     assert model(batch).shape == (16, 8)

@@ -1,4 +1,5 @@
-"""Task heads: shapes, contact-pair rules, symmetry of the pair head, antisymmetry of the mutation head."""
+"""Task heads: shapes, contact-pair rules, symmetry of the pair head, antisymmetry of the mutation head, widths bound
+from the encoder and the task."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 from nn_real_graphs import atom_graph, residue_batch
 from torch_geometric.data import Batch, Data
 
-from pa_geo.errors import DatasetError
+from pa_geo.errors import ConfigError, DatasetError
 from pa_geo.nn.heads import (ContactHead, GraphHead, LigandHead, MutationHead, NodeHead, ProteinPairHead,
                              contact_pairs)
 from pa_geo.nn.outputs import EncoderOutput
@@ -55,7 +56,8 @@ def test_contact_pairs_respect_separation_and_graphs(enc, batch):
     flipped, _ = head(enc, pair_index=pairs[:, :100].flip(0))
     assert torch.allclose(flipped, logits[:100], atol=1e-6)
     logits.sum().backward()
-    assert contact_pairs(torch.zeros(5, dtype=torch.long), 6).shape == (2, 0)
+    assert contact_pairs(torch.tensor([0, 5]), 6).shape == (2, 0)  # one graph shorter than the separation
+    assert torch.equal(contact_pairs(batch.ptr, 6), pairs)  # offsets from Batch.ptr, same pairs
 
 
 def test_pair_head_symmetric(enc):
@@ -106,3 +108,39 @@ def test_ligand_head(enc):
         head(enc, ligand_batch(2))
     with pytest.raises(DatasetError, match="element"):
         LigandHead(32, 1, num_elements=2)(enc, ligands)
+
+
+def test_heads_bind_to_encoder_and_task_widths(enc):
+    head = GraphHead(hidden_dim=8)
+    assert not head.bound and sum(p.numel() for p in head.parameters()) == 0
+    with pytest.raises(ConfigError, match="no widths yet"):
+        head(enc)
+    head.bind(32, 5)
+    assert head.bound and head(enc).shape == (3, 5)
+    assert sum(p.numel() for p in head.parameters()) == 32 * 8 + 8 + 8 * 5 + 5
+    head.bind(32, 5)  # binding again with the same widths keeps the weights
+    with pytest.raises(ConfigError, match="in_dim=32 but the encoder's graph_dim is 48"):
+        GraphHead(32, 5).bind(48, 5, where="task 't'")
+    with pytest.raises(ConfigError, match="task 't': NodeHead has out_dim= 4 outputs but the task has num_outputs=3"):
+        NodeHead(out_dim=4).bind(32, 3, where="task 't'")
+    with pytest.raises(ConfigError, match="ContactHead gives 1 outputs but the task has num_outputs=2"):
+        ContactHead().bind(32, 2)
+    contact = ContactHead(hidden_dim=16)
+    contact.bind(32, 1)
+    assert contact(enc)[0].ndim == 1
+    for cls in (ProteinPairHead, MutationHead):
+        h = cls()
+        h.bind(32, 2)
+        assert h(enc, other(enc, 3)).shape == (3, 2)
+    ligand = LigandHead(num_elements=4)
+    ligand.bind(32, 2)
+    assert ligand(enc, ligand_batch(3)).shape == (3, 2)
+
+
+def test_mlp_is_pyg_and_gradients_reach_every_weight(enc):
+    from torch_geometric.nn import MLP
+
+    head = NodeHead(32, 3, hidden_dim=16, dropout=0.1)
+    assert isinstance(head.net, MLP)
+    head(enc).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())

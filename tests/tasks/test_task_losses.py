@@ -1,4 +1,4 @@
-"""Losses by label type (with masks and target standardisation) and residue-pair label gathering."""
+"""Losses by label type (with masks and target standardisation) and streaming target statistics."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from pa_geo.errors import ConfigError
 from pa_geo.io.protein import Protein
-from pa_geo.tasks import build_loss, gather_pair_labels, get_task, regression_target_stats
+from pa_geo.tasks import build_loss, get_task, regression_target_stats
+from pa_geo.tasks.losses import TargetStats
 from pa_geo.tasks.spec import TaskRecord
 
 
@@ -76,16 +77,15 @@ def test_multilabel_bce() -> None:
         TaskLoss("hinge")
 
 
-def test_gather_pair_labels() -> None:
-    cmap0 = np.zeros((3, 3), bool)
-    cmap0[0, 2] = cmap0[2, 0] = True
-    cmap1 = np.eye(4, dtype=bool)
-    cmap1[1, 3] = True
-    batch = torch.tensor([0, 0, 0, 1, 1, 1, 1])
-    pair_index = torch.tensor([[0, 0, 3, 4, 4], [2, 1, 6, 6, 5]])
-    masks = [None, np.array([True, True, True, False])]
-    target, mask = gather_pair_labels([cmap0, cmap1], pair_index, batch, masks)
-    assert target.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
-    assert mask.tolist() == [True, True, False, False, True]
-    with pytest.raises(ValueError, match="two different proteins"):
-        gather_pair_labels([cmap0, cmap1], torch.tensor([[0], [4]]), batch)
+def test_target_stats_stream_one_record_at_a_time() -> None:
+    rng = np.random.default_rng(0)
+    recs = [TaskRecord(f"r{i}", [], rng.normal(3.0, 2.0, size=5).astype(np.float32),
+                       label_mask=rng.random(5) > 0.3) for i in range(40)]
+    stats = TargetStats()
+    for r in recs:
+        stats.update(r)
+    values = np.concatenate([r.label[r.label_mask] for r in recs]).astype(np.float64)
+    assert stats.result() == pytest.approx((values.mean(), values.std()), rel=1e-9)
+    assert stats.count == values.size
+    with pytest.raises(ConfigError, match="no finite labels"):
+        TargetStats().result()

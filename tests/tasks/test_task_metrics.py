@@ -6,9 +6,13 @@ import pytest
 import torch
 from scipy import stats
 
+from torchmetrics import regression as R
+
 from pa_geo.errors import ConfigError
-from pa_geo.tasks import build_metrics, get_task
-from pa_geo.tasks.custom_metrics import ContactPrecisionAtL, PerTargetSpearman, ProteinCentricFmax
+from pa_geo.tasks import available_tasks, build_metrics, get_task
+from pa_geo.tasks.custom_metrics import (ContactPrecisionAtL, PeerContactPrecisionAtL, PerTargetSpearman,
+                                         ProteinCentricFmax)
+from pa_geo.tasks.metrics import metric_higher_is_better
 
 
 def _contact_batch():
@@ -99,10 +103,105 @@ def test_node_multiclass_accuracy_respects_mask() -> None:
     target = torch.tensor([0, 1, 1, 2, 1])
     mask = torch.tensor([True, True, True, False, True])
     m = build_metrics(get_task("secondary_structure"), prefix="val/")
-    m.update(logits, target, mask=mask)
+    m.update(logits, target, mask=mask, batch=torch.zeros(5, dtype=torch.long))
     out = m.compute()
     assert out["val/accuracy"].item() == pytest.approx(3 / 4)  # row 3 is unlabelled
     assert out["val/accuracy_macro"].item() == pytest.approx((1 + 2 / 3 + 0) / 3)  # class 2 never labelled
+    with pytest.raises(ValueError, match="macro_acc: update needs batch"):
+        m.update(logits, target, mask=mask)
+
+
+def test_peer_macro_acc_hand_example() -> None:
+    """PEER's macro_acc (TorchDrug NodePropertyPrediction.evaluate): accuracy per protein, then the mean."""
+    right, wrong = [5.0, 0, 0], [0, 5.0, 0]  # class 0 predicted; targets are all class 0
+    # protein 0: 2 residues, 1 right; protein 1: 4 residues, the 2 labelled ones right (2 unlabelled, predicted
+    # wrong); protein 2: 5 residues, 1 right; protein 3: 1 residue, unlabelled (skipped by macro_acc)
+    logits = torch.tensor([right, wrong] + [right, wrong, right, wrong] + [right] + [wrong] * 4 + [wrong])
+    mask = torch.tensor([1, 1] + [1, 0, 1, 0] + [1] * 5 + [0]).bool()
+    batch = torch.tensor([0] * 2 + [1] * 4 + [2] * 5 + [3])
+    target = torch.zeros(12, dtype=torch.long)
+    m = build_metrics(get_task("secondary_structure"), prefix="test/")
+    m.update(logits[:6], target[:6], mask=mask[:6], batch=batch[:6])  # two batches, protein ids restart
+    m.update(logits[6:], target[6:], mask=mask[6:], batch=batch[6:] - 2)
+    out = m.compute()
+    assert out["test/macro_acc"].item() == pytest.approx((1 / 2 + 2 / 2 + 1 / 5) / 3)
+    assert out["test/accuracy"].item() == pytest.approx(4 / 9)  # micro: labelled residues pooled
+    with pytest.raises(ConfigError, match="macro_acc .* needs a node task"):
+        build_metrics(get_task("fold"), names=["macro_acc"])
+
+
+def _peer_contact_batch():
+    """A: L=10 (top 2), C: L=20 (top 4) with 1 valid pair, D: L=3 (L//5 = 0), E: L=10 without pairs, F: L=8."""
+    sizes = {"A": 10, "C": 20, "D": 3, "E": 10, "F": 8}
+    start = dict(zip(sizes, np.cumsum([0] + list(sizes.values()))[:-1].tolist()))
+    batch = torch.cat([torch.full((n,), i) for i, n in enumerate(sizes.values())])
+    pairs = [("A", 0, 6, 0.9, 0), ("A", 1, 8, 0.8, 0), ("A", 2, 9, 0.7, 1), ("A", 0, 3, 0.95, 1),
+             ("A", 7, 1, 0.85, 1), ("A", 1, 7, 0.1, 1),  # (1, 7) given in both orders, different scores
+             ("C", 0, 15, 0.6, 1), ("C", 0, 2, 0.99, 1), ("F", 0, 7, 0.3, 1)]
+    pair_index = torch.tensor([[start[p] + i, start[p] + j] for p, i, j, _, _ in pairs]).T
+    preds = torch.tensor([s for *_, s, _ in pairs])
+    target = torch.tensor([t for *_, t in pairs])
+    return preds, target, pair_index, batch
+
+
+def test_peer_contact_precision_hand_example() -> None:
+    preds, target, pair_index, batch = _peer_contact_batch()
+    peer = PeerContactPrecisionAtL(k=5, min_separation=6)
+    peer.update(preds, target, pair_index, batch)
+    # A: ordered candidates (0,6) (6,0) .9 F, (7,1) .85 T, (1,8) (8,1) .8 F, ... -> top 2 = both orders of (0,6): 0
+    # C: 2 ordered candidates < 4 -> 0; D: L // 5 = 0, skipped; E: no candidate < 2 -> 0; F: top 1 of
+    # (0,7) (7,0) .3 T -> 1
+    assert peer.compute().item() == pytest.approx((0 + 0 + 0 + 1) / 4)
+    unordered = ContactPrecisionAtL(k=5, min_separation=6)
+    unordered.update(preds, target, pair_index, batch)
+    # A: (0,6) .9 F, (1,7) .85 T -> 1/2; C: its one pair -> 1; E: skipped; F: 1
+    assert unordered.compute().item() == pytest.approx((1 / 2 + 1 + 1) / 3)
+    m = build_metrics(get_task("contact"), prefix="val/")
+    m.update(preds, target, pair_index=pair_index, batch=batch)
+    out = m.compute()
+    assert out["val/peer_contact_precision_at_l5"].item() == pytest.approx(1 / 4)
+    assert out["val/contact_precision_at_l5"].item() == pytest.approx(5 / 6)
+
+
+def test_peer_contact_precision_matches_torchdrug_counting_on_random_maps() -> None:
+    """Against a dense re-count as TorchDrug does it: every ordered (i, j) of the L x L meshgrid with |i-j| >= 6,
+    top L // k by score, precision 0 when fewer candidates than L // k."""
+    g = np.random.default_rng(5)
+    lengths = [9, 13, 30, 41]
+    batch, pairs, scores, labels, expected = [], [], [], [], []
+    offset = 0
+    for b, L in enumerate(lengths):
+        s = g.random((L, L))
+        s = s + s.T  # a symmetric head
+        y = g.random((L, L)) < 0.3
+        y = y | y.T
+        i, j = np.nonzero(np.abs(np.subtract.outer(np.arange(L), np.arange(L))) >= 6)
+        n = L // 2
+        top = np.argsort(-s[i, j], kind="stable")[:n]
+        expected.append(0.0 if len(i) < n else y[i, j][top].sum() / n)
+        iu, ju = np.triu_indices(L, 6)  # the head scores each unordered pair once
+        pairs.append(np.stack([iu, ju]) + offset)
+        scores.append(s[iu, ju])
+        labels.append(y[iu, ju])
+        batch += [b] * L
+        offset += L
+    m = PeerContactPrecisionAtL(k=2, min_separation=6)
+    m.update(torch.tensor(np.concatenate(scores)), torch.tensor(np.concatenate(labels)),
+             torch.tensor(np.concatenate(pairs, axis=1)), torch.tensor(batch))
+    assert m.compute().item() == pytest.approx(np.mean(expected), abs=1e-6)
+
+
+def test_one_lower_is_better_rule() -> None:
+    """Each metric's own torchmetrics ``higher_is_better`` decides; every registered spec follows it."""
+    assert metric_higher_is_better("rmse") is False and metric_higher_is_better("mae") is False
+    assert metric_higher_is_better("rmse") == R.MeanSquaredError.higher_is_better
+    assert metric_higher_is_better("spearman") and metric_higher_is_better("peer_contact_precision_at_l5")
+    assert metric_higher_is_better("macro_acc") and metric_higher_is_better("per_target_spearman")
+    for name in available_tasks():
+        spec = get_task(name)
+        assert spec.higher_is_better == metric_higher_is_better(spec.primary_metric), name
+    with pytest.raises(ConfigError, match="unknown metric 'bleu'"):
+        metric_higher_is_better("bleu")
 
 
 def test_contact_task_metrics_and_psr_groups() -> None:

@@ -1,14 +1,17 @@
-"""The task registry: PEER's 17 tasks with TorchDrug's split names, ATOM3D and demo tasks, errors."""
+"""The task registry: PEER's 17 tasks with TorchDrug's split names, ATOM3D tasks, task kinds, errors."""
 from __future__ import annotations
 
+import dataclasses
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pa_geo.errors import ConfigError
-from pa_geo.tasks import available_tasks, get_task, register_task
+from pa_geo.tasks import available_tasks, get_kind, get_task, register_task
 from pa_geo.tasks.registry import unregister_task
 from pa_geo.tasks.spec import TaskSpec
 
@@ -23,7 +26,7 @@ PEER_SPLITS = {
     "yeast_ppi": ["train", "valid", "test", "cross_species_test"],
     "human_ppi": ["train", "valid", "test", "cross_species_test"],
     "ppi_affinity": ["train", "valid", "test"], "pdbbind": ["train", "valid", "test"],
-    "bindingdb": ["train", "valid", "random_test", "holdout_test"],
+    "bindingdb": ["train", "valid", "holdout_test", "random_test"],  # PEER tests on holdout_test
 }
 PEER_PRIMARY = {
     "fluorescence": "spearman", "stability": "spearman", "beta_lactamase": "spearman", "aav": "spearman",
@@ -53,8 +56,8 @@ def test_label_types_and_widths() -> None:
     assert get_task("human_ppi").input_kind == "pair" and get_task("bindingdb").input_kind == "ligand"
 
 
-def test_atom3d_and_demo_tasks() -> None:
-    for name in ("lba_30", "lba_60", "psr", "msp", "atom3d_ppi", "res", "demo_ss3", "demo_rsa", "demo_solubility"):
+def test_atom3d_tasks() -> None:
+    for name in ("lba_30", "lba_60", "psr", "msp", "atom3d_ppi", "res"):
         assert name in available_tasks()
     assert get_task("lba_30").options["split_dir"] == "split-by-sequence-identity-30"
     assert get_task("lba_60").options["split_dir"] == "split-by-sequence-identity-60"
@@ -63,7 +66,30 @@ def test_atom3d_and_demo_tasks() -> None:
     assert get_task("psr").metrics[:2] == ["per_target_spearman", "spearman"]
     assert get_task("msp").primary_metric == "auroc" and get_task("atom3d_ppi").primary_metric == "auroc"
     assert get_task("res").splits == ["train", "val", "test"] and get_task("res").num_outputs == 20
-    assert get_task("demo_rsa").metrics[:2] == ["pearson", "mae"]
+
+
+def test_every_task_has_its_kind() -> None:
+    expected = {"fluorescence": "protein", "fold": "protein", "psr": "protein", "secondary_structure": "residue",
+                "res": "protein", "contact": "contact", "human_ppi": "protein_pair", "ppi_affinity": "protein_pair",
+                "msp": "mutation", "atom3d_ppi": "interface", "pdbbind": "ligand", "lba_30": "ligand"}
+    for name, kind in expected.items():
+        assert get_task(name).kind == kind, name
+    for name in available_tasks():
+        assert get_kind(get_task(name)).name == get_task(name).kind
+    explicit = TaskSpec("k", "pair", "graph", "binary", 1, ["auroc"], "auroc", ["a", "b", "c"], kind="mutation")
+    assert explicit.kind == "mutation"
+    with pytest.raises(ConfigError, match="no task kind fits input 'pair' at level 'node'"):
+        register_task(TaskSpec("pair_nodes", "pair", "node", "binary", 1, ["auroc"], "auroc", ["a", "b", "c"]))
+    with pytest.raises(ConfigError, match="unknown task kind 'protien'.*did you mean 'protein'"):
+        register_task(dataclasses.replace(explicit, name="typo_kind", kind="protien"))
+
+
+def test_demo_tasks_register_only_with_the_demo() -> None:
+    code = ("import pa_geo.tasks as t; before = set(t.available_tasks()); import pa_geo.demo; "
+            "print(sorted(set(t.available_tasks()) - before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "['demo_rsa', 'demo_solubility', 'demo_ss3']"
 
 
 def test_unknown_task_is_one_line_listing_names() -> None:
@@ -98,8 +124,9 @@ def test_register_custom_task_and_validation() -> None:
     register_task(spec)
     try:
         assert "my_task_x" in available_tasks() and get_task("my_task_x").load(".", "test") == []
+        register_task(spec)  # the same spec again: a no-op
         with pytest.raises(ConfigError, match="already registered"):
-            register_task(spec)
+            register_task(dataclasses.replace(spec))
         register_task(spec, overwrite=True)
     finally:
         unregister_task("my_task_x")
@@ -109,25 +136,3 @@ def test_register_custom_task_and_validation() -> None:
         register_task(bad)
     with pytest.raises(ConfigError, match="splits must be"):
         register_task(TaskSpec("bad_task", "sequence", "graph", "regression", 1, ["mae"], "mae", ["train", "test"]))
-
-DATA = Path(__file__).resolve().parents[2] / "data"
-
-
-@pytest.mark.skipif(not (DATA / "structuredb_subset.npz").exists(), reason="shipped data/ missing")
-def test_demo_tasks_read_shipped_data() -> None:
-    ss3, rsa = get_task("demo_ss3"), get_task("demo_rsa")
-    splits = {s: ss3.load(DATA, s) for s in ss3.splits}
-    ids = [set(r.id for r in recs) for recs in splits.values()]
-    assert all(ids) and not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
-    entries = [set(i.split("_")[0] for i in s) for s in ids]
-    assert not (entries[0] & entries[2])  # grouped by PDB entry
-    rec = splits["valid"][0]
-    assert rec.label.dtype == np.int64 and rec.label.shape == (len(rec.proteins[0]),)
-    assert set(np.unique(rec.label)) <= {0, 1, 2} and rec.proteins[0].has_structure
-    rrec = rsa.load(DATA, "valid")[0]
-    assert rrec.id == rec.id and rrec.label.dtype == np.float32
-    sol = get_task("demo_solubility")
-    test = sol.load(DATA, "test")
-    assert test and all(r.label in (0, 1) for r in test) and not test[0].proteins[0].has_structure
-    total = sum(len(sol.load(DATA, s)) for s in sol.splits)
-    assert total == 3230

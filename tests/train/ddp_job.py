@@ -34,8 +34,11 @@ class RankWeights(Callback):
         self.start = weights_hash(pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
+        sampler = trainer.train_dataloader.batch_sampler
         record = {"start": self.start, "end": weights_hash(pl_module), "global_step": trainer.global_step,
-                  "world_size": trainer.world_size, "batches": trainer.num_training_batches}
+                  "world_size": trainer.world_size, "batches": trainer.num_training_batches,
+                  "sampler": [type(sampler).__name__, sampler.num_replicas, sampler.rank, sampler.with_epoch,
+                              sampler.epoch]}
         Path(self.out_dir, f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
@@ -51,7 +54,6 @@ def main() -> int:
                     "init_args": {"levels": {tk.FIELD: tk.EMB_DIM}, "d_model": 16, "n_blocks": 1, "n_heads": 2}},
         "predictor": {"class_path": "pa_geo.nn.predictor.MultiScalePredictor",
                       "init_args": {"in_dim": 16, "hidden_dim": 16, "num_scales": 2, "pool": "graclus"}}}}
-    cfg["model"]["head"]["init_args"]["in_dim"] = 32  # 2 scales x 16, merge concat
     cfg["trainer"]["callbacks"] = [{"class_path": "ddp_job.RankWeights", "init_args": {"out_dir": str(out)}}]
     return cli_main(["fit", "--config", str(tk.write_config(out / "ddp.yaml", cfg))])
 

@@ -1,4 +1,4 @@
-"""Node-budget batch sampler, example collation and label encoding."""
+"""Node-budget batch sampler (epoch-tagged indices), the task collater and label encoding."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +10,9 @@ from torch_geometric.data import Data
 from pa_geo.errors import DatasetError
 from pa_geo.io.protein import Protein
 from pa_geo.tasks.spec import TaskRecord, TaskSpec
-from pa_geo.train.batch import CollateExamples, TaskExample
-from pa_geo.train.examples import encode_graph_label, encode_node_label
+from pa_geo.tasks.kinds.data import PairData
+from pa_geo.tasks.kinds.labels import encode_graph_label, encode_node_label
+from pa_geo.train.collate import TaskCollater
 from pa_geo.train.sampler import NodeBudgetBatchSampler
 
 SIZES = [5, 50, 7, 120, 33, 33, 90, 12, 300, 41, 8, 77]
@@ -66,16 +67,39 @@ def _graph(n: int, pid: str) -> Data:
                 protein_id=pid, num_nodes=n)
 
 
-def test_collate_pairs_keeps_slots_and_labels() -> None:
-    exs = [TaskExample(f"r{i}", [_graph(3 + i, f"a{i}"), _graph(5, f"b{i}")], torch.tensor([[float(i)]]),
-                       extra={"target": f"t{i}"}) for i in range(3)]
-    b = CollateExamples("ppi", "train")(exs)
-    assert b.num_graphs == 3 and len(b.graphs) == 2
-    assert b.graphs[0].num_graphs == 3 and b.graphs[0].num_nodes == 3 + 4 + 5
-    assert b.graphs[1].num_nodes == 15
-    assert b.y.tolist() == [[0.0], [1.0], [2.0]]
-    assert b.extra == {"target": ["t0", "t1", "t2"]}
-    assert b.to("cpu").graphs[1].protein_id == ["b0", "b1", "b2"]
+def test_lightning_reaches_the_epoch_with_and_without_ddp() -> None:
+    from lightning_fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    plain = NodeBudgetBatchSampler(SIZES, budget=128, shuffle=True)
+    _set_sampler_epoch(DataLoader(list(range(len(SIZES))), batch_sampler=plain), 3)  # what Lightning's loops call
+    assert plain.epoch == 3
+    dist = DistributedSampler(list(range(len(SIZES))), num_replicas=2, rank=1, shuffle=False)
+    ddp = NodeBudgetBatchSampler(SIZES, budget=128, shuffle=True, sampler=dist)
+    _set_sampler_epoch(DataLoader(list(range(len(SIZES))), batch_sampler=ddp), 5)
+    assert ddp.epoch == 5 and list(ddp) == [b for b in NodeBudgetBatchSampler(SIZES, 128, True, sampler=dist)]
+
+
+def test_sampler_tags_training_indices_with_the_epoch() -> None:
+    s = NodeBudgetBatchSampler(SIZES, budget=128, shuffle=True, seed=3, with_epoch=True)
+    s.set_epoch(4)
+    batches = list(s)
+    assert all(e == 4 for b in batches for _, e in b)
+    plain = NodeBudgetBatchSampler(SIZES, budget=128, shuffle=True, seed=3)
+    plain.set_epoch(4)
+    assert [[i for i, _ in b] for b in batches] == list(plain)
+
+
+def test_task_collater_is_pyg_batching_plus_task_and_split() -> None:
+    exs = [PairData.from_parts({"a": _graph(3 + i, f"a{i}"), "b": _graph(5, f"b{i}")}, y=torch.tensor([[float(i)]]),
+                               record_id=f"r{i}", extra_target=f"t{i}") for i in range(3)]
+    b = TaskCollater("ppi", "valid")(exs)
+    assert (b.task, b.split, b.num_graphs) == ("ppi", "valid", 3)
+    assert b.y.tolist() == [[0.0], [1.0], [2.0]] and b.record_id == ["r0", "r1", "r2"]
+    assert b.extra_target == ["t0", "t1", "t2"] and b.a__num_nodes.tolist() == [3, 4, 5]
+    assert b.to("cpu").b__protein_id == ["b0", "b1", "b2"] and b.to("cpu").task == "ppi"
+    with pytest.raises(ValueError, match="empty"):
+        TaskCollater("ppi", "valid")([])
 
 
 def _spec(**kw) -> TaskSpec:
@@ -119,18 +143,9 @@ def test_node_labels_and_mask() -> None:
         encode_node_label(spec, _rec(np.zeros(5, np.float32)), 5)
 
 
-def test_collate_cross_protein_pairs_offsets_each_side() -> None:
-    exs = [TaskExample(f"r{i}", [_graph(3 + i, f"a{i}"), _graph(4, f"b{i}")], None,
-                       pair_y=torch.tensor([1.0, 0.0]), pair_index=torch.tensor([[0, 2], [3, 1]])) for i in range(2)]
-    b = CollateExamples("ppi", "train")(exs)
-    # example 1's residues start at node 3 of batch A and node 4 of batch B
-    assert b.pair_index.tolist() == [[0, 2, 3, 5], [3, 1, 7, 5]]
-    assert b.pair_y.tolist() == [1.0, 0.0, 1.0, 0.0]
-
-
 def test_smiles_graph_elements_and_bonds() -> None:
     from pa_geo.graphs.schema import ELEMENT_INDEX
-    from pa_geo.train.ligands import smiles_graph
+    from pa_geo.graphs.ligand import smiles_graph
 
     g = smiles_graph("OC(=O)c1ccccc1[Na]", "lig")  # benzoic acid with a sodium: 10 heavy atoms
     assert g.num_nodes == 10

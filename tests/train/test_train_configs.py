@@ -1,10 +1,13 @@
-"""Every shipped config parses with the CLI's parser and instantiates model, data module and trainer."""
+"""Every shipped config parses with the CLI's parser and instantiates model, data module and trainer; configs compose
+(``extends``, ``{run_dir}``, task-derived checkpoint monitors); head widths come from the encoder and the task."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 
+import pa_geo.demo  # noqa: F401 - the demo configs name demo tasks
 from pa_geo.errors import ConfigError
 from pa_geo.train.cli import build_cli
 from pa_geo.train.datamodule import PaGeoDataModule
@@ -14,7 +17,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TASK_CONFIGS = sorted(p for p in CONFIGS.glob("*.yaml"))
 MULTITASK = sorted((CONFIGS / "multitask").glob("*.yaml"))
-ABLATIONS = sorted((CONFIGS / "ablations").glob("*.yaml"))
+# mean_probe needs the task's levels on the command line: tests/train/test_every_config.py runs it with them
+ABLATIONS = sorted(p for p in (CONFIGS / "ablations").glob("*.yaml") if p.stem != "mean_probe")
 PEER_17 = ["fluorescence", "stability", "beta_lactamase", "aav", "thermostability", "gb1", "solubility",
            "subcellular_localization", "binary_localization", "fold", "secondary_structure", "contact", "yeast_ppi",
            "human_ppi", "ppi_affinity", "pdbbind", "bindingdb"]
@@ -41,9 +45,15 @@ def test_config_instantiates(config: Path, tmp_path: Path, monkeypatch: pytest.M
     spec = get_task(cli.datamodule.task)
     assert cli.model.task == cli.datamodule.task  # linked data.task -> model.task
     assert list(cli.model.specs) == cli.datamodule.task_names
-    monitors = [cb.monitor for cb in cli.trainer.checkpoint_callbacks]
-    assert monitors == [f"val/{spec.primary_metric}"]
+    monitors = [(cb.monitor, cb.mode) for cb in cli.trainer.checkpoint_callbacks]
+    assert monitors == [(f"val/{spec.primary_metric}", "max" if spec.higher_is_better else "min")]
     assert {type(lg).__name__ for lg in cli.trainer.loggers} == {"CSVLogger", "TensorBoardLogger"}
+    run_dir = Path(cli.trainer.default_root_dir)
+    assert run_dir.parts[-2] == "runs" and Path(cli.trainer.checkpoint_callbacks[0].dirpath) == tmp_path / run_dir / \
+        "checkpoints"
+    text = yaml.safe_load(config.read_text())
+    assert "trainer" not in text or set(text["trainer"]) <= {"max_epochs", "default_root_dir"}  # shared blocks
+    assert "in_dim" not in str(text.get("model", {}).get("head")) and "out_dim" not in config.read_text()
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda p: p.stem)
@@ -70,3 +80,34 @@ def test_unknown_task_in_config_is_a_config_error(tmp_path: Path, monkeypatch: p
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="unknown task 'no_such_task'"):
         build_cli(["--config", str(CONFIGS / "demo_ss3.yaml"), "--data.task", "no_such_task"], run=False)
+
+
+def test_head_widths_follow_the_encoder_and_conflicts_are_one_line(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    base = CONFIGS / "demo_ss3.yaml"
+    cli = _instantiate(tmp_path, monkeypatch, base, CONFIGS / "ablations" / "pool_none.yaml")
+    head = cli.model.heads["demo_ss3"]
+    assert head.in_dim == cli.model.encoder.node_dim == 64 and head.out_dim == 3  # README's ablation command
+    with pytest.raises(ConfigError, match="NodeHead in_dim=384 but the encoder's node_dim is 192"):
+        build_cli(["--config", str(base), "--model.head.init_args.in_dim", "384"], run=False)
+    with pytest.raises(ConfigError, match="num_outputs=3"):
+        build_cli(["--config", str(base), "--model.head.init_args.out_dim", "4"], run=False)
+    with pytest.raises(ConfigError, match=r"\(residue kind\) needs a head for node inputs, got GraphHead"):
+        build_cli(["--config", str(base), "--model.head", "pa_geo.nn.heads.GraphHead"], run=False)
+
+
+def test_extends_is_expanded_and_the_saved_config_stands_alone(tmp_path: Path) -> None:
+    from pa_geo.train.cli import expand_extends
+
+    args = expand_extends(["fit", "--config", str(CONFIGS / "multitask" / "demo_ss3_rsa.yaml"), "--x", "1"])
+    names = [Path(a).relative_to(CONFIGS).as_posix() for a in args if a.endswith(".yaml")]
+    assert names == ["base/trainer.yaml", "base/model.yaml", "base/demo.yaml", "demo_ss3.yaml",
+                     "multitask/demo_ss3_rsa.yaml"] and args[0] == "fit" and args[-2:] == ["--x", "1"]
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("extends: loop.yaml\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        expand_extends(["--config", str(loop)])
+    missing = tmp_path / "m.yaml"
+    missing.write_text("extends: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match="nowhere.yaml"):
+        expand_extends(["--config", str(missing)])

@@ -25,3 +25,5 @@ def test_ddp_two_ranks_end_with_identical_weights(tmp_path: Path) -> None:
     assert ranks[0]["end"] != ranks[0]["start"]  # and training did change them
     # 2 epochs; each rank ran the same number of batches (node-budget batches split evenly between ranks)
     assert ranks[0]["global_step"] == ranks[1]["global_step"] == 2 * ranks[0]["batches"] > 0
+    # Lightning re-made the node-budget sampler for each rank and kept the (index, epoch) keys of training reads
+    assert [r["sampler"] for r in ranks] == [["NodeBudgetBatchSampler", 2, rank, True, 1] for rank in range(2)]

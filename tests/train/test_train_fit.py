@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import train_testkit as tk
-from pa_geo.train.cli import build_cli, main
+from pa_geo.cli import main
+from pa_geo.train.cli import build_cli
 
 pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -33,7 +35,7 @@ def test_loss_decreases_on_a_fixed_batch(work: Path) -> None:
     dm, model = cli.datamodule, cli.model
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert batch.graphs[0].node_y_mask.any()
+    assert batch.node_y_mask.any() and batch.task == "ttest_ss3" and batch.split == "train"
     opt = torch.optim.AdamW(model.parameters(), lr=5e-2)
     losses = []
     for _ in range(10):
@@ -74,8 +76,8 @@ def test_fit_resume_and_predict_per_residue(work: Path) -> None:
     resumed = torch.load(last, map_location="cpu", weights_only=False)
     assert (work / "resume" / "start.txt").read_text() == f"{steps} 1"  # started where the checkpoint ended
     assert resumed["global_step"] == 2 * steps
-    w0 = first["state_dict"]["heads.ttest_ss3.net.weight"]
-    assert not torch.equal(w0, resumed["state_dict"]["heads.ttest_ss3.net.weight"])
+    w0 = first["state_dict"]["heads.ttest_ss3.net.lins.0.weight"]
+    assert not torch.equal(w0, resumed["state_dict"]["heads.ttest_ss3.net.lins.0.weight"])
 
     assert main(["predict", *args, "--ckpt_path", str(last)]) == 0
     frame = pd.read_csv(work / "resume" / "pred" / "predictions.csv", dtype={"id": str})
@@ -90,7 +92,7 @@ def test_fit_resume_and_predict_per_residue(work: Path) -> None:
 
 
 def test_predict_graph_level_writes_one_row_per_protein(work: Path) -> None:
-    cfg = tk.config(work / "helix", task="ttest_helix", level="graph", num_outputs=1)
+    cfg = tk.config(work / "helix", task="ttest_helix", level="graph")
     cfg["data"]["embeddings"][0]["cache"] = str(work / "cache")
     cfg["data"]["predict_split"] = "test_b"
     cfg["trainer"]["callbacks"] = [{"class_path": "pa_geo.train.predictions.PredictionCSVWriter",
@@ -151,28 +153,35 @@ def test_user_errors_are_one_line(work: Path, capsys: pytest.CaptureFixture) -> 
     assert "no_data_here" in _error_line(capsys, ["validate", *_args(cfg, work / "e4.yaml")])
 
 
-def test_graph_cache_is_built_once_and_reused(work: Path) -> None:
+def test_example_stores_are_built_once_and_reused(work: Path) -> None:
     from pa_geo.train.datamodule import PaGeoDataModule
 
     def make() -> PaGeoDataModule:
         return PaGeoDataModule("ttest_ss3", str(tk.DATA_ROOT),
                                [{"cache": str(work / "cache"), "backbone": "onehot", "layers": [0]}],
                                {"kind": "residue", "radius": 8.0}, batch_nodes=600, aux_data_roots={"ttest_rsa": None},
-                               graph_cache=str(work / "graphs"))
+                               graph_cache=str(work / "stores"))
 
     dm = make()
     dm.prepare_data()
-    files = sorted((work / "graphs").rglob("graphs_*.pt"))
-    assert [f.parent.parent.name for f in files] == ["test", "test_b", "train", "valid"]  # rsa shares ss3's graphs
+    files = sorted((work / "stores").rglob("examples.bin"))
+    assert [(f.parents[2].name, f.parents[1].name) for f in files] == [
+        (t, s) for t in ("ttest_rsa", "ttest_ss3") for s in ("test", "test_b", "train", "valid")]
     inodes = {f: f.stat().st_ino for f in files}
     again = make()
     again.prepare_data()
     again.setup("fit")
-    assert {f: f.stat().st_ino for f in sorted((work / "graphs").rglob("graphs_*.pt"))} == inodes  # not rewritten
-    a, b = dm, again
-    a.setup("fit")
-    ga, gb = a.dataset("ttest_ss3", "train")[0].graphs[0], b.dataset("ttest_ss3", "train")[0].graphs[0]
+    assert {f: f.stat().st_ino for f in sorted((work / "stores").rglob("examples.bin"))} == inodes  # not rewritten
+    dm.setup("fit")
+    ga, gb = dm.dataset("ttest_ss3", "train")[0], again.dataset("ttest_ss3", "train")[0]
     assert torch.equal(ga.edge_index, gb.edge_index) and torch.equal(ga.emb_onehot_0, gb.emb_onehot_0)
-    # the aux task's examples carry their own labels on shared graphs
-    rsa = b.dataset("ttest_rsa", "train")[0].graphs[0]
+    assert torch.equal(ga.emb_onehot_0.argmax(-1), ga.residue_type)  # the one-hot embedding of its own residues
+    rsa = again.dataset("ttest_rsa", "train")[0]  # the aux task's store carries its own labels
     assert rsa.node_y.dtype == torch.float32 and gb.node_y.dtype == torch.long
+    stats = again.target_stats("ttest_rsa")
+    labels = np.concatenate([r.label for r in tk._records("rsa", tk.DATA_ROOT, "train")])
+    assert stats == pytest.approx((labels.mean(), labels.std()), rel=1e-5)  # computed by the build, stored
+    other = PaGeoDataModule("ttest_ss3", str(tk.DATA_ROOT), None, {"kind": "residue", "radius": 6.0},
+                            graph_cache=str(work / "stores"))
+    other.prepare_data()  # new graph settings: a new store beside the old one
+    assert len(list((work / "stores" / "ttest_ss3" / "train").iterdir())) == 2

@@ -115,3 +115,44 @@ def test_kind_fits_validates_and_predicts(kind: str, cache: Path, tmp_path: Path
         assert len(rows) == (L - 6) * (L - 5) // 2 and (rows["j"] - rows["i"] >= 6).all()
     else:
         assert len(frame) == len(records)
+
+
+def _with_bad_smiles(root: Path, split: str) -> list[TaskRecord]:
+    recs = _records("ligand", root, split)
+    if split == "train":
+        recs.insert(2, TaskRecord("broken_ligand", [recs[0].proteins[0]], 0.5, extra={"smiles": "C1CC("}))
+    return recs
+
+
+register_task(TaskSpec("ttest_badlig", "ligand", "graph", "regression", 1, ["mae"], "mae", ["train", "valid", "test"],
+                       loader=_with_bad_smiles), overwrite=True)
+
+
+def test_a_record_that_cannot_be_built_is_skipped_and_counted(cache: Path, caplog) -> None:
+    dm = PaGeoDataModule("ttest_badlig", str(tk.DATA_ROOT),
+                         [{"cache": str(cache), "backbone": "onehot", "layers": [0]}], {"kind": "residue", "radius": 8.0})
+    with caplog.at_level("WARNING", logger="pa_geo.datasets"):
+        ds = dm.dataset("ttest_badlig", "train")
+    good = _records("ligand", tk.DATA_ROOT, "train")
+    assert len(ds) == len(good) and ds.meta["skipped"] == 1
+    assert "record broken_ligand" in ds.meta["skipped_reasons"][0] and "cannot parse SMILES" in caplog.text
+    assert [ds[i].record_id for i in range(len(ds))] == [r.id for r in good]
+    labels = [float(r.label) for r in good]  # target statistics of the records kept
+    assert dm.target_stats("ttest_badlig") == pytest.approx((np.mean(labels), np.std(labels)), rel=1e-5)
+
+
+class _NeedsField(MeanEmbeddingEncoder):
+    required_batch_attributes = ("emb_onehot_0", "emb_missing_1")
+
+
+def test_a_field_the_encoder_reads_but_the_data_lacks_is_one_line(cache: Path) -> None:
+    from pa_geo.errors import DatasetError
+
+    dm = PaGeoDataModule("ttest_ligand", str(tk.DATA_ROOT), [{"cache": str(cache), "backbone": "onehot", "layers": [0]}],
+                         {"kind": "residue", "radius": 8.0})
+    batch = next(iter(dm.val_dataloader()[0]))
+    ok = PaGeoModule(MeanEmbeddingEncoder({tk.FIELD: tk.EMB_DIM}), KINDS["ligand"][4](tk.EMB_DIM), "ttest_ligand")
+    assert ok(batch).shape == (batch.num_graphs, 1)
+    model = PaGeoModule(_NeedsField({tk.FIELD: tk.EMB_DIM}), KINDS["ligand"][4](tk.EMB_DIM), "ttest_ligand")
+    with pytest.raises(DatasetError, match="task ttest_ligand: the batch has no emb_missing_1 for _NeedsField"):
+        model(batch)

@@ -96,13 +96,13 @@ def fill_cache(cache_root: Path) -> Path:
     return cache_root
 
 
-def head_config(task_level: str, in_dim: int, num_outputs: int) -> dict[str, Any]:
-    """class_path / init_args of the head for a level."""
+def head_config(task_level: str) -> dict[str, Any]:
+    """class_path of the head for a level (its widths are bound from the encoder and the task)."""
     cls = "NodeHead" if task_level == "node" else "GraphHead"
-    return {"class_path": f"pa_geo.nn.heads.{cls}", "init_args": {"in_dim": in_dim, "out_dim": num_outputs}}
+    return {"class_path": f"pa_geo.nn.heads.{cls}", "init_args": {}}
 
 
-def config(tmp: Path, task: str = "ttest_ss3", level: str = "node", num_outputs: int = 3,
+def config(tmp: Path, task: str = "ttest_ss3", level: str = "node",
            aux: dict[str, tuple[str, int, float]] | None = None, max_epochs: int = 1, **trainer: Any) -> dict:
     """A full LightningCLI config dict: mean-embedding encoder + head over the one-hot cache."""
     cfg = {
@@ -112,14 +112,14 @@ def config(tmp: Path, task: str = "ttest_ss3", level: str = "node", num_outputs:
                     "enable_checkpointing": False, **trainer},
         "model": {"encoder": {"class_path": "pa_geo.nn.baselines.MeanEmbeddingEncoder",
                               "init_args": {"levels": {FIELD: EMB_DIM}}},
-                  "head": head_config(level, EMB_DIM, num_outputs), "lr": 1e-2, "warmup_steps": 0},
+                  "head": head_config(level), "lr": 1e-2, "warmup_steps": 0},
         "data": {"task": task, "data_root": str(DATA_ROOT), "batch_nodes": 600, "seed": 0,
                  "embeddings": [{"cache": str(tmp / "cache"), "backbone": BACKBONE, "layers": [0]}],
                  "graph": {"kind": "residue", "radius": 8.0, "sequential": True}},
     }
     if aux:
         cfg["model"]["aux_tasks"] = {t: w for t, (_, _, w) in aux.items()}
-        cfg["model"]["aux_heads"] = {t: head_config(lv, EMB_DIM, n) for t, (lv, n, _) in aux.items()}
+        cfg["model"]["aux_heads"] = {t: head_config(lv) for t, (lv, _, _) in aux.items()}
         cfg["data"]["aux_data_roots"] = {t: None for t in aux}
     return cfg
 

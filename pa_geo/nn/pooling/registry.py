@@ -2,7 +2,8 @@
 
 Ablations swap the name in a config and keep the same ``pool_kwargs``: a keyword that another registered operator
 accepts (e.g. ``ratio`` given to ``graclus``) is dropped with a log line; a keyword no operator accepts (a typo)
-is a :class:`~pa_geo.errors.ConfigError`.
+is a :class:`~pa_geo.errors.ConfigError`. Names follow :class:`pa_geo.registry.Registry`'s rules (normalised,
+duplicate rule, "did you mean" in the error).
 """
 from __future__ import annotations
 
@@ -12,24 +13,23 @@ from typing import Any, Callable, TypeVar
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.pooling.base import GraphPooling
+from pa_geo.registry import Registry, normalize_name
 
 log = logging.getLogger(__name__)
 
-_REGISTRY: dict[str, type[GraphPooling]] = {}
+POOLINGS: Registry[type[GraphPooling]] = Registry("pooling operator")
 P = TypeVar("P", bound=type[GraphPooling])
 
 
-def register_pooling(name: str) -> Callable[[P], P]:
-    """Class decorator: register a :class:`GraphPooling` subclass under ``name`` (lower case, unique)."""
-    key = name.lower()
+def register_pooling(name: str, overwrite: bool = False) -> Callable[[P], P]:
+    """Class decorator: register a :class:`GraphPooling` subclass under ``name`` in :data:`POOLINGS` (names
+    normalised; a different class under a taken name needs ``overwrite=True``)."""
 
     def deco(cls: P) -> P:
         if not (isinstance(cls, type) and issubclass(cls, GraphPooling)):
-            raise TypeError(f"register_pooling('{key}') expects a GraphPooling subclass, got {cls!r}")
-        if key in _REGISTRY and _REGISTRY[key] is not cls:
-            raise ValueError(f"pooling '{key}' is already registered to {_REGISTRY[key].__name__}")
-        cls.name = key
-        _REGISTRY[key] = cls
+            raise TypeError(f"register_pooling('{name}') expects a GraphPooling subclass, got {cls!r}")
+        POOLINGS.register(name, cls, overwrite=overwrite)
+        cls.name = normalize_name(name)
         return cls
 
     return deco
@@ -37,7 +37,7 @@ def register_pooling(name: str) -> Callable[[P], P]:
 
 def available_poolings() -> list[str]:
     """Sorted names of the registered pooling operators."""
-    return sorted(_REGISTRY)
+    return POOLINGS.names()
 
 
 def _init_kwargs(cls: type) -> set[str]:
@@ -48,15 +48,13 @@ def _init_kwargs(cls: type) -> set[str]:
 def get_pooling(name: str, in_channels: int, **kwargs: Any) -> GraphPooling:
     """Build the pooling operator ``name`` for ``in_channels``-wide node features.
 
-    Raises :class:`~pa_geo.errors.ConfigError` for an unknown name (listing the known ones) or a keyword that no
-    registered operator accepts.
+    Raises :class:`~pa_geo.errors.ConfigError` for an unknown name (did-you-mean + the known ones) or a keyword that
+    no registered operator accepts.
     """
-    key = str(name).lower()
-    if key not in _REGISTRY:
-        raise ConfigError(f"unknown pooling operator '{name}'; known: {', '.join(available_poolings())}")
-    cls = _REGISTRY[key]
+    key = POOLINGS.resolve(name)
+    cls = POOLINGS.get(key)
     accepted = _init_kwargs(cls)
-    known_anywhere = set().union(*(_init_kwargs(c) for c in _REGISTRY.values()))
+    known_anywhere = set().union(*(_init_kwargs(POOLINGS.get(n)) for n in POOLINGS.names()))
     unknown = sorted(set(kwargs) - known_anywhere)
     if unknown:
         raise ConfigError(f"pooling '{key}': unknown option(s) {', '.join(unknown)}; '{key}' takes "

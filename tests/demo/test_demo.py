@@ -1,4 +1,5 @@
-"""``pa-geo demo`` end to end on a small slice of the shipped data with the real offline encoders."""
+"""``pa-geo demo`` end to end on a small slice of the shipped data with the real offline encoders; every row is a
+shipped config + an ablation config + command-line overrides (what a user runs with ``pa-geo fit``)."""
 from __future__ import annotations
 
 import json
@@ -8,23 +9,35 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from pa_geo.train.demo_models import DEMO_MODELS, build_demo_model
-from pa_geo.train.demo import experiments
-from pa_geo.train.demo_report import format_table, metric_value
+from pa_geo.demo.models import CONFIGS, DEMO_MODELS, EXPERIMENTS, model_args
+from pa_geo.demo.report import format_table, metric_value
+from pa_geo.train.cli import build_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("model", DEMO_MODELS)
-def test_every_demo_model_builds_for_both_experiments(model):
-    for exp in experiments("unused").values():
-        encoder, head, aux = build_demo_model(model, exp, d_model=32, hidden=32)
-        assert set(aux) == set(exp.aux_outputs)
-        in_dim = encoder.node_dim if exp.level == "node" else encoder.graph_dim
-        first_linear = next(m for m in head.modules() if isinstance(m, torch.nn.Linear))
-        assert first_linear.in_features == in_dim and first_linear.in_features > 0
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
+@pytest.mark.parametrize("experiment", list(EXPERIMENTS))
+def test_every_demo_row_is_a_config_a_user_runs(experiment, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["--config", str(CONFIGS / EXPERIMENTS[experiment])]
+    plain = build_cli(base, run=False)
+    levels = plain.model.encoder.adapter.levels
+    assert len(levels) == 2  # two embedding levels in both experiments
+    for model in DEMO_MODELS:
+        cli = build_cli(base + model_args(model, plain.config), run=False)
+        enc, heads = cli.model.encoder, cli.model.heads
+        reads = {t: getattr(enc, f"{h.reads}_dim") for t, h in heads.items()}
+        assert all(h.in_dim == reads[t] for t, h in heads.items())  # widths bound from the encoder
+        if model.endswith("probe"):
+            assert type(enc).__name__ == "MeanEmbeddingEncoder" and enc.levels == levels
+            hidden = [h.hidden_dim for h in heads.values()]
+            assert hidden == ([None] * len(heads) if model == "linear_probe" else [128] * len(heads))
+        else:
+            has_cross = any(n.endswith(".cross") for n, _ in enc.adapter.named_modules())
+            assert has_cross == (model != "no_cross_attention")
+            assert all(p.name == ("none" if model == "global_pool_only" else "topk") for p in enc.predictor.pools)
 
 
 def test_table_shows_each_primary_metric_only_in_its_own_column():
@@ -57,6 +70,7 @@ def test_demo_runs_end_to_end(tmp_path):
         ("solubility", "adapter"), ("solubility", "linear_probe")]
     for r in rows:
         assert 0.0 <= r["test"]["test/test/accuracy"] <= 1.0 and r["trainable_params"] > 0
+        assert r["command"].startswith("pa-geo fit --config ") and str(CONFIGS) in r["command"]
     assert "test/demo_rsa/test/pearson" in rows[0]["test"]  # the auxiliary task is reported too
     assert {e["backbone"] for e in result["embeddings"]} == {"near", "proteinmpnn"}
     for png in ("demo_curves.png", "demo_bars.png"):

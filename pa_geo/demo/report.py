@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pa_geo.train.demo_models import MODEL_DESCRIPTIONS
+from pa_geo.demo.models import MODEL_DESCRIPTIONS
+from pa_geo.errors import ConfigError
 
 
 def table_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -55,13 +56,23 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
-    """Validation primary metric per epoch, one panel per experiment, one line per model."""
-    import matplotlib
-
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend; a one-line error when the demo extra is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("the demo's plots need matplotlib: pip install 'pa_geo[demo]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
+    """Validation primary metric per epoch, one panel per experiment, one line per model."""
     import pandas as pd
+
+    plt = _pyplot()
 
     from pa_geo.tasks import get_task
 
@@ -87,11 +98,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
 
 def plot_bars(rows: list[dict[str, Any]], path: Path) -> None:
     """Test metric per model, one panel per reported (task, metric)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     cols = table_columns(rows)
     fig, axes = plt.subplots(1, len(cols), figsize=(4.5 * len(cols), 4), squeeze=False)
     for ax, (task, key) in zip(axes[0], cols):

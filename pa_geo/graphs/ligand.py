@@ -1,4 +1,9 @@
-"""Small-molecule graphs from SMILES (PEER's PDBbind / BindingDB give ligands as SMILES only)."""
+"""Small-molecule graphs from SMILES (PEER's PDBbind / BindingDB give ligands as SMILES only).
+
+A SMILES that cannot be parsed raises :class:`~pa_geo.errors.DatasetError` naming the record, so the data path skips
+that one record with a count. Upstream does the same: TorchDrug's ``ProteinLigandDataset.load_sequence``
+(``torchdrug/data/dataset.py``) drops a sample whose ``Chem.MolFromSmiles`` fails ("Ignore this sample").
+"""
 from __future__ import annotations
 
 import logging
@@ -15,7 +20,7 @@ _ORDER_COLUMN = {1: 0, 2: 1, 3: 2, 1.5: 3}
 
 
 def smiles_graph(smiles: str, ligand_id: str = "ligand") -> Data:
-    """Parse ``smiles`` (pysmiles, hydrogens implicit) into a bond graph.
+    """Parse ``smiles`` (pysmiles, hydrogens implicit) into a bond graph; ``ligand_id`` names the record in errors.
 
     Returns ``Data`` with ``element`` [M] int64 (index into ``pa_geo.graphs.schema.ELEMENTS``, last = other),
     ``edge_index`` [2, E] (both directions of every bond), ``edge_attr`` [E, 4] float32 one-hot bond type
@@ -24,6 +29,10 @@ def smiles_graph(smiles: str, ligand_id: str = "ligand") -> Data:
     """
     import pysmiles
 
+    if not isinstance(smiles, str) or not smiles.strip():
+        raise DatasetError(f"{ligand_id}: ligand SMILES must be a non-empty string, got {smiles!r:.60}")
+    if smiles.count("(") != smiles.count(")"):  # pysmiles accepts an unclosed branch, RDKit does not
+        raise DatasetError(f"{ligand_id}: cannot parse SMILES {smiles[:60]!r}: unbalanced branch parentheses")
     logging.getLogger("pysmiles").setLevel(logging.ERROR)  # stereo / aromaticity notes are not errors here
     try:
         try:

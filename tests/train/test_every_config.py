@@ -1,0 +1,84 @@
+"""Every shipped config (each task, each ablation composed on a task, multitask) is built through the CLI parser and
+runs one forward + backward on a small batch of data written in its task's released format, at the paths the config
+names (relative to the working directory), with embedding caches of random vectors of the widths its levels name."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import pa_geo.demo  # noqa: F401 - the demo configs name demo tasks
+from pa_geo.datasets.structuredb import DATA_DIR
+from pa_geo.graphs.schema import embedding_field
+from pa_geo.testing.caches import fill_random_cache
+from pa_geo.testing.formats import write_task_data
+from pa_geo.train.cli import build_cli
+
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::FutureWarning")]
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+TASKS = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+PROBE_LEVELS = json.dumps({"emb_near_8": 256, "emb_proteinmpnn_3": 128})
+CASES = [(t,) for t in TASKS] + [
+    ("demo_ss3.yaml", f"ablations/{a.name}") for a in sorted((CONFIGS / "ablations").glob("pool_*.yaml"))] + [
+    ("demo_ss3.yaml", "ablations/no_cross_attention.yaml"),
+    ("demo_ss3.yaml", "ablations/mean_probe.yaml", "--model.encoder.init_args.levels", PROBE_LEVELS),
+    ("fluorescence.yaml", "ablations/esm1b_mean_probe.yaml"),
+    ("multitask/demo_ss3_rsa.yaml",),
+]
+
+
+def _args(case: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for item in case:
+        out += ["--config", str(CONFIGS / item)] if item.endswith(".yaml") else [item]
+    small = ["--data.max_records", "4", "--data.num_workers", "0", "--trainer.accelerator", "cpu",
+             "--trainer.devices", "1"]
+    return out + small
+
+
+def _levels(encoder: torch.nn.Module) -> dict[str, int]:
+    adapter = getattr(encoder, "adapter", None)
+    return dict(getattr(adapter, "levels", None) or getattr(encoder, "levels", {}))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "+".join(x.removesuffix(".yaml") for x in c if "/" in x or
+                                                                 x.endswith(".yaml")))
+def test_config_trains_one_step_on_its_data_format(case: tuple[str, ...], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # data roots, caches, stores and runs are relative paths in the configs
+    cli = build_cli(_args(case), run=False)
+    dm, model = cli.datamodule, cli.model
+    for task, root in dm.roots.items():
+        if dm.specs[task].name.startswith("demo_"):
+            if not root.exists():
+                os.symlink(DATA_DIR, root)
+        else:
+            write_task_data(task, root)
+    proteins = {p.id: p for p in dm.proteins()}
+    assert proteins and len(proteins) == len({p.id for t, s in dm.specs.items() for split in s.splits
+                                              for r in dm.records(t, split) for p in r.proteins})
+    levels = _levels(model.encoder)
+    for entry in dm.embeddings:
+        dims = {int(layer): levels.get(embedding_field(entry["backbone"], layer), 8) for layer in entry["layers"]}
+        fill_random_cache(entry["cache"], entry["backbone"], dims, proteins.values())
+    dm.setup("fit")
+    loaders = dm.train_dataloader()
+    batches = loaders if isinstance(loaders, dict) else {dm.task: loaders}
+    total = torch.zeros(())
+    for task, loader in batches.items():
+        batch = next(iter(loader))
+        assert batch.task == task and batch.num_graphs >= 1
+        loss, out = model._task_loss(batch)
+        assert torch.isfinite(loss), (task, loss)
+        total = total + model.weights[task] * loss
+    total.backward()
+    for task, head in model.heads.items():  # (an antisymmetric MutationHead's last bias cancels: its gradient is 0)
+        grads = [p.grad for p in head.parameters()]
+        assert head.bound and all(g is not None for g in grads), task
+        assert sum(bool(g.abs().sum() > 0) for g in grads) >= len(grads) - 1, task
+    trainable = [p for p in model.encoder.parameters() if p.requires_grad]
+    reached = [p for p in trainable if p.grad is not None and p.grad.abs().sum() > 0]
+    assert len(reached) >= 0.8 * len(trainable), f"{len(reached)} of {len(trainable)} encoder tensors got gradients"
