@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from pa_geo.errors import ConfigError
+from pa_geo.errors import ConfigError, DatasetError
 from pa_geo.train.collate import TaskCollater
 from pa_geo.train.graphs import GraphBuilder
 from pa_geo.train.sampler import NodeBudgetBatchSampler
@@ -58,6 +58,14 @@ class PaGeoDataModule(pl.LightningDataModule):
             (the loss weights live in ``model.aux_tasks``; a different name, so Lightning can merge both hparams).
         predict_split: split written by ``predict`` (default: the primary task's first test split).
         bucket_size: examples per length-sorted shuffle bucket.
+        table: a label table (CSV / TSV / Parquet) to train on instead of a registered task: it is registered as
+            ``task`` on the fly (``pa_geo.train.table_task``); ``data_root`` is then unused. Its options: ``level``
+            (protein / residue / pair), ``type`` (regression / binary / multiclass / multilabel), ``label_columns``
+            (default ``[label]``), ``class_names``, ``mask_symbols``, ``skip_bad``, and, for a table without a split
+            column, ``split_fractions`` / ``split_identity`` / ``split_coverage`` / ``split_method`` / ``split_seed``
+            (:class:`~pa_geo.datasets.table.TableSettings`; None = its default).
+        embed_missing: ``prepare_data`` first embeds every protein of every split that the cache lacks, with the
+            backbones and layers of ``embeddings`` (``pa_geo.cache.ensure``; one process under DDP).
         graph_cache: folder of the example stores (``<graph_cache>/<task>/<split>/<key>/``, see
             :mod:`pa_geo.datasets.example_store`): built once by ``prepare_data`` and reused by every later run with
             the same task, split, graph settings and data files; None = a temporary folder removed at exit.
@@ -71,13 +79,28 @@ class PaGeoDataModule(pl.LightningDataModule):
     def __init__(self, task: str, data_root: str, embeddings: list[dict[str, Any]] | None = None,
                  graph: dict[str, Any] | None = None, batch_nodes: int = 4096, num_workers: int = 0, seed: int = 0,
                  max_records: int | None = None, aux_data_roots: dict[str, str | None] | None = None,
-                 predict_split: str | None = None, bucket_size: int = 256, graph_cache: str | None = None) -> None:
+                 predict_split: str | None = None, bucket_size: int = 256, graph_cache: str | None = None,
+                 table: str | None = None, level: str | None = None, type: str | None = None,
+                 label_columns: list[str] | None = None, class_names: list[str] | None = None,
+                 mask_symbols: str | None = None, skip_bad: bool | None = None,
+                 split_fractions: list[float] | None = None, split_identity: float | None = None,
+                 split_coverage: float | None = None, split_method: str | None = None, split_seed: int | None = None,
+                 embed_missing: bool = False) -> None:
         super().__init__()
         from pa_geo.tasks import get_kind, get_task
 
         if batch_nodes < 1:
             raise ConfigError(f"data.batch_nodes must be >= 1, got {batch_nodes}")
         self.save_hyperparameters()
+        if table is not None:
+            from pa_geo.cache.ensure import drop_structure_sources
+            from pa_geo.train.table_task import register_table_task, table_settings
+
+            spec = register_table_task(task, table_settings(table, self.hparams))
+            data_root = table
+            if not spec.options["has_structures"] and embeddings:
+                embeddings, _ = drop_structure_sources(list(embeddings), table)
+        self.embed_missing = embed_missing
         self.specs = {task: get_task(task)}
         for name in aux_data_roots or {}:
             self.specs[name] = get_task(name)
@@ -138,7 +161,8 @@ class PaGeoDataModule(pl.LightningDataModule):
         kind = self.kinds[task]
         return {"version": STORE_VERSION, "task": task, "kind": kind.name, "kind_version": kind.version,
                 "split": split, "graph": self.builder.settings, "max_records": self.max_records,
-                "data_root": str(self.roots[task].resolve()), "data_files": files_fingerprint(self.roots[task])}
+                "data_root": str(self.roots[task].resolve()),
+                "data_files": self.specs[task].options.get("data_files") or files_fingerprint(self.roots[task])}
 
     def store(self, task: str, split: str) -> Any:
         """The :class:`~pa_geo.datasets.example_store.ExampleStore` of ``task``'s ``split``, built on first use."""
@@ -156,12 +180,32 @@ class PaGeoDataModule(pl.LightningDataModule):
                            kind.num_nodes, settings, what=f"{task}/{split}", accumulators=acc)
 
     def prepare_data(self) -> None:
-        """With ``graph_cache``: build every split's store once (one process; the ranks then read them)."""
+        """With ``embed_missing``: embed what the cache lacks. With ``graph_cache``: build every split's store once
+        (one process; the ranks then read them)."""
+        if self.embed_missing:
+            self.embed()
         if self.graph_cache is None:
             return
         for task, spec in self.specs.items():
             for split in spec.splits:
                 self.store(task, split)
+
+    def embed(self, progress: bool = True) -> Any:
+        """Embed every protein of every task and split that the cache lacks (``data.embeddings``' backbones and
+        layers); returns the :class:`~pa_geo.cache.ensure.EnsureReport`. Proteins a backbone refuses: a table with
+        ``skip_bad`` skips their rows, anything else is a one-line :class:`DatasetError`."""
+        from pa_geo.cache.ensure import build_backbones, embed_missing
+        from pa_geo.datasets.records import TaskRecord
+        from pa_geo.train.table_task import exclude_proteins
+
+        proteins = (p for task, spec in self.specs.items() for split in spec.splits
+                    for rec in self.records(task, split) if isinstance(rec, TaskRecord) for p in rec.proteins)
+        report = embed_missing(build_backbones(self.embeddings), proteins, progress=progress)
+        if report.refused and not exclude_proteins(self.task, report.refused):
+            backbone, pid, reason = report.refused[0]
+            raise DatasetError(f"{len(report.refused)} protein(s) could not be embedded; first: {pid} ({backbone}): "
+                               f"{reason}" + ("; --data.skip_bad true skips their rows" if self.hparams.table else ""))
+        return report
 
     def dataset(self, task: str, split: str) -> Any:
         """The :class:`~pa_geo.datasets.example_store.StoredDataset` of ``task``'s ``split`` (store built on first
