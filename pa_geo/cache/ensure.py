@@ -5,7 +5,7 @@ is built once (its weights fingerprinted), the proteins stream through in chunks
 :func:`pa_geo.cache.runner.embed_proteins` embeds what is missing (progress bar in residues/s, one LMDB
 transaction per batch, so an interrupted run resumes where it stopped). Proteins a backbone refuses are logged one
 line each and returned. Structure-level backbones are left out when the proteins have no structures
-(:func:`split_by_level`).
+(:func:`drop_structure_sources`).
 """
 from __future__ import annotations
 
@@ -72,17 +72,22 @@ def build_backbones(sources: Sequence[Any], device: str | None = None) -> list[t
     return out
 
 
-def split_by_level(built: Sequence[tuple[SourceConfig, Backbone]], has_structures: bool,
-                   where: str = "the data") -> tuple[list[tuple[SourceConfig, Backbone]], list[SourceConfig]]:
-    """``(kept, dropped)``: without structures every structure-level backbone is dropped (one log line)."""
-    if has_structures:
-        return list(built), []
-    kept = [(s, b) for s, b in built if b.level != "structure"]
-    dropped = [s for s, b in built if b.level == "structure"]
+def drop_structure_sources(sources: Sequence[Any], where: str = "the data") -> tuple[list[Any], list[SourceConfig]]:
+    """``(kept sources as given, dropped SourceConfigs)`` for proteins without structures: every structure-level
+    backbone is left out (one log line names them); none left is a one-line :class:`ConfigError`."""
+    from pa_geo.backbones.base import get_backbone
+
+    kept, dropped = [], []
+    for source in sources:
+        cfg = SourceConfig.of(source)
+        if get_backbone(cfg.backbone, layers=list(cfg.layers)).level == "structure":
+            dropped.append(cfg)
+        else:
+            kept.append(source)
     if dropped:
         LOG.warning("%s has no structures: leaving out the structure level (%s); the model uses %s alone", where,
                     ", ".join(f"{s.backbone} layer(s) {', '.join(map(str, s.layers))}" for s in dropped),
-                    ", ".join(s.backbone for s, _ in kept) or "nothing")
+                    ", ".join(SourceConfig.of(s).backbone for s in kept) or "nothing")
     if not kept:
         raise ConfigError(f"{where} has no structures and every embedding source is structure-level "
                           f"({', '.join(s.backbone for s in dropped)}); add a sequence backbone")
@@ -101,7 +106,7 @@ def embed_missing(built: Sequence[tuple[SourceConfig, Backbone]], proteins: Iter
     """Embed every protein of ``proteins`` that a source's cache lacks, for every source.
 
     Args:
-        built: ``(source, backbone)`` pairs from :func:`build_backbones` (after :func:`split_by_level`).
+        built: ``(source, backbone)`` pairs from :func:`build_backbones`.
         proteins: the proteins of every split; exceptions in the stream (rows a table could not read, already
             counted by the table) are passed over.
         progress: the runner's tqdm bar per backbone and chunk.
@@ -114,7 +119,7 @@ def embed_missing(built: Sequence[tuple[SourceConfig, Backbone]], proteins: Iter
     for part in _chunks((p for p in proteins if isinstance(p, Protein)), chunk):
         for src, backbone in built:
             summary = embed_proteins(backbone, part, src.cache, batch_tokens=batch_tokens, progress=progress)
-            total = report.summaries.setdefault(f"{src.backbone}@{src.cache}", EmbedSummary())
+            total = report.summaries.setdefault(f"{src.backbone} ({src.cache})", EmbedSummary())
             total.embedded += summary.embedded
             total.cached += summary.cached
             total.residues += summary.residues

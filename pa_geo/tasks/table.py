@@ -39,7 +39,6 @@ METRICS_BY_TYPE: dict[str, list[str]] = {
     "multiclass": ["accuracy", "accuracy_macro", "f1_macro"],
     "multilabel": ["fmax", "auprc_micro"],
 }
-LOWER_IS_BETTER = ("mae", "rmse", "mse")
 
 
 def table_metrics(level: str, label_type: str) -> list[str]:
@@ -71,10 +70,11 @@ def table_task_spec(table: LabelTable, name: str = "table") -> TaskSpec:
     return TaskSpec(
         name=name, input_kind=input_kind_of(s, table.has_structures), level=LEVEL_OF[s.level],  # type: ignore[arg-type]
         label_type=s.type, num_outputs=table.codec.num_outputs, metrics=metrics, primary_metric=metrics[0],
-        splits=list(TABLE_SPLITS), higher_is_better=metrics[0] not in LOWER_IS_BETTER, loader=load,
-        source=str(s.table), description=f"{s.level}-level {s.type} labels from {Path(s.table).name}",
-        options={"table": settings_record(s), "class_names": table.codec.class_names, "has_structures": table.has_structures,
-                 "label_columns": list(s.label_columns), "data_files": table.fingerprint()})
+        splits=list(TABLE_SPLITS), loader=load, source=str(s.table),
+        description=f"{s.level}-level {s.type} labels from {Path(s.table).name}",
+        options={"table": settings_record(s), "class_names": table.codec.class_names,
+                 "has_structures": table.has_structures, "label_columns": list(s.label_columns),
+                 "data_files": table.fingerprint()})
 
 
 def settings_record(settings: TableSettings) -> dict[str, Any]:

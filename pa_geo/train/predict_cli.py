@@ -47,6 +47,20 @@ def _budget_chunks(items: Sequence[Any], sizes: Sequence[int], budget: int) -> I
         yield chunk
 
 
+def sequence_only(protein: Any) -> Any:
+    """``protein`` without coordinates or atoms (chains, numbering and sequence kept)."""
+    import dataclasses
+
+    import numpy as np
+
+    from pa_geo.io.protein import AtomTable
+
+    if not protein.has_structure:
+        return protein
+    return dataclasses.replace(protein, backbone=np.full_like(protein.backbone, np.nan), atoms=AtomTable.empty(),
+                               has_structure=False)
+
+
 def predict_files(ckpt_path: str | Path, inputs: Sequence[str | Path], output: str | Path, cache: str | None = None,
                   device: str | None = None, batch_nodes: int | None = None, progress: bool = True,
                   log: Any = None) -> dict[str, Any]:
@@ -64,7 +78,7 @@ def predict_files(ckpt_path: str | Path, inputs: Sequence[str | Path], output: s
     from pa_geo.train.checkpoint_meta import check_backbones
     from pa_geo.train.graphs import GraphBuilder
     from pa_geo.train.module import PaGeoModule
-    from pa_geo.train.predict_rows import prediction_frame, write_predictions
+    from pa_geo.train.predict_rows import with_residue_columns, write_predictions
 
     log = log or sys.stderr
     ckpt_path = Path(ckpt_path)
@@ -76,10 +90,12 @@ def predict_files(ckpt_path: str | Path, inputs: Sequence[str | Path], output: s
     if cache is not None:
         meta["backbones"] = [{**b, "cache": cache} for b in meta["backbones"]]
     built = check_backbones(meta, ckpt_path, device)
-    spec, kind = module.specs[module.task], module.kinds[module.task]
-    level = (spec.options.get("table") or {}).get("level") or \
-        {"protein_pair": "pair", "residue": "residue"}.get(kind.name, "protein")
-    records, refused = read_predict_inputs(list(map(str, inputs)), level)
+    kind = module.kinds[module.task]
+    records, refused = read_predict_inputs(list(map(str, inputs)), "pair" if kind.num_proteins == 2 else "protein")
+    spec = module.specs[module.task]
+    if not spec.options.get("has_structures", spec.input_kind != "sequence"):
+        for r in records:  # a sequence model: graphs as in training, whatever files the proteins came from
+            r.proteins = [sequence_only(p) for p in r.proteins]
     report = embed_missing(built, [p for r in records for p in r.proteins], progress=progress)
     bad_ids = {pid for _, pid, _ in report.refused}
     refused += [f"{pid}: {reason}" for _, pid, reason in report.refused]
@@ -102,7 +118,11 @@ def predict_files(ckpt_path: str | Path, inputs: Sequence[str | Path], output: s
         for chunk in _budget_chunks(examples, [kind.num_nodes(d) for d in examples], budget):
             batch = Batch.from_data_list(chunk).to(device)
             out = kind.predict(module(batch), module.losses[module.task])
-            frames.append(prediction_frame(spec, kind.name, batch, out, by_id))
+            frame = kind.prediction_frame(batch, out)
+            if "residue_index" in frame.columns and "atom2residue" in batch:
+                raise ConfigError(f"{ckpt_path}: per-residue rows of an atom-graph model are not written by pa-geo "
+                                  f"predict --input (one row per atom); use pa-geo predict --config")
+            frames.append(with_residue_columns(frame, by_id))
     rows = write_predictions(frames, Path(output))
     return {"rows": rows, "proteins": len(records), "refused": refused}
 

@@ -9,16 +9,20 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Mapping
 
+from pa_geo.cache.ensure import drop_structure_sources
 from pa_geo.datasets.table import LabelTable, TableSettings
 from pa_geo.errors import ConfigError
+from pa_geo.graphs.schema import embedding_field
 from pa_geo.tasks.registry import TASKS, get_task, register_task
 from pa_geo.tasks.spec import TaskSpec
 from pa_geo.tasks.table import settings_record, spec_from_record, spec_record, table_task_spec
 
 LOG = logging.getLogger(__name__)
+_OPEN: dict[str, LabelTable] = {}  # table tasks opened in this process, by task name
 # data.* options of a table task (PaGeoDataModule arguments), each a TableSettings field
 TABLE_OPTIONS: tuple[str, ...] = ("level", "type", "label_columns", "class_names", "mask_symbols", "skip_bad",
                                   "split_fractions", "split_identity", "split_coverage", "split_method", "split_seed")
@@ -45,23 +49,42 @@ def register_table_task(name: str, settings: TableSettings) -> TaskSpec:
                               f"(--data.task my_table)")
         if current.options["table"] == wanted and current.loader is not None:
             return current
-    spec = table_task_spec(LabelTable(settings), name)
+    table = LabelTable(settings)
+    spec = table_task_spec(table, name)
     register_task(spec, overwrite=True)
+    _OPEN[name] = table
     return spec
 
 
+def exclude_proteins(name: str, refused: list[tuple[str, str, str]]) -> bool:
+    """Skip the rows of table task ``name`` whose proteins were refused (``(backbone, protein id, reason)``), when
+    it is a table opened with ``skip_bad``; returns whether it did."""
+    table = _OPEN.get(name)
+    if table is None or not table.settings.skip_bad:
+        return False
+    table.exclude({pid: f"{backbone} refused it: {reason}" for backbone, pid, reason in refused})
+    return True
+
+
 def resolve_task(name: str, task_spec: Mapping[str, Any] | None) -> TaskSpec:
-    """The model's task: the registered spec ``name``, or (a checkpoint loaded without its table) the spec rebuilt
-    from ``task_spec`` and registered, so the rest of the process finds it by name."""
-    if name in TASKS:
-        return get_task(name)
+    """The model's task: the registered spec ``name``; with ``task_spec`` (a table task, or a checkpoint loaded
+    without its table) the spec it describes, registered when the registry holds no such spec, so the rest of the
+    process finds it by name."""
     if task_spec is None:
-        return get_task(name)  # one-line "unknown task" error
+        return get_task(name)  # registered, or a one-line "unknown task" error
+    if name in TASKS and _same(spec_record(get_task(name)), task_spec):
+        return get_task(name)  # the one the CLI registered from the table (with its loader)
     spec = spec_from_record(dict(task_spec))
     if spec.name != name:
         raise ConfigError(f"model.task {name!r} does not match model.task_spec (task {spec.name!r})")
     register_task(spec, overwrite=True)
     return get_task(name)
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    def canon(x: Mapping[str, Any]) -> str:
+        return json.dumps(x, sort_keys=True, default=str)
+    return canon(a) == canon(b)
 
 
 def prepare_table_config(data: Any, model: Any) -> TaskSpec | None:
@@ -74,47 +97,14 @@ def prepare_table_config(data: Any, model: Any) -> TaskSpec | None:
     spec = register_table_task(str(data.task), table_settings(str(table), vars(data)))
     model.task_spec = spec_record(spec)
     if not spec.options["has_structures"]:
-        data.embeddings, dropped = without_structure_sources(list(data.embeddings or []), str(table))
-        fields = {f"emb_{s['backbone']}_{layer}" for s in dropped for layer in _layers(s)}
-        _drop_levels(model, fields)
+        data.embeddings, dropped = drop_structure_sources(list(data.embeddings or []), str(table))
+        _drop_levels(model, {embedding_field(s.backbone, layer) for s in dropped for layer in s.layers})
     return spec
 
 
-def _layers(source: Mapping[str, Any]) -> list[Any]:
-    layers = source.get("layers")
-    return list(layers) if isinstance(layers, (list, tuple)) else [layers]
-
-
-def without_structure_sources(embeddings: list[Mapping[str, Any]], where: str) -> tuple[list[Any], list[Any]]:
-    """``(kept, dropped)`` embedding sources: the structure-level ones are dropped (one log line names them)."""
-    from pa_geo.backbones.base import get_backbone
-
-    kept, dropped = [], []
-    for source in embeddings:
-        level = get_backbone(str(source["backbone"]), layers=_layers(source)).level
-        (dropped if level == "structure" else kept).append(source)
-    if dropped:
-        LOG.warning("%s has no structures: leaving out the structure level (%s); the model uses %s alone", where,
-                    ", ".join(f"{s['backbone']} layer {', '.join(map(str, _layers(s)))}" for s in dropped),
-                    ", ".join(str(s["backbone"]) for s in kept) or "nothing")
-    if not kept:
-        raise ConfigError(f"{where} has no structures and every data.embeddings source is structure-level; add a "
-                          f"sequence backbone")
-    return kept, dropped
-
-
-def _drop_levels(node: Any, fields: set[str]) -> None:
-    """Remove ``fields`` from every ``levels`` mapping inside the model config (adapter / baseline levels)."""
-    items = vars(node).items() if hasattr(node, "__dict__") and not isinstance(node, Mapping) else \
-        node.items() if isinstance(node, Mapping) else []
-    for key, value in list(items):
-        if key == "levels" and isinstance(value, Mapping):
-            kept = {k: v for k, v in value.items() if k not in fields}
-            if isinstance(node, Mapping):
-                node[key] = kept  # type: ignore[index]
-            else:
-                setattr(node, key, kept)
-        elif isinstance(value, (Mapping, list)) or hasattr(value, "__dict__"):
-            for child in (value if isinstance(value, list) else [value]):
-                if isinstance(child, Mapping) or hasattr(child, "__dict__"):
-                    _drop_levels(child, fields)
+def _drop_levels(model: Any, fields: set[str]) -> None:
+    """Remove ``fields`` from every ``levels`` mapping of the model config (a jsonargparse ``Namespace``: adapter or
+    baseline levels, wherever they are nested)."""
+    for key, value in list(model.items()):
+        if key.rsplit(".", 1)[-1] == "levels" and isinstance(value, Mapping):
+            model[key] = {k: v for k, v in value.items() if k not in fields}

@@ -57,6 +57,7 @@ class LabelTable:
         self.raw: RawTable = read_raw_table(settings.table)
         self.base = settings.table.parent
         self.skipped: list[str] = []
+        self.excluded: dict[str, str] = {}
         self.has_structures = check_protein_columns(settings.table, self.raw.columns, settings.level)
         if labels:
             missing = [c for c in settings.label_columns if c not in self.raw.columns]
@@ -168,12 +169,19 @@ class LabelTable:
         """Row ids of ``split`` (all rows when None), in file order."""
         return [e.id for e in self.entries if split is None or e.split == split]
 
+    def exclude(self, reasons: dict[str, str]) -> None:
+        """From now on, rows with a protein whose id is in ``reasons`` are bad rows with that reason (proteins a
+        backbone refused to embed)."""
+        self.excluded.update(reasons)
+
     def row_proteins(self, entry: TableEntry) -> list[Protein]:
         """The proteins of one row (one, or A and B for pairs); :class:`DatasetError` naming the row otherwise."""
         suffixes = protein_suffixes(self.settings.level)
         out = []
         for sfx in suffixes:
             pid = entry.row.cells.get(f"id{sfx}", "").strip() or (f"{entry.id}{sfx}" if sfx else entry.id)
+            if pid in self.excluded:
+                raise self.bad_row(entry.row, entry.id, self.excluded[pid])
             try:
                 out.append(row_protein(entry.row.cells, self.base, sfx, pid, self.has_structures,
                                        source=str(self.settings.table)))
