@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from cache_testkit import LOG_ENV, random_proteins, with_structure
-from pa_geo.cache.ensure import SourceConfig, build_backbones, embed_missing, split_by_level
+from pa_geo.cache.ensure import SourceConfig, build_backbones, drop_structure_sources, embed_missing
 from pa_geo.datasets.embedded import EmbeddingSource
 from pa_geo.errors import ConfigError, DatasetError
 
@@ -47,16 +47,15 @@ def test_refused_proteins_are_logged_one_line_each(tmp_path, caplog):
 
 
 def test_structure_level_dropped_without_structures(tmp_path, caplog):
-    built = build_backbones(sources(tmp_path), device="cpu")
+    given = sources(tmp_path)
     with caplog.at_level(logging.WARNING, logger="pa_geo.cache.ensure"):
-        kept, dropped = split_by_level(built, has_structures=False, where="labels.csv")
-    assert [s.backbone for s, _ in kept] == ["_test_slow"] and [s.backbone for s in dropped] == ["_test_slow_struct"]
+        kept, dropped = drop_structure_sources(given, where="labels.csv")
+    assert kept == given[:1] and [s.backbone for s in dropped] == ["_test_slow_struct"]
     (line,) = [r.getMessage() for r in caplog.records]
     assert line == ("labels.csv has no structures: leaving out the structure level (_test_slow_struct layer(s) 2); "
                     "the model uses _test_slow alone")
-    assert split_by_level(built, has_structures=True)[1] == []
     with pytest.raises(ConfigError, match="every embedding source is structure-level"):
-        split_by_level(built[1:], has_structures=False)
+        drop_structure_sources(given[1:])
 
 
 def test_source_config_from_dicts_and_sources():
