@@ -93,6 +93,10 @@ def prepare_table_config(data: Any, model: Any) -> TaskSpec | None:
     Returns the spec (None when ``data.table`` is not set)."""
     table = getattr(data, "table", None)
     if not table:
+        given = [k for k in ("level", "type") if getattr(data, k, None) is not None]
+        if given:
+            raise ConfigError(f"data.{' and data.'.join(given)} describe a label table, but data.table is not set: "
+                              f"give --data.table <your table: .csv, .tsv or .parquet>")
         return None
     spec = register_table_task(str(data.task), table_settings(str(table), vars(data)))
     model.task_spec = spec_record(spec)

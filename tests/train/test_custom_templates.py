@@ -53,3 +53,12 @@ def test_template_trains_one_step(template, structures, tmp_path, monkeypatch):
     missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
     # pooling scores of scales a 1-graph batch does not reach may stay at zero; everything else must get gradient
     assert not [n for n in missing if "pool" not in n], missing
+
+
+def test_template_without_a_table_says_what_to_give(tmp_path, monkeypatch):
+    from pa_geo.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"data.level and data.type describe a label table, but data.table is not "
+                                          r"set: give --data.table"):
+        build_cli(["--config", str(CUSTOM / "residue_classification.yaml")], run=False)
