@@ -9,7 +9,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
@@ -134,15 +134,20 @@ class PaGeoDataModule(pl.LightningDataModule):
     def proteins(self) -> list:
         """Every distinct protein (by id) of every task and split, in first-seen order: what the embedding cache must
         hold before training (``pa-geo demo`` embeds them; reads each split's records once, streaming)."""
-        seen: dict[str, Any] = {}
+        return list(self.iter_proteins())
+
+    def iter_proteins(self) -> Iterator[Any]:
+        """:meth:`proteins` as a stream (memory: the ids seen, not the proteins)."""
+        seen: set[str] = set()
         for task, spec in self.specs.items():
             for split in spec.splits:
                 for rec in self.records(task, split):
                     if isinstance(rec, Exception):  # a loader's report of an unreadable record
                         continue
                     for p in rec.proteins:
-                        seen.setdefault(p.id, p)
-        return list(seen.values())
+                        if p.id not in seen:
+                            seen.add(p.id)
+                            yield p
 
     # ---- example stores -----------------------------------------------------------------------------------------
     def store_root(self) -> Path:
@@ -195,12 +200,9 @@ class PaGeoDataModule(pl.LightningDataModule):
         layers); returns the :class:`~pa_geo.cache.ensure.EnsureReport`. Proteins a backbone refuses: a table with
         ``skip_bad`` skips their rows, anything else is a one-line :class:`DatasetError`."""
         from pa_geo.cache.ensure import build_backbones, embed_missing
-        from pa_geo.datasets.records import TaskRecord
         from pa_geo.train.table_task import exclude_proteins
 
-        proteins = (p for task, spec in self.specs.items() for split in spec.splits
-                    for rec in self.records(task, split) if isinstance(rec, TaskRecord) for p in rec.proteins)
-        report = embed_missing(build_backbones(self.embeddings), proteins, progress=progress)
+        report = embed_missing(build_backbones(self.embeddings), self.iter_proteins(), progress=progress)
         if report.refused and not exclude_proteins(self.task, report.refused):
             backbone, pid, reason = report.refused[0]
             raise DatasetError(f"{len(report.refused)} protein(s) could not be embedded; first: {pid} ({backbone}): "
