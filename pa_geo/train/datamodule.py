@@ -59,11 +59,19 @@ class PaGeoDataModule(pl.LightningDataModule):
         predict_split: split written by ``predict`` (default: the primary task's first test split).
         bucket_size: examples per length-sorted shuffle bucket.
         table: a label table (CSV / TSV / Parquet) to train on instead of a registered task: it is registered as
-            ``task`` on the fly (``pa_geo.train.table_task``); ``data_root`` is then unused. Its options: ``level``
-            (protein / residue / pair), ``type`` (regression / binary / multiclass / multilabel), ``label_columns``
-            (default ``[label]``), ``class_names``, ``mask_symbols``, ``skip_bad``, and, for a table without a split
-            column, ``split_fractions`` / ``split_identity`` / ``split_coverage`` / ``split_method`` / ``split_seed``
-            (:class:`~pa_geo.datasets.table.TableSettings`; None = its default).
+            ``task`` on the fly (``pa_geo.train.table_task``; ``data_root`` is then unused). The options below
+            are its :class:`~pa_geo.datasets.table.TableSettings` (None = the default given there).
+        level: table: ``protein``, ``residue`` or ``pair`` (columns with ``_a`` / ``_b``).
+        type: table: ``regression``, ``binary``, ``multiclass`` or ``multilabel``.
+        label_columns: table: the label column(s) (default ``[label]``).
+        class_names: table: classes in output order (default: the values seen in the training split, sorted).
+        mask_symbols: table: residue label symbols that are not scored (default ``.``).
+        skip_bad: table: skip and count rows that cannot be read instead of stopping at the first one.
+        split_fractions: table without a split column: train / valid / test fractions (default 0.8 0.1 0.1).
+        split_identity: table without a split column: MMseqs2 ``--min-seq-id`` of the grouping (default 0.3).
+        split_coverage: table without a split column: MMseqs2 ``-c`` (default 0.8).
+        split_method: table without a split column: ``auto`` (MMseqs2 when on PATH), ``mmseqs`` or ``kmer``.
+        split_seed: table without a split column: seed of the order clusters are dealt to the splits.
         embed_missing: ``prepare_data`` first embeds every protein of every split that the cache lacks, with the
             backbones and layers of ``embeddings`` (``pa_geo.cache.ensure``; one process under DDP).
         graph_cache: folder of the example stores (``<graph_cache>/<task>/<split>/<key>/``, see
