@@ -1,14 +1,19 @@
 """The batched embed runner: every protein through a frozen backbone once, straight into the LMDB store.
 
 What is already cached (and passes its checksum) is skipped; the rest is sorted by length and cut into batches
-under a padded-token budget (like fair-esm's ``toks_per_batch``); chains longer than the budget or than the
-backbone's ``max_residues()`` go alone (the backbone windows them). Each batch is committed in one LMDB
-transaction, so a killed run loses at most the batch in flight and a rerun picks up where it stopped.
+under a padded-token budget (like fair-esm's ``toks_per_batch``; by default the backbone's measured budget for
+its device); chains longer than the budget or than the backbone's ``max_residues()`` go alone (the backbone windows
+them). I/O overlaps the model: while batch ``i`` runs, a background thread featurises batch ``i + 1``
+(:meth:`Backbone.prepare`) and another encodes and commits batch ``i - 1``. Each batch is committed in one LMDB
+transaction and a batch is handed to the writer only after the previous commit finished, so a killed run loses
+at most the batch being committed and the one being computed, never a committed entry, and a rerun picks up
+where it stopped.
 """
 from __future__ import annotations
 
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -16,13 +21,12 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from pa_geo.backbones.base import Backbone, Layer
+from pa_geo.backbones.base import Backbone, Layer, Prepared
 from pa_geo.cache.keys import protein_keys, shard_of
 from pa_geo.cache.store import CorruptEntry, EmbeddingStore, check_entry
 from pa_geo.errors import CacheError
 from pa_geo.io.protein import Protein
 
-DEFAULT_BATCH_TOKENS = 4096
 _CHECK_CHUNK = 512
 
 
@@ -95,10 +99,23 @@ def _check_output(backbone: Backbone, protein: Protein, out: dict[Layer, torch.T
     return None
 
 
-def _run_batch(backbone: Backbone, batch: list[Protein]) -> list[dict[Layer, torch.Tensor] | str]:
+def _prepare(backbone: Backbone, batch: list[Protein]) -> Prepared | BaseException:
+    """:meth:`Backbone.prepare` of a batch, or the exception it raised (re-raised on the model thread)."""
+    try:
+        return backbone.prepare(batch)
+    except Exception as err:  # noqa: BLE001 - handled by _run_batch
+        return err
+
+
+def _run_batch(backbone: Backbone, batch: list[Protein],
+               prepared: Prepared | BaseException | None = None) -> list[dict[Layer, torch.Tensor] | str]:
     """Outputs per protein, or a one-line refusal reason; a failing batch is retried protein by protein."""
     try:
-        outs = backbone.embed(batch)
+        if prepared is None:
+            prepared = backbone.prepare(batch)
+        if isinstance(prepared, BaseException):
+            raise prepared
+        outs = backbone.run(prepared)
         if len(outs) != len(batch):
             raise RuntimeError(f"backbone returned {len(outs)} outputs for {len(batch)} proteins")
     except Exception as err:  # noqa: BLE001 - a bad protein must not stop the run; it is reported
@@ -145,7 +162,7 @@ def _is_cached(store: EmbeddingStore, todo: list[tuple[Protein, dict[Layer, byte
 
 
 def embed_proteins(backbone: Backbone, proteins: Sequence[Protein], cache: EmbeddingStore | str | Path,
-                   batch_tokens: int = DEFAULT_BATCH_TOKENS, shard: tuple[int, int] | None = None,
+                   batch_tokens: int | None = None, shard: tuple[int, int] | None = None,
                    progress: bool = True, dtype: str = "fp16") -> EmbedSummary:
     """Embed every protein of this shard that the store lacks and commit each batch in one transaction.
 
@@ -153,11 +170,14 @@ def embed_proteins(backbone: Backbone, proteins: Sequence[Protein], cache: Embed
         backbone: a frozen :class:`~pa_geo.backbones.base.Backbone`; its ``layers`` are stored, each ``[L, D]``.
         proteins: inputs; duplicates (same content) are embedded once.
         cache: a cache root directory (the backbone's store is ``<root>/<name>``) or a writable store.
-        batch_tokens: padded residues per forward pass (``len(batch) * longest``).
+        batch_tokens: padded residues per forward pass (``len(batch) * longest``); None = the backbone's
+            :meth:`~pa_geo.backbones.base.Backbone.default_batch_tokens` for its device.
         shard: ``(i, n)`` embeds only proteins whose content hash mod ``n`` is ``i``; ``n`` runs fill one cache.
         progress: show a tqdm bar in residues/s.
         dtype: ``"fp16"`` (default) or ``"fp32"`` storage, used when ``cache`` is a path.
     """
+    if batch_tokens is None:
+        batch_tokens = backbone.default_batch_tokens()
     if batch_tokens < 1:
         raise CacheError(f"batch_tokens must be >= 1, got {batch_tokens}")
     if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
@@ -202,21 +222,30 @@ def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: Embeddin
     bar = tqdm(total=sum(lengths), unit="res", unit_scale=True, desc=f"embed {backbone.registry_name}",
                disable=not progress, smoothing=0.1)
     t0 = time.perf_counter()
-    with bar, torch.inference_mode():
-        for idx in batches:
-            batch = [todo[i] for i in idx]
-            results = _run_batch(backbone, [p for p, _ in batch])
+    with bar, torch.inference_mode(), ThreadPoolExecutor(1, "pa_geo-prepare") as prep_pool, \
+            ThreadPoolExecutor(1, "pa_geo-commit") as commit_pool:
+        proteins_of = [[todo[i][0] for i in idx] for idx in batches]
+        upcoming = prep_pool.submit(_prepare, backbone, proteins_of[0]) if batches else None
+        commit: Future | None = None
+        for b, idx in enumerate(batches):
+            prepared = upcoming.result()
+            if b + 1 < len(batches):
+                upcoming = prep_pool.submit(_prepare, backbone, proteins_of[b + 1])
+            results = _run_batch(backbone, proteins_of[b], prepared)
             items = []
-            for (p, keys), res in zip(batch, results):
+            for (p, keys), res in zip((todo[i] for i in idx), results):
                 if isinstance(res, str):
                     summary.refused.append((p.id, res))
                     continue
                 items.extend((keys[layer], res[layer]) for layer in backbone.layers)
                 summary.embedded += 1
                 summary.residues += len(p)
-            if items:
-                store.put_many(items)
-            bar.update(sum(len(p) for p, _ in batch))
+            if commit is not None:
+                commit.result()  # at most one batch waits for its commit (and raises the writer's errors)
+            commit = commit_pool.submit(store.put_many, items) if items else None
+            bar.update(sum(len(p) for p in proteins_of[b]))
+        if commit is not None:
+            commit.result()
     refused_ids = {pid for pid, _ in summary.refused}
     refused_keys = {next(iter(keys.values())): pid for p, keys in todo if (pid := p.id) in refused_ids}
     for key, pid in duplicates:  # a duplicate shares its first copy's fate
