@@ -16,7 +16,7 @@ import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -107,6 +107,70 @@ def _prepare(backbone: Backbone, batch: list[Protein]) -> Prepared | BaseExcepti
         return err
 
 
+def prepared_batches(backbone: Backbone, batches: Sequence[list[Protein]]
+                     ) -> Iterator[tuple[list[Protein], Prepared | BaseException]]:
+    """``(batch, backbone.prepare(batch) or the exception it raised)`` in order, the next batch featurised in a
+    background thread while the caller runs the model on the current one."""
+    with ThreadPoolExecutor(1, "pa_geo-prepare") as pool:
+        upcoming = pool.submit(_prepare, backbone, batches[0]) if batches else None
+        for b, batch in enumerate(batches):
+            prepared = upcoming.result()
+            if b + 1 < len(batches):
+                upcoming = pool.submit(_prepare, backbone, batches[b + 1])
+            yield batch, prepared
+
+
+class Committer:
+    """Writes batches to a store in a background thread, ONE commit in flight: :meth:`submit` first waits for
+    the previous commit (and re-raises its error), so a crash never loses more than that batch and the one
+    being computed. Use as a context manager (leaving it waits for the last commit)."""
+
+    def __init__(self, store: EmbeddingStore) -> None:
+        self.store = store
+        self._pool = ThreadPoolExecutor(1, "pa_geo-commit")
+        self._pending: Future | None = None
+
+    def wait(self) -> None:
+        """Block until the pending commit is done; re-raises its exception."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def submit(self, items: list[tuple[bytes, torch.Tensor]]) -> None:
+        """Commit ``(key, [L, D] tensor)`` pairs in one transaction, in the background."""
+        self.wait()
+        if items:
+            self._pending = self._pool.submit(self.store.put_many, items)
+
+    def close(self) -> None:
+        """Wait for the last commit and stop the thread."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
+
+    def __enter__(self) -> "Committer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def outcome_items(backbone: Backbone, entries: Sequence[tuple[Protein, dict[Layer, bytes]]],
+                  results: Sequence[dict[Layer, torch.Tensor] | str], summary: "EmbedSummary"
+                  ) -> list[tuple[bytes, torch.Tensor]]:
+    """The ``(key, embedding)`` pairs of a batch's successful proteins; refusals and counts go to ``summary``."""
+    items = []
+    for (p, keys), res in zip(entries, results):
+        if isinstance(res, str):
+            summary.refused.append((p.id, res))
+            continue
+        items.extend((keys[layer], res[layer]) for layer in backbone.layers)
+        summary.embedded += 1
+        summary.residues += len(p)
+    return items
+
+
 def _run_batch(backbone: Backbone, batch: list[Protein],
                prepared: Prepared | BaseException | None = None) -> list[dict[Layer, torch.Tensor] | str]:
     """Outputs per protein, or a one-line refusal reason; a failing batch is retried protein by protein."""
@@ -190,10 +254,40 @@ def embed_proteins(backbone: Backbone, proteins: Sequence[Protein], cache: Embed
             store.close()
 
 
-def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: EmbeddingStore, batch_tokens: int,
-                shard: tuple[int, int] | None, progress: bool) -> EmbedSummary:
-    store.register(backbone.registry_name, backbone.id, backbone.level,
-                   {layer: backbone.dims[layer] for layer in backbone.layers})
+@dataclass
+class EmbedPlan:
+    """What a run must compute: ``todo`` ``(protein, {layer: key})`` not yet in the store (deduplicated),
+    ``duplicates`` ``(first key, protein id)`` of proteins sharing content with one in ``todo`` or the store,
+    and the ``summary`` so far (cached, refused, other shards)."""
+
+    todo: list[tuple[Protein, dict[Layer, bytes]]]
+    duplicates: list[tuple[bytes, str]]
+    summary: EmbedSummary
+
+    def batches(self, batch_tokens: int, max_residues: int | None) -> list[list[tuple[Protein, dict[Layer, bytes]]]]:
+        """``todo`` cut by :func:`make_batches` (longest first)."""
+        idx = make_batches([len(p) for p, _ in self.todo], batch_tokens, max_residues)
+        return [[self.todo[i] for i in b] for b in idx]
+
+    def finish(self, seconds: float) -> EmbedSummary:
+        """Account for the duplicates (each shares its first copy's fate) and the throughput."""
+        summary = self.summary
+        refused_ids = {pid for pid, _ in summary.refused}
+        refused_keys = {next(iter(keys.values())): pid for p, keys in self.todo if (pid := p.id) in refused_ids}
+        for key, pid in self.duplicates:
+            if key in refused_keys:
+                summary.refused.append((pid, f"same content as refused {refused_keys[key]}"))
+            else:
+                summary.cached += 1
+        summary.seconds = seconds
+        summary.residues_per_s = summary.residues / seconds if seconds > 0 else 0.0
+        return summary
+
+
+def plan_embedding(backbone: Backbone, proteins: Sequence[Protein], store: EmbeddingStore | None,
+                   shard: tuple[int, int] | None = None) -> EmbedPlan:
+    """Refuse unusable proteins, drop other shards' and duplicates, and skip what ``store`` (None: an empty
+    cache) holds intact."""
     summary = EmbedSummary()
     todo: list[tuple[Protein, dict[Layer, bytes]]] = []
     seen: set[bytes] = set()
@@ -213,46 +307,24 @@ def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: Embeddin
             continue
         seen.add(first)
         todo.append((p, keys))
-    flags = _is_cached(store, todo)
+    flags = _is_cached(store, todo) if store is not None else [False] * len(todo)
     summary.cached += sum(flags)
-    todo = [t for t, done in zip(todo, flags) if not done]
+    return EmbedPlan([t for t, done in zip(todo, flags) if not done], duplicates, summary)
 
-    lengths = [len(p) for p, _ in todo]
-    batches = make_batches(lengths, batch_tokens, backbone.max_residues())
-    bar = tqdm(total=sum(lengths), unit="res", unit_scale=True, desc=f"embed {backbone.registry_name}",
-               disable=not progress, smoothing=0.1)
+
+def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: EmbeddingStore, batch_tokens: int,
+                shard: tuple[int, int] | None, progress: bool) -> EmbedSummary:
+    store.register(backbone.registry_name, backbone.id, backbone.level,
+                   {layer: backbone.dims[layer] for layer in backbone.layers})
+    plan = plan_embedding(backbone, proteins, store, shard)
+    groups = plan.batches(batch_tokens, backbone.max_residues())
+    bar = tqdm(total=sum(len(p) for p, _ in plan.todo), unit="res", unit_scale=True,
+               desc=f"embed {backbone.registry_name}", disable=not progress, smoothing=0.1)
     t0 = time.perf_counter()
-    with bar, torch.inference_mode(), ThreadPoolExecutor(1, "pa_geo-prepare") as prep_pool, \
-            ThreadPoolExecutor(1, "pa_geo-commit") as commit_pool:
-        proteins_of = [[todo[i][0] for i in idx] for idx in batches]
-        upcoming = prep_pool.submit(_prepare, backbone, proteins_of[0]) if batches else None
-        commit: Future | None = None
-        for b, idx in enumerate(batches):
-            prepared = upcoming.result()
-            if b + 1 < len(batches):
-                upcoming = prep_pool.submit(_prepare, backbone, proteins_of[b + 1])
-            results = _run_batch(backbone, proteins_of[b], prepared)
-            items = []
-            for (p, keys), res in zip((todo[i] for i in idx), results):
-                if isinstance(res, str):
-                    summary.refused.append((p.id, res))
-                    continue
-                items.extend((keys[layer], res[layer]) for layer in backbone.layers)
-                summary.embedded += 1
-                summary.residues += len(p)
-            if commit is not None:
-                commit.result()  # at most one batch waits for its commit (and raises the writer's errors)
-            commit = commit_pool.submit(store.put_many, items) if items else None
-            bar.update(sum(len(p) for p in proteins_of[b]))
-        if commit is not None:
-            commit.result()
-    refused_ids = {pid for pid, _ in summary.refused}
-    refused_keys = {next(iter(keys.values())): pid for p, keys in todo if (pid := p.id) in refused_ids}
-    for key, pid in duplicates:  # a duplicate shares its first copy's fate
-        if key in refused_keys:
-            summary.refused.append((pid, f"same content as refused {refused_keys[key]}"))
-        else:
-            summary.cached += 1
-    summary.seconds = time.perf_counter() - t0
-    summary.residues_per_s = summary.residues / summary.seconds if summary.seconds > 0 else 0.0
-    return summary
+    with bar, torch.inference_mode(), Committer(store) as committer:
+        stream = prepared_batches(backbone, [[p for p, _ in g] for g in groups])
+        for entries, (batch, prepared) in zip(groups, stream):
+            results = _run_batch(backbone, batch, prepared)
+            committer.submit(outcome_items(backbone, entries, results, plan.summary))
+            bar.update(sum(len(p) for p in batch))
+    return plan.finish(time.perf_counter() - t0)
