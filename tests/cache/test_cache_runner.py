@@ -205,3 +205,15 @@ def test_featurising_and_commits_overlap_the_model(tmp_path):
     assert bb.n_batches >= 4 and len(bb.prepared_ahead) == len(committed_during_next_forward) == bb.n_batches
     assert all(bb.prepared_ahead) and all(committed_during_next_forward)
     assert threading.main_thread().name not in bb.prep_threads | commit_threads
+
+
+def test_default_batch_budget_comes_from_the_backbone_for_its_device(tmp_path):
+    class Budgeted(SlowBackbone):
+        batch_tokens_by_device = {"cpu": 60, "*": 10_000}
+
+    bb = Budgeted()
+    ps = random_proteins(8, lo=20, hi=30, seed=3)
+    assert bb.default_batch_tokens() == 60
+    embed_proteins(bb, ps, tmp_path, progress=False)
+    assert sorted(bb.calls) == sorted(len(b) for b in make_batches([len(p) for p in ps], 60))
+    assert max(bb.calls) == 2  # 60 tokens: at most two 20-30-residue chains per forward
