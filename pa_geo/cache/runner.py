@@ -64,24 +64,34 @@ def _refusal(backbone: Backbone, protein: Protein) -> str | None:
     return None
 
 
-def make_batches(lengths: Sequence[int], batch_tokens: int, max_residues: int | None = None) -> list[list[int]]:
-    """Indices grouped into batches, longest first, with ``len(batch) * max length <= batch_tokens``.
+MAX_PADDING = 0.05
 
-    A chain with ``length >= batch_tokens`` or ``length > max_residues`` forms a batch of its own.
+
+def make_batches(lengths: Sequence[int], batch_tokens: int, max_residues: int | None = None,
+                 max_padding: float = MAX_PADDING) -> list[list[int]]:
+    """Indices grouped into batches, longest first, with ``len(batch) * max length <= batch_tokens`` and at
+    most ``max_padding`` of each batch's padded residues being padding.
+
+    A chain with ``length >= batch_tokens`` or ``length > max_residues`` forms a batch of its own. The padding cap
+    matters: on CPU a padded residue costs as much as a real one (ESM-1b, 16 real chains, 1 thread: one chain per
+    forward 56 s, 4096-residue batches without a cap 76 s).
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     cur: list[int] = []
+    total = 0
     for i in order:
         L = lengths[i]
         if L >= batch_tokens or (max_residues is not None and L > max_residues):
             batches.append([i])
             continue
         # sorted longest first: the batch's padded length is its first member's
-        if cur and (len(cur) + 1) * lengths[cur[0]] > batch_tokens:
+        padded = (len(cur) + 1) * lengths[cur[0]] if cur else L
+        if cur and (padded > batch_tokens or total + L < (1.0 - max_padding) * padded):
             batches.append(cur)
-            cur = []
+            cur, total = [], 0
         cur.append(i)
+        total += L
     if cur:
         batches.append(cur)
     return batches

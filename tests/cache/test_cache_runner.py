@@ -37,6 +37,15 @@ def test_make_batches_budget_and_long_chains():
     assert make_batches([], 100) == []
 
 
+def test_make_batches_caps_padding():
+    lengths = [100, 98, 97, 60, 59, 58, 20]
+    batches = make_batches(lengths, batch_tokens=10_000, max_padding=0.05)
+    assert batches == [[0, 1, 2], [3, 4, 5], [6]]
+    for b in batches:  # padded residues that are padding: <= 5%
+        assert 1 - sum(lengths[i] for i in b) / (len(b) * max(lengths[i] for i in b)) <= 0.05
+    assert make_batches(lengths, batch_tokens=10_000, max_padding=1.0) == [[0, 1, 2, 3, 4, 5, 6]]
+
+
 def test_embeds_then_skips_everything_cached(tmp_path):
     bb = SlowBackbone()
     ps = random_proteins(12)
