@@ -23,10 +23,9 @@ import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from pa_geo.backbones.base import Backbone, Layer
-from pa_geo.cache.keys import protein_keys
 from pa_geo.cache.merge import merge_caches
-from pa_geo.cache.runner import (Committer, EmbedPlan, EmbedSummary, _is_cached, _run_batch, outcome_items,
-                                 plan_embedding, prepared_batches)
+from pa_geo.cache.runner import (Committer, EmbedPlan, EmbedSummary, cached_flags, outcome_items, plan_embedding,
+                                 prepared_batches, run_batch)
 from pa_geo.cache.store import EmbeddingStore, store_dirname
 from pa_geo.errors import CacheError
 from pa_geo.io.protein import Protein
@@ -77,7 +76,7 @@ class EmbedModule(pl.LightningModule):
 
     def predict_step(self, batch: tuple[list[Entry], Any], batch_idx: int) -> list[dict[Layer, torch.Tensor] | str]:
         entries, prepared = batch
-        return _run_batch(self.backbone, [p for p, _ in entries], prepared)
+        return run_batch(self.backbone, [p for p, _ in entries], prepared)
 
 
 class ShardWriter(BasePredictionWriter):
@@ -159,7 +158,7 @@ def _skip_shard_entries(backbone: Backbone, plan: EmbedPlan, shard_root: Path) -
     for d in sorted(shard_root.glob("rank*/" + store_dirname(backbone.registry_name))):
         if (d / "data.mdb").is_file():
             with EmbeddingStore(d, readonly=True) as st:
-                flags = _is_cached(st, plan.todo)
+                flags = cached_flags(st, plan.todo)
             done |= {i for i, f in enumerate(flags) if f}
     plan.todo = [t for i, t in enumerate(plan.todo) if i not in done]
     plan.summary.cached += len(done)

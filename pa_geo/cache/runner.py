@@ -113,7 +113,7 @@ def _prepare(backbone: Backbone, batch: list[Protein]) -> Prepared | BaseExcepti
     """:meth:`Backbone.prepare` of a batch, or the exception it raised (re-raised on the model thread)."""
     try:
         return backbone.prepare(batch)
-    except Exception as err:  # noqa: BLE001 - handled by _run_batch
+    except Exception as err:  # noqa: BLE001 - handled by run_batch
         return err
 
 
@@ -181,9 +181,11 @@ def outcome_items(backbone: Backbone, entries: Sequence[tuple[Protein, dict[Laye
     return items
 
 
-def _run_batch(backbone: Backbone, batch: list[Protein],
-               prepared: Prepared | BaseException | None = None) -> list[dict[Layer, torch.Tensor] | str]:
-    """Outputs per protein, or a one-line refusal reason; a failing batch is retried protein by protein."""
+def run_batch(backbone: Backbone, batch: list[Protein],
+              prepared: Prepared | BaseException | None = None) -> list[dict[Layer, torch.Tensor] | str]:
+    """Per protein of ``batch`` its ``{layer: [L, D]}`` output or a one-line refusal reason (``prepared``: the
+    batch's :meth:`Backbone.prepare` result, made here when None); a failing batch is retried protein by
+    protein."""
     try:
         if prepared is None:
             prepared = backbone.prepare(batch)
@@ -195,7 +197,7 @@ def _run_batch(backbone: Backbone, batch: list[Protein],
     except Exception as err:  # noqa: BLE001 - a bad protein must not stop the run; it is reported
         if len(batch) == 1:
             return [_one_line(err)]
-        return [r for p in batch for r in _run_batch(backbone, [p])]
+        return [r for p in batch for r in run_batch(backbone, [p])]
     return [_check_output(backbone, p, o) or o for p, o in zip(batch, outs)]
 
 
@@ -208,7 +210,7 @@ def _open_store(backbone: Backbone, cache: EmbeddingStore | str | Path, dtype: s
                                        dtype=dtype)  # type: ignore[arg-type]
 
 
-def _is_cached(store: EmbeddingStore, todo: list[tuple[Protein, dict[Layer, bytes]]]) -> list[bool]:
+def cached_flags(store: EmbeddingStore, todo: list[tuple[Protein, dict[Layer, bytes]]]) -> list[bool]:
     """Whether every layer of each protein is stored intact; damaged entries are reported and will be recomputed."""
     flags: list[bool] = []
     for start in range(0, len(todo), _CHECK_CHUNK):
@@ -317,7 +319,7 @@ def plan_embedding(backbone: Backbone, proteins: Sequence[Protein], store: Embed
             continue
         seen.add(first)
         todo.append((p, keys))
-    flags = _is_cached(store, todo) if store is not None else [False] * len(todo)
+    flags = cached_flags(store, todo) if store is not None else [False] * len(todo)
     summary.cached += sum(flags)
     return EmbedPlan([t for t, done in zip(todo, flags) if not done], duplicates, summary)
 
@@ -334,7 +336,7 @@ def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: Embeddin
     with bar, torch.inference_mode(), Committer(store) as committer:
         stream = prepared_batches(backbone, [[p for p, _ in g] for g in groups])
         for entries, (batch, prepared) in zip(groups, stream):
-            results = _run_batch(backbone, batch, prepared)
+            results = run_batch(backbone, batch, prepared)
             committer.submit(outcome_items(backbone, entries, results, plan.summary))
             bar.update(sum(len(p) for p in batch))
     return plan.finish(time.perf_counter() - t0)
