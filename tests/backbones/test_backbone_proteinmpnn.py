@@ -93,7 +93,7 @@ def test_variants_and_fingerprints():
     vanilla = get_backbone("proteinmpnn")
     assert vanilla.layers == [3] and vanilla.dims == {3: 128}
     soluble = get_backbone("proteinmpnn", weights="soluble")
-    ca = get_backbone("proteinmpnn", weights="ca", noise="002")
+    ca = get_backbone("proteinmpnn_ca", noise="002")
     assert len({vanilla.fingerprint, soluble.fingerprint, ca.fingerprint}) == 3
     chains = structuredb_chains()[:3]
     out = ca.embed(chains)  # B == 3 is the batch size the package's torch.cross call gets wrong
