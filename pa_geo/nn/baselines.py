@@ -1,30 +1,41 @@
 """Baseline encoders and the ablations of the full model, one definition each.
 
-Every encoder (:class:`MeanEmbeddingEncoder`, :class:`~pa_geo.nn.encoder.AdapterEncoder`) has the same interface:
-``forward(batch) -> EncoderOutput``, ``graph_dim``, ``node_dim`` and ``required_batch_attributes`` (the batch
-fields it reads, ProteinWorkshop's convention). The full model is ``AdapterEncoder(ProteinAdapter(levels),
-MultiScalePredictor(d_model))`` with a task head (:mod:`pa_geo.nn.heads`); each ablation changes ONE thing:
+Every encoder (:class:`MeanEmbeddingEncoder`, :class:`~pa_geo.nn.encoder.AdapterEncoder`, the structure encoders of
+:mod:`pa_geo.nn.structure_encoders`) has the same interface: ``forward(batch) -> EncoderOutput``, ``graph_dim``,
+``node_dim`` and ``required_batch_attributes`` (the batch fields it reads, ProteinWorkshop's convention). The full
+model is ``AdapterEncoder(ProteinAdapter(levels), MultiScalePredictor(d_model))`` with a task head
+(:mod:`pa_geo.nn.heads`); each ablation changes ONE thing, and each is one config of ``configs/ablations/`` that
+composes on any task config by name only (the adapter's ``levels`` carry over when its class is swapped; encoders
+that replace adapter and predictor sit in the adapter slot with ``predictor: null``):
 
-=================================  ===========================================================================
-ablation                           constructor form (everything else as in the full model)
-=================================  ===========================================================================
-linear probe                       encoder ``MeanEmbeddingEncoder(levels)``; head ``GraphHead(encoder.graph_dim,
-                                   out, hidden_dim=None)`` (node-level tasks: ``NodeHead(encoder.node_dim, out,
-                                   hidden_dim=None)`` on the per-residue embeddings)
-2-layer MLP probe                  as the linear probe with ``hidden_dim=<H>`` in the head
-scalar mix of several layers       ``MeanEmbeddingEncoder(levels, mix="scalar_mix")`` (levels = the layers, e.g.
-                                   ``{"emb_esm1b_12": 1280, "emb_esm1b_24": 1280, "emb_esm1b_33": 1280}``)
-levels summed, plain transformer   adapter ``SummedLevelsTransformer(levels, d_model, n_blocks, n_heads)``: one
-                                   stream, same depth / width / heads / predictor (the reviewer's baseline)
-no intra-level self-attention      adapter ``ProteinAdapter(levels, self_attention=False)``
-no cross-attention (late fusion)   adapter ``ProteinAdapter(levels, cross_attention=False)``: separate streams,
-                                   fused only after the last block
-per-residue level mixing           adapter ``ProteinAdapter(levels, cross_scope="residue")``
-predictor without the final merge  predictor ``MultiScalePredictor(d_model, merge="last")``
-global pooling only                predictor ``MultiScalePredictor(d_model, pool="none", num_scales=1)``
-=================================  ===========================================================================
+=================================  =================================================  ===========================
+ablation                           constructor form (everything else as in the full    configs/ablations/
+                                   model)
+=================================  =================================================  ===========================
+linear probe                       ``AdapterEncoder(MeanEmbeddingEncoder(levels))``;   linear_probe.yaml
+                                   head ``hidden_dim=None`` (node tasks: per-residue
+                                   embeddings; protein tasks: their mean)
+2-layer MLP probe                  as the linear probe, head ``hidden_dim=<H>``        mlp_probe.yaml
+scalar mix of several layers       ``MeanEmbeddingEncoder(levels, mix="scalar_mix")``  scalar_mix.yaml
+levels summed, plain transformer   adapter ``SummedLevelsTransformer(levels, d_model,  summed_levels_transformer.yaml
+                                   n_blocks, n_heads)``: one stream, same depth /
+                                   width / heads / predictor (the reviewer's baseline)
+no intra-level self-attention      ``ProteinAdapter(levels, self_attention=False)``    no_self_attention.yaml
+no cross-attention (late fusion)   ``ProteinAdapter(levels, cross_attention=False)``:  no_cross_attention.yaml
+                                   separate streams, fused after the last block
+per-residue level mixing           ``ProteinAdapter(levels, cross_scope="residue")``   residue_level_mixing.yaml
+predictor without the final merge  ``MultiScalePredictor(d_model, merge="last")``      no_final_merge.yaml
+global pooling only                ``MultiScalePredictor(d_model, pool="none",         global_pool_only.yaml
+                                   num_scales=1)``
+GearNet-Edge-style conv            ``GearNetEncoder()`` (one-hot residues)             gearnet.yaml
+ESM-GearNet-style serial fusion    ``GearNetEncoder(levels=levels,                     esm_gearnet.yaml
+                                   sequence_levels="sequence")``
+GVP-GNN / with sequence levels     ``GVPEncoder()`` / ``GVPEncoder(levels=levels,      gvp.yaml / esm_gvp.yaml
+                                   sequence_levels="sequence")``
+=================================  =================================================  ===========================
 
-With one ESM-1b level and the linear head the linear probe is PEER's frozen ESM-1b probe.
+With one ESM-1b level the MLP probe is PEER's frozen ESM-1b probe (``configs/fluorescence.yaml`` +
+``ablations/mlp_probe.yaml``).
 """
 from __future__ import annotations
 

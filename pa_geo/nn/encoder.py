@@ -1,7 +1,7 @@
 """The full trainable encoder: ProteinAdapter (fuse frozen levels per node) -> MultiScalePredictor (pool, read out)."""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Optional, Protocol
 
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
@@ -21,10 +21,22 @@ class Predictor(Protocol):
 
 class AdapterEncoder(nn.Module):
     """``adapter(batch) -> x [N, d_model]`` then ``predictor(x, batch) -> EncoderOutput(graph [B, graph_dim],
-    node [N, node_dim], batch [N])``. ``graph_dim`` / ``node_dim`` are the predictor's."""
+    node [N, node_dim], batch [N])``. ``graph_dim`` / ``node_dim`` are the predictor's.
 
-    def __init__(self, adapter: nn.Module, predictor: nn.Module) -> None:
+    ``predictor=None``: the adapter slot holds a whole encoder (``adapter(batch) -> EncoderOutput``, with its own
+    ``graph_dim`` / ``node_dim``): the baselines that replace both stages (probes, GearNet, GVP). Configs swap them
+    in by name (``configs/ablations/``), and the task's ``levels`` carry over to them.
+    """
+
+    def __init__(self, adapter: nn.Module, predictor: Optional[nn.Module] = None) -> None:
         super().__init__()
+        if predictor is None:
+            for attr in ("graph_dim", "node_dim"):
+                if not isinstance(getattr(adapter, attr, None), int):
+                    raise ConfigError(f"AdapterEncoder: without a predictor the adapter must be an encoder, but "
+                                      f"{type(adapter).__name__} has no int {attr}")
+            self.adapter, self.predictor = adapter, None
+            return
         in_dim = getattr(predictor, "in_dim", None)
         out_dim = getattr(adapter, "out_dim", None)
         if in_dim is not None and out_dim is not None and in_dim != out_dim:
@@ -39,12 +51,12 @@ class AdapterEncoder(nn.Module):
     @property
     def graph_dim(self) -> int:
         """Width of ``EncoderOutput.graph``."""
-        return self.predictor.graph_dim
+        return (self.predictor or self.adapter).graph_dim
 
     @property
     def node_dim(self) -> int:
         """Width of ``EncoderOutput.node``."""
-        return self.predictor.node_dim
+        return (self.predictor or self.adapter).node_dim
 
     @property
     def required_batch_attributes(self) -> list[str]:
@@ -54,4 +66,5 @@ class AdapterEncoder(nn.Module):
         return list(dict.fromkeys(fields))
 
     def forward(self, batch: Data | Batch) -> EncoderOutput:
-        return self.predictor(self.adapter(batch), batch)
+        out = self.adapter(batch)
+        return out if self.predictor is None else self.predictor(out, batch)

@@ -58,7 +58,9 @@ from torch_geometric.nn import global_add_pool, global_mean_pool
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.outputs import EncoderOutput
-from pa_geo.nn.structure_encoders.inputs import check_fields, node_batch, segment_index, sequence_features
+from pa_geo.nn.structure_encoders.inputs import (
+    check_fields, node_batch, resolve_sequence_levels, segment_index, sequence_features,
+)
 from pa_geo.nn.structure_encoders.relational_graph import (
     MAX_SEQ_DIST, NUM_RESIDUE_TYPES, RelationalGraph, gearnet_edge_features, gearnet_graph, relational_sum,
     spatial_line_graph,
@@ -90,7 +92,10 @@ class GearNetEncoder(nn.Module):
     Args:
         hidden_dim / num_layers: width and number of relational conv layers (paper: 512 x 6).
         sequence_levels: frozen embedding fields (name -> width) used as node input instead of the one-hot residue
-            type, ESM-GearNet's serial fusion; None: one-hot residue type.
+            type, ESM-GearNet's serial fusion; ``"sequence"``: the sequence models' fields among ``levels``
+            (:func:`~pa_geo.nn.structure_encoders.inputs.resolve_sequence_levels`); None: one-hot residue type.
+        levels: the task's frozen fields (name -> width), read only through ``sequence_levels="sequence"``; a config
+            that swaps the adapter for this encoder carries the adapter's ``levels`` over.
         edge_message_passing: GearNet-Edge's line-graph message passing with ``num_angle_bin`` angle relations.
         embedding_dim: Linear + BatchNorm embedding of the node input before the first conv (0: none); default
             none, except ``hidden_dim`` for ``sequence_levels`` with edge message passing.
@@ -104,13 +109,15 @@ class GearNetEncoder(nn.Module):
     BatchNorm couples the proteins of a training batch (as in GearNet); in eval mode each protein is independent.
     """
 
-    def __init__(self, hidden_dim: int = 128, num_layers: int = 6, sequence_levels: dict[str, int] | None = None,
+    def __init__(self, hidden_dim: int = 128, num_layers: int = 6,
+                 sequence_levels: dict[str, int] | Literal["sequence"] | None = None,
                  edge_message_passing: bool = False, num_angle_bin: int = 8, embedding_dim: int | None = None,
                  short_cut: bool = True, batch_norm: bool = True, concat_hidden: bool = True,
                  readout: Literal["sum", "mean"] = "sum", dropout: float = 0.0, concat_sequence_output: bool = True,
                  max_seq_offset: int = 2, radius: float = 10.0, knn_k: int = 10, min_seq_distance: int = 5,
-                 max_num_neighbors: int = 32) -> None:
+                 max_num_neighbors: int = 32, levels: dict[str, int] | None = None) -> None:
         super().__init__()
+        sequence_levels = resolve_sequence_levels(levels, sequence_levels, type(self).__name__)
         if hidden_dim < 1 or num_layers < 1:
             raise ConfigError(f"GearNetEncoder: hidden_dim ({hidden_dim}) and num_layers ({num_layers}) must be >= 1")
         if readout not in READOUTS:

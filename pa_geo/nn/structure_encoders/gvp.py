@@ -30,6 +30,8 @@ node (100, 16), k 30 (gvp-pytorch)   2.48      10.6
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
@@ -42,7 +44,7 @@ from pa_geo.nn.structure_encoders.gvp_features import (
 )
 from pa_geo.nn.structure_encoders.gvp_layers import GVP, GVPConvLayer, GVPLayerNorm
 from pa_geo.nn.structure_encoders.inputs import (
-    check_fields, knn_edges, node_batch, segment_index, sequence_features,
+    check_fields, knn_edges, node_batch, resolve_sequence_levels, segment_index, sequence_features,
 )
 
 NUM_RESIDUE_TYPES = 21
@@ -59,7 +61,10 @@ class GVPEncoder(nn.Module):
         num_layers: GVP-GNN layers (3).
         knn_k: CA neighbours per residue (30).
         num_rbf / num_positional: edge RBF and offset-encoding widths (16, 16).
-        sequence_levels: frozen embedding fields (name -> width) appended to the node scalars; None: none.
+        sequence_levels: frozen embedding fields (name -> width) appended to the node scalars; ``"sequence"``: the
+            sequence models' fields among ``levels``; None: none.
+        levels: the task's frozen fields, read only through ``sequence_levels="sequence"`` (carried over from the
+            adapter a config swaps this encoder in for).
         residue_type: append a learned embedding of ``residue_type`` to the node scalars.
         vector_gate: vector gating in every GVP; dropout: in every layer (0.1).
         concat_sequence_output: with ``sequence_levels``, prepend the sequence features to the outputs
@@ -68,9 +73,11 @@ class GVPEncoder(nn.Module):
 
     def __init__(self, node_scalars: int = 32, node_vectors: int = 4, edge_scalars: int = 32, edge_vectors: int = 1,
                  num_layers: int = 3, knn_k: int = 30, num_rbf: int = 16, num_positional: int = 16,
-                 sequence_levels: dict[str, int] | None = None, residue_type: bool = True, vector_gate: bool = True,
-                 dropout: float = 0.1, concat_sequence_output: bool = True) -> None:
+                 sequence_levels: dict[str, int] | Literal["sequence"] | None = None, residue_type: bool = True,
+                 vector_gate: bool = True, dropout: float = 0.1, concat_sequence_output: bool = True,
+                 levels: dict[str, int] | None = None) -> None:
         super().__init__()
+        sequence_levels = resolve_sequence_levels(levels, sequence_levels, type(self).__name__)
         if min(node_scalars, node_vectors, edge_scalars, edge_vectors, num_layers, knn_k) < 1:
             raise ConfigError("GVPEncoder: node/edge dims, num_layers and knn_k must all be >= 1")
         if sequence_levels is not None and not sequence_levels:

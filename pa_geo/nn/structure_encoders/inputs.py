@@ -42,6 +42,41 @@ def sequence_features(batch: Data | Batch, levels: dict[str, int], owner: str) -
     return torch.cat([x.float() for x in level_inputs(batch, levels, owner)], dim=-1)
 
 
+def field_level(field: str) -> str:
+    """``"sequence"`` or ``"structure"``: the level of the backbone whose embeddings node field ``field`` holds
+    (``emb_<backbone>_<layer>``, :func:`pa_geo.graphs.schema.embedding_field`), read from the backbone registry
+    without building the backbone. A field no registered backbone names is a one-line :class:`ConfigError`."""
+    import pa_geo.backbones  # noqa: F401 - registers every backbone
+    from pa_geo.backbones.base import BACKBONES
+    from pa_geo.graphs.schema import embedding_field
+
+    best = None
+    for name in BACKBONES.names():
+        prefix = embedding_field(name, "")
+        layer = field[len(prefix):] if field.startswith(prefix) else ""
+        if layer and "_" not in layer and (best is None or len(name) > len(best)):
+            best = name
+    if best is None:
+        raise ConfigError(f"{field!r} is not an embedding field of a registered backbone (emb_<backbone>_<layer>)")
+    return str(BACKBONES.get(best).level)
+
+
+def resolve_sequence_levels(levels: dict[str, int] | None, sequence_levels: dict[str, int] | str | None,
+                            owner: str) -> dict[str, int] | None:
+    """The frozen node inputs of a structure encoder: ``sequence_levels`` as given (name -> width, or None for
+    none), or with ``sequence_levels="sequence"`` the fields of ``levels`` that hold a sequence model's embeddings
+    (:func:`field_level`), so one config works on every task whatever its levels are called."""
+    if sequence_levels != "sequence":
+        if isinstance(sequence_levels, str):
+            raise ConfigError(f"{owner}: sequence_levels must be a dict, 'sequence' or None, got {sequence_levels!r}")
+        return dict(sequence_levels) if sequence_levels is not None else None
+    chosen = {f: d for f, d in (levels or {}).items() if field_level(f) == "sequence"}
+    if not chosen:
+        raise ConfigError(f"{owner}: sequence_levels='sequence' but levels {sorted(levels or {})} hold no sequence "
+                          "model's embeddings")
+    return chosen
+
+
 def segment_index(batch_index: Tensor, chain_index: Tensor) -> Tensor:
     """[N] int64 id that is equal for two nodes iff they are in the same protein and the same chain."""
     return batch_index * (int(chain_index.max()) + 1 if chain_index.numel() else 1) + chain_index
