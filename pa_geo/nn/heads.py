@@ -18,6 +18,7 @@ from torch_geometric.utils.sparse import index2ptr
 
 from pa_geo.errors import ConfigError, DatasetError
 from pa_geo.nn.outputs import EncoderOutput
+from pa_geo.nn.profiling import stage
 
 
 def mlp(in_dim: int, out_dim: int, hidden_dim: int | None, dropout: float = 0.0) -> MLP:
@@ -81,6 +82,10 @@ class TaskHead(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, out_dim={self.out_dim}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with stage("head"):  # one profiler scope for every head's forward (pa_geo.nn.profiling)
+            return super().__call__(*args, **kwargs)
 
 
 class GraphHead(TaskHead):
