@@ -11,7 +11,7 @@ from pa_geo.cache.keys import protein_keys
 from pa_geo.cache.store import EmbeddingStore
 from pa_geo.io.protein import Protein
 
-STRUCTURE_BACKBONES = frozenset({"esm_if1", "proteinmpnn"})  # the rest read sequences
+STRUCTURE_BACKBONES = frozenset({"esm_if1", "proteinmpnn", "proteinmpnn_ca"})  # the rest read sequences
 
 
 def fill_random_cache(cache_root: str | Path, backbone: str, dims: dict[int, int], proteins: Iterable[Protein],
