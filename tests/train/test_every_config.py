@@ -1,9 +1,9 @@
-"""Every shipped config (each task, each ablation composed on a task, multitask) is built through the CLI parser and
-runs one forward + backward on a small batch of data written in its task's released format, at the paths the config
-names (relative to the working directory), with embedding caches of random vectors of the widths its levels name."""
+"""Every shipped config (each task, every ablation composed by name on both demo experiments, multitask) is built
+through the CLI parser and runs one forward + backward on a small batch of data written in its task's released
+format, at the paths the config names (relative to the working directory), with embedding caches of random vectors
+of the widths its levels name."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -20,13 +20,13 @@ from pa_geo.train.cli import build_cli
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::FutureWarning")]
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TASKS = sorted(p.name for p in CONFIGS.glob("*.yaml"))
-PROBE_LEVELS = json.dumps({"emb_near_8": 256, "emb_proteinmpnn_3": 128})
-CASES = [(t,) for t in TASKS] + [
-    ("demo_ss3.yaml", f"ablations/{a.name}") for a in sorted((CONFIGS / "ablations").glob("pool_*.yaml"))] + [
-    ("demo_ss3.yaml", "ablations/no_cross_attention.yaml"),
-    ("demo_ss3.yaml", "ablations/mean_probe.yaml", "--model.encoder.init_args.levels", PROBE_LEVELS),
-    ("fluorescence.yaml", "ablations/esm1b_mean_probe.yaml"),
-    ("multitask/demo_ss3_rsa.yaml",),
+ABLATIONS = sorted(f"ablations/{a.name}" for a in (CONFIGS / "ablations").glob("*.yaml"))
+DEMO_EXPERIMENTS = ["multitask/demo_ss8_rsa.yaml", "demo_solubility.yaml"]  # the two experiments of pa-geo demo
+# GVP reads coordinates only (kNN edges, backbone features): on a sequence-only task it has no edges to train
+NEEDS_STRUCTURE = {"ablations/gvp.yaml", "ablations/esm_gvp.yaml"}
+CASES = [(t,) for t in TASKS] + [(e, a) for e in DEMO_EXPERIMENTS for a in ABLATIONS
+                                  if not (e == "demo_solubility.yaml" and a in NEEDS_STRUCTURE)] + [
+    ("fluorescence.yaml", "ablations/mlp_probe.yaml"),  # PEER's frozen ESM-1b probe
 ]
 
 
@@ -41,7 +41,8 @@ def _args(case: tuple[str, ...]) -> list[str]:
 
 def _levels(encoder: torch.nn.Module) -> dict[str, int]:
     adapter = getattr(encoder, "adapter", None)
-    return dict(getattr(adapter, "levels", None) or getattr(encoder, "levels", {}))
+    return dict(getattr(adapter, "levels", None) or getattr(adapter, "sequence_levels", None) or
+                getattr(encoder, "levels", {}))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "+".join(x.removesuffix(".yaml") for x in c if "/" in x or

@@ -17,8 +17,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TASK_CONFIGS = sorted(p for p in CONFIGS.glob("*.yaml"))
 MULTITASK = sorted((CONFIGS / "multitask").glob("*.yaml"))
-# mean_probe needs the task's levels on the command line: tests/train/test_every_config.py runs it with them
-ABLATIONS = sorted(p for p in (CONFIGS / "ablations").glob("*.yaml") if p.stem != "mean_probe")
+ABLATIONS = sorted((CONFIGS / "ablations").glob("*.yaml"))
 PEER_17 = ["fluorescence", "stability", "beta_lactamase", "aav", "thermostability", "gb1", "solubility",
            "subcellular_localization", "binary_localization", "fold", "secondary_structure", "contact", "yeast_ppi",
            "human_ppi", "ppi_affinity", "pdbbind", "bindingdb"]
@@ -33,7 +32,7 @@ def _instantiate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *configs: Path
 
 def test_one_config_per_task() -> None:
     names = {p.stem for p in TASK_CONFIGS}
-    assert set(PEER_17 + ATOM3D + ["demo_ss3", "demo_rsa", "demo_solubility"]) <= names
+    assert set(PEER_17 + ATOM3D + ["demo_ss8", "demo_ss3", "demo_rsa", "demo_solubility"]) <= names
 
 
 @pytest.mark.parametrize("config", TASK_CONFIGS + MULTITASK, ids=lambda p: p.stem)
@@ -56,24 +55,53 @@ def test_config_instantiates(config: Path, tmp_path: Path, monkeypatch: pytest.M
     assert "in_dim" not in str(text.get("model", {}).get("head")) and "out_dim" not in config.read_text()
 
 
+def _has_cross(module) -> bool:
+    return any(n.endswith(".cross") for n, _ in module.named_modules())
+
+
+# what each ablation changes, checked on the composed encoder (ref: the experiment's own encoder)
+ABLATION_CHECKS = {
+    "linear_probe": lambda enc, ref, cli: type(enc.adapter).__name__ == "MeanEmbeddingEncoder" and
+    enc.predictor is None and cli.model.heads[cli.model.task].hidden_dim is None,
+    "mlp_probe": lambda enc, ref, cli: type(enc.adapter).__name__ == "MeanEmbeddingEncoder" and enc.predictor is None
+    and enc.adapter.mix is None and cli.model.heads[cli.model.task].hidden_dim == 128,
+    "scalar_mix": lambda enc, ref, cli: enc.adapter.mix is not None and enc.predictor is None,
+    "summed_levels_transformer": lambda enc, ref, cli: enc.adapter.fusion_first and not _has_cross(enc.adapter) and
+    len(enc.adapter.blocks) == len(ref.adapter.blocks) and enc.adapter.d_model == ref.adapter.d_model,
+    "no_self_attention": lambda enc, ref, cli: enc.adapter.blocks[0].attn is None and _has_cross(enc.adapter),
+    "no_cross_attention": lambda enc, ref, cli: not _has_cross(enc.adapter) and len(enc.adapter.blocks[0].ffn) == 2,
+    "residue_level_mixing": lambda enc, ref, cli: type(enc.adapter.blocks[0].cross).__name__ ==
+    "ResidueCrossAttention",
+    "no_final_merge": lambda enc, ref, cli: enc.predictor.merge == "last",
+    "global_pool_only": lambda enc, ref, cli: enc.predictor.num_scales == 1 and enc.predictor.pools[0].name == "none",
+    "gearnet": lambda enc, ref, cli: type(enc.adapter).__name__ == "GearNetEncoder" and
+    enc.adapter.sequence_levels is None,
+    "esm_gearnet": lambda enc, ref, cli: type(enc.adapter).__name__ == "GearNetEncoder" and
+    set(enc.adapter.sequence_levels) == {f for f in ref.adapter.levels if f.startswith("emb_near_")},
+    "gvp": lambda enc, ref, cli: type(enc.adapter).__name__ == "GVPEncoder" and enc.adapter.sequence_levels is None,
+    "esm_gvp": lambda enc, ref, cli: type(enc.adapter).__name__ == "GVPEncoder" and
+    set(enc.adapter.sequence_levels) == {f for f in ref.adapter.levels if f.startswith("emb_near_")},
+}
+
+
+@pytest.mark.parametrize("base", ["multitask/demo_ss8_rsa.yaml", "demo_solubility.yaml"])
 @pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda p: p.stem)
-def test_ablation_overrides_by_name_only(ablation: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    base = CONFIGS / ("fluorescence.yaml" if "probe" in ablation.stem else "demo_ss3.yaml")
-    cli = _instantiate(tmp_path, monkeypatch, base, ablation)
+def test_ablation_overrides_by_name_only(ablation: Path, base: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    cli = _instantiate(tmp_path, monkeypatch, CONFIGS / base, ablation)
+    ref = _instantiate(tmp_path, monkeypatch, CONFIGS / base).model.encoder
     enc = cli.model.encoder
     if ablation.stem.startswith("pool_"):
         name = ablation.stem.removeprefix("pool_")
         assert all(p.name == name for p in enc.predictor.pools)
-        ref = _instantiate(tmp_path, monkeypatch, base).model.encoder
         assert type(enc.adapter) is type(ref.adapter)  # only the pooling changed
-    elif "probe" in ablation.stem:
-        assert type(enc).__name__ == "MeanEmbeddingEncoder" and enc.graph_dim == 1280
-    else:
-        def has_cross(adapter) -> bool:
-            return any(n.endswith(".cross") for n, _ in adapter.named_modules())
-
-        assert not has_cross(enc.adapter)
-        assert has_cross(_instantiate(tmp_path, monkeypatch, base).model.encoder.adapter)
+        return
+    assert ablation.stem in ABLATION_CHECKS, f"no check for ablation {ablation.stem}"
+    assert ABLATION_CHECKS[ablation.stem](enc, ref, cli)
+    if hasattr(enc.adapter, "levels") and type(enc.adapter).__name__ != "GearNetEncoder":
+        assert enc.adapter.levels == ref.adapter.levels  # the task's levels carried over, never named again
+    for task, head in cli.model.heads.items():  # heads re-bound to the new encoder's widths
+        assert head.in_dim == getattr(enc, f"{head.reads}_dim"), task
 
 
 def test_unknown_task_in_config_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,7 +113,7 @@ def test_unknown_task_in_config_is_a_config_error(tmp_path: Path, monkeypatch: p
 def test_head_widths_follow_the_encoder_and_conflicts_are_one_line(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     base = CONFIGS / "demo_ss3.yaml"
-    cli = _instantiate(tmp_path, monkeypatch, base, CONFIGS / "ablations" / "pool_none.yaml")
+    cli = _instantiate(tmp_path, monkeypatch, base, CONFIGS / "ablations" / "global_pool_only.yaml")
     head = cli.model.heads["demo_ss3"]
     assert head.in_dim == cli.model.encoder.node_dim == 64 and head.out_dim == 3  # README's ablation command
     with pytest.raises(ConfigError, match="NodeHead in_dim=384 but the encoder's node_dim is 192"):
@@ -99,10 +127,10 @@ def test_head_widths_follow_the_encoder_and_conflicts_are_one_line(tmp_path: Pat
 def test_extends_is_expanded_and_the_saved_config_stands_alone(tmp_path: Path) -> None:
     from pa_geo.train.cli import expand_extends
 
-    args = expand_extends(["fit", "--config", str(CONFIGS / "multitask" / "demo_ss3_rsa.yaml"), "--x", "1"])
+    args = expand_extends(["fit", "--config", str(CONFIGS / "multitask" / "demo_ss8_rsa.yaml"), "--x", "1"])
     names = [Path(a).relative_to(CONFIGS).as_posix() for a in args if a.endswith(".yaml")]
-    assert names == ["base/trainer.yaml", "base/model.yaml", "base/demo.yaml", "demo_ss3.yaml",
-                     "multitask/demo_ss3_rsa.yaml"] and args[0] == "fit" and args[-2:] == ["--x", "1"]
+    assert names == ["base/trainer.yaml", "base/model.yaml", "base/demo.yaml", "demo_ss8.yaml",
+                     "multitask/demo_ss8_rsa.yaml"] and args[0] == "fit" and args[-2:] == ["--x", "1"]
     loop = tmp_path / "loop.yaml"
     loop.write_text("extends: loop.yaml\n")
     with pytest.raises(ConfigError, match="loops back"):
