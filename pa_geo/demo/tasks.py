@@ -1,25 +1,67 @@
-"""Demo tasks on the data the package ships (``data/``): StructureDB SS3 / RSA and solvnet solubility.
+"""Demo tasks on the data the package ships (``data/``): StructureDB DSSP / RSA on CA traces and solvnet solubility.
+
+Why these tasks (README, "The demo"): the structure level is ProteinMPNN's CA-only encoder (``proteinmpnn_ca``) and
+every structure task here reads CA traces only (:func:`ca_trace`: N, C and O removed before anything sees the
+protein - encoders, graphs, baselines). DSSP assigns its 8 states (H G I E B T S C) from backbone hydrogen bonds
+(N-H ... O=C energies), which a CA trace does not contain: the structure level sees the fold's CA geometry, the
+sequence level (NEAR) sees residue identities and no coordinates, and neither reads the labels off its input.
+Relative solvent accessibility (auxiliary) depends on side chains, which neither level sees. Solubility is a
+property of the sequence (two NEAR layers as the two levels).
 
 Splits are deterministic train/valid/test (80/10/10) from :mod:`pa_geo.datasets.splits`: StructureDB chains grouped
-by PDB entry, solubility sequences grouped by shared k-mers, seed 0. ``root`` may be the repo's ``data/`` folder
-(or any folder holding ``structuredb_subset.npz`` / ``solubility.csv``); a path to the file itself works too.
+by PDB entry, solubility sequences grouped by shared k-mers, seed 0; all 3,230 solubility sequences are used.
+``root`` may be the repo's ``data/`` folder (or any folder holding ``structuredb_subset.npz`` / ``solubility.csv``);
+a path to the file itself works too.
 """
 from __future__ import annotations
 
 from functools import lru_cache, partial
 from pathlib import Path
 
+import numpy as np
+
+from pa_geo.errors import DatasetError
+from pa_geo.io.protein import AtomTable, Protein
+from pa_geo.io.structure import chain_breaks_from_backbone
 from pa_geo.tasks.registry import register_task
 from pa_geo.tasks.spec import TaskRecord, TaskSpec
 
 DEMO_SPLITS = ["train", "valid", "test"]
 STRUCTUREDB_FILE = "structuredb_subset.npz"
 SOLUBILITY_FILE = "solubility.csv"
+SS8_CLASSES = "HGIEBTSC"  # DSSP: alpha, 3-10, pi helix; strand, bridge; turn, bend, coil
 
 
 def _resolve(root: Path, filename: str) -> Path:
     root = Path(root)
     return root if root.is_file() else root / filename
+
+
+def ca_trace(protein: Protein) -> Protein:
+    """The protein with its CA atoms only: ``backbone`` [L, 4, 3] keeps CA (N, C, O become NaN), the atom table
+    holds the CA atoms, chain breaks come from CA-CA distances (> 4.2 A)."""
+    backbone = np.full_like(protein.backbone, np.nan)
+    backbone[:, 1] = protein.backbone[:, 1]
+    atoms = protein.atoms
+    keep = np.flatnonzero(atoms.name == "CA")
+    ca_atoms = AtomTable(atoms.element[keep], atoms.name[keep], atoms.resname[keep],
+                         atoms.residue_index[keep], atoms.coords[keep], atoms.hetero[keep], atoms.chain_id[keep])
+    return Protein(protein.id, protein.sequence, protein.chain_ids, protein.residue_numbers,
+                   protein.insertion_codes, backbone, chain_breaks_from_backbone(backbone, protein.chain_ids),
+                   ca_atoms, source=protein.source)
+
+
+def dssp8_labels(record_id: str, dssp8: str) -> np.ndarray:
+    """``[L]`` int64 index of each DSSP letter in :data:`SS8_CLASSES`; another letter is a one-line
+    :class:`DatasetError` naming the record."""
+    table = np.full(128, -1, np.int64)
+    table[np.frombuffer(SS8_CLASSES.encode(), np.uint8)] = np.arange(len(SS8_CLASSES))
+    codes = np.frombuffer(dssp8.encode("ascii", "replace"), np.uint8)
+    labels = table[np.minimum(codes, 127)]
+    if (labels < 0).any():
+        bad = sorted({dssp8[i] for i in np.flatnonzero(labels < 0)})
+        raise DatasetError(f"{record_id}: DSSP letters {bad} are not among the 8 states {SS8_CLASSES}")
+    return labels
 
 
 @lru_cache(maxsize=2)
@@ -44,10 +86,16 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime if path.exists() else -1.0  # missing files: the dataset loader raises
 
 
+def _label(field: str, record: object) -> np.ndarray:
+    if field == "ss8":
+        return dssp8_labels(record.protein.id, record.dssp8)
+    return getattr(record, field).copy()
+
+
 def _structuredb_loader(field: str, root: Path, split: str) -> list[TaskRecord]:
     path = _resolve(root, STRUCTUREDB_FILE)
     records, splits = _structuredb(str(path), _mtime(path))
-    return [TaskRecord(records[i].protein.id, [records[i].protein], getattr(records[i], field).copy())
+    return [TaskRecord(records[i].protein.id, [ca_trace(records[i].protein)], _label(field, records[i]))
             for i in splits[split]]
 
 
@@ -58,15 +106,19 @@ def _solubility_loader(root: Path, split: str) -> list[TaskRecord]:
 
 
 DEMO_TASKS: list[TaskSpec] = [
+    TaskSpec("demo_ss8", "structure", "node", "multiclass", 8, ["accuracy", "accuracy_macro"], "accuracy",
+             list(DEMO_SPLITS), loader=partial(_structuredb_loader, "ss8"), source="pa_geo data/",
+             description="8-state DSSP per residue (0..7 = H G I E B T S C) from CA traces of shipped StructureDB "
+                         "chains"),
     TaskSpec("demo_ss3", "structure", "node", "multiclass", 3, ["accuracy", "accuracy_macro"], "accuracy",
              list(DEMO_SPLITS), loader=partial(_structuredb_loader, "ss3"), source="pa_geo data/",
-             description="3-state DSSP per residue (0 H, 1 E, 2 C) on shipped StructureDB chains"),
+             description="3-state DSSP per residue (0 H, 1 E, 2 C) from CA traces of shipped StructureDB chains"),
     TaskSpec("demo_rsa", "structure", "node", "regression", 1, ["pearson", "mae", "spearman", "rmse"], "pearson",
              list(DEMO_SPLITS), loader=partial(_structuredb_loader, "rsa"), source="pa_geo data/",
-             description="relative solvent accessibility per residue (SASA / Tien 2013 max ASA)"),
+             description="relative solvent accessibility per residue (SASA / Tien 2013 max ASA) from CA traces"),
     TaskSpec("demo_solubility", "sequence", "graph", "binary", 1, ["accuracy", "auroc"], "accuracy",
              list(DEMO_SPLITS), loader=_solubility_loader, source="pa_geo data/",
-             description="soluble (1) or not (0), solvnet sequences"),
+             description="soluble (1) or not (0), all 3,230 solvnet sequences"),
 ]
 
 

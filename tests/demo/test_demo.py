@@ -1,5 +1,6 @@
-"""``pa-geo demo`` end to end on a small slice of the shipped data with the real offline encoders; every row is a
-shipped config + an ablation config + command-line overrides (what a user runs with ``pa-geo fit``)."""
+"""``pa-geo demo``: rows are shipped configs + one ablation config (what a user runs with ``pa-geo fit``); the table
+reports mean +- sd over seeds with flags against the adapter; the bar chart has error bars; end to end on a small
+slice of the shipped data with the real offline encoders, two runs at a time in worker processes."""
 from __future__ import annotations
 
 import json
@@ -10,74 +11,120 @@ from pathlib import Path
 
 import pytest
 
-from pa_geo.demo.models import CONFIGS, DEMO_MODELS, EXPERIMENTS, model_args
-from pa_geo.demo.report import format_table, metric_value
+from pa_geo.demo.models import ALL_MODELS, CONFIGS, DEMO_MODELS, EXPERIMENTS, MODELS, model_args, models_for
+from pa_geo.demo.report import FLAG_RULE, format_table, metric_value, plot_bars, summarize
 from pa_geo.train.cli import build_cli
 
 ROOT = Path(__file__).resolve().parents[2]
+SS8, RSA = "test/test/accuracy", "test/demo_rsa/test/pearson"
+
+
+def test_default_rows_and_the_full_grid():
+    assert DEMO_MODELS == ("adapter", "mlp_probe", "summed_levels_transformer", "esm_gearnet")
+    assert set(DEMO_MODELS) <= set(ALL_MODELS) and len(ALL_MODELS) == 14
+    for name, m in MODELS.items():  # every row but the adapter is one shipped ablation config
+        assert (m.ablation is None) == (name == "adapter")
+        assert m.ablation is None or (CONFIGS / "ablations" / f"{m.ablation}.yaml").is_file()
+    assert "gvp" not in models_for("solubility", list(ALL_MODELS)) and "gvp" in models_for("structure", ["gvp"])
 
 
 @pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
 @pytest.mark.parametrize("experiment", list(EXPERIMENTS))
-def test_every_demo_row_is_a_config_a_user_runs(experiment, tmp_path, monkeypatch):
+def test_every_default_row_is_a_config_a_user_runs(experiment, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     base = ["--config", str(CONFIGS / EXPERIMENTS[experiment])]
     plain = build_cli(base, run=False)
     levels = plain.model.encoder.adapter.levels
     assert len(levels) == 2  # two embedding levels in both experiments
+    kinds = {"adapter": "ProteinAdapter", "mlp_probe": "MeanEmbeddingEncoder",
+             "summed_levels_transformer": "SummedLevelsTransformer", "esm_gearnet": "GearNetEncoder"}
     for model in DEMO_MODELS:
-        cli = build_cli(base + model_args(model, plain.config), run=False)
-        enc, heads = cli.model.encoder, cli.model.heads
-        reads = {t: getattr(enc, f"{h.reads}_dim") for t, h in heads.items()}
-        assert all(h.in_dim == reads[t] for t, h in heads.items())  # widths bound from the encoder
-        if model.endswith("probe"):
-            assert type(enc).__name__ == "MeanEmbeddingEncoder" and enc.levels == levels
-            hidden = [h.hidden_dim for h in heads.values()]
-            assert hidden == ([None] * len(heads) if model == "linear_probe" else [128] * len(heads))
-        else:
-            has_cross = any(n.endswith(".cross") for n, _ in enc.adapter.named_modules())
-            assert has_cross == (model != "no_cross_attention")
-            assert all(p.name == ("none" if model == "global_pool_only" else "topk") for p in enc.predictor.pools)
+        args = model_args(model, plain.config)
+        assert args[:1] == [] or args[0] == "--config"  # the ablation's config, nothing else
+        cli = build_cli(base + args, run=False)
+        enc = cli.model.encoder
+        assert type(enc.adapter).__name__ == kinds[model]
+        assert all(h.in_dim == getattr(enc, f"{h.reads}_dim") for h in cli.model.heads.values())
+    linear = model_args("linear_probe", plain.config)
+    assert ("--model.aux_heads" in linear) == (experiment == "structure")  # aux heads linear too
 
 
-def test_table_shows_each_primary_metric_only_in_its_own_column():
-    rows = [{"experiment": "structure", "task": "demo_ss3", "model": "adapter", "trainable_params": 10,
-             "train_time_s": 1.0, "test": {"test/test/accuracy": 0.9, "test/demo_rsa/test/pearson": 0.8}},
-            {"experiment": "solubility", "task": "demo_solubility", "model": "adapter", "trainable_params": 10,
-             "train_time_s": 1.0, "test": {"test/test/accuracy": 0.6}}]
-    lines = format_table(rows).splitlines()
+def _rows() -> list[dict]:
+    rows = []
+    for model, ss8, rsa in [("adapter", [0.70, 0.71, 0.72], [0.60, 0.61, 0.62]),
+                            ("mlp_probe", [0.60, 0.61, 0.62], [0.605, 0.615, 0.61]),
+                            ("esm_gearnet", [0.74, 0.76, 0.81], [0.70, 0.71, 0.72])]:
+        for seed, (a, b) in enumerate(zip(ss8, rsa)):
+            rows.append({"experiment": "structure", "task": "demo_ss8", "model": model, "seed": seed,
+                         "trainable_params": 1000, "train_time_s": 10.0 + seed, "epochs": 4,
+                         "test": {SS8: a, RSA: b, "test/test/accuracy_macro": 0.3}, "metrics_csv": "none.csv"})
+    rows.append({"experiment": "solubility", "task": "demo_solubility", "model": "adapter", "seed": 0,
+                 "trainable_params": 10, "train_time_s": 1.0, "epochs": 4, "test": {SS8: 0.6},
+                 "metrics_csv": "none.csv"})
+    return rows
+
+
+def test_table_reports_mean_sd_and_flags_against_the_adapter():
+    rows = _rows()
+    summary = summarize(rows)
+    lines = format_table(summary, rows).splitlines()
     assert lines[0].split()[:2] == ["experiment", "model"]
-    assert "demo_ss3 accuracy" in lines[0] and "demo_rsa pearson" in lines[0] and "demo_solubility accuracy" in lines[0]
-    assert lines[2].count("0.9000") == 1 and "0.6000" not in lines[2]
-    assert lines[3].count("0.6000") == 1 and "0.9000" not in lines[3]
-    # the bar chart reads values through the same rule
-    assert metric_value(rows[1], "demo_ss3", "test/test/accuracy") is None
-    assert metric_value(rows[1], "demo_solubility", "test/test/accuracy") == 0.6
-    assert metric_value(rows[0], "demo_rsa", "test/demo_rsa/test/pearson") == 0.8
+    assert "demo_ss8 accuracy" in lines[0] and "demo_rsa pearson" in lines[0] and "train s/run" in lines[0]
+    adapter, probe, gearnet, sol = lines[2:6]
+    assert "0.7100 ± 0.0100" in adapter and "(" not in adapter.split("0.7100")[1].split("±")[0]
+    assert "0.6100 ± 0.0100 (-)" in probe  # 0.10 below, sd 0.01: flagged worse
+    assert "0.6100 ± 0.0050" in probe and "0.6100 ± 0.0050 (" not in probe  # RSA: same mean, not flagged
+    assert "0.7700 ± 0.0361 " in gearnet  # 0.06 above but sd 0.036: not flagged
+    assert "0.7100 ± 0.0100 (+)" in gearnet  # RSA 0.10 above
+    assert sol.split()[:2] == ["solubility", "adapter"] and "0.6000 ± 0.0000" in sol and " 11" not in sol
+    assert lines[-1].endswith(FLAG_RULE) and "3 seed(s)" in lines[-1]
+    entry = next(e for e in summary if e["model"] == "mlp_probe")
+    assert entry["train_time_s"] == 11.0 and entry["metrics"][f"demo_ss8|{SS8}"]["values"] == [0.60, 0.61, 0.62]
+    assert metric_value(rows[-1], "demo_ss8", SS8) is None and metric_value(rows[-1], "demo_solubility", SS8) == 0.6
 
 
+def test_bar_chart_draws_error_bars_and_seeds(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    calls = []
+    real_bar = matplotlib.axes.Axes.bar
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar", lambda self, x, h, **kw: calls.append((list(h), kw.get("yerr")))
+                        or real_bar(self, x, h, **kw))
+    rows = _rows()
+    plot_bars(summarize(rows), rows, tmp_path / "bars.png")
+    assert (tmp_path / "bars.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    heights, errors = calls[0]  # first panel: demo_ss8 accuracy of adapter, mlp_probe, esm_gearnet
+    assert heights == pytest.approx([0.71, 0.61, 0.77]) and errors == pytest.approx([0.01, 0.01, 0.0360555], 1e-4)
+
+
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "pa_geo.cli", "demo", "--out", str(tmp_path / "results"),
-           "--cache", str(tmp_path / "cache"), "--max-records", "10", "--solubility-max-records", "10",
-           "--epochs", "2", "--solubility-epochs", "1", "--models", "adapter", "linear_probe", "--threads", "1"]
+    out, cache = tmp_path / "results", tmp_path / "cache"
+    cmd = [sys.executable, "-m", "pa_geo.cli", "demo", "--quick", "--out", str(out), "--cache", str(cache),
+           "--max-records", "5", "--solubility-max-records", "8", "--models", "adapter", "mlp_probe",
+           "--seeds", "2", "--jobs", "2", "--threads", "1"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads((tmp_path / "results" / "demo.json").read_text())
+    result = json.loads((out / "demo.json").read_text())
     rows = result["results"]
-    assert [(r["experiment"], r["model"]) for r in rows] == [
-        ("structure", "adapter"), ("structure", "linear_probe"),
-        ("solubility", "adapter"), ("solubility", "linear_probe")]
+    assert [(r["experiment"], r["model"], r["seed"]) for r in rows] == [
+        (e, m, s) for e in ("structure", "solubility") for m in ("adapter", "mlp_probe") for s in (0, 1)]
     for r in rows:
-        assert 0.0 <= r["test"]["test/test/accuracy"] <= 1.0 and r["trainable_params"] > 0
+        assert 0.0 <= r["test"]["test/test/accuracy"] <= 1.0 and r["trainable_params"] > 0 and r["epochs"] == 1
         assert r["command"].startswith("pa-geo fit --config ") and str(CONFIGS) in r["command"]
-    assert "test/demo_rsa/test/pearson" in rows[0]["test"]  # the auxiliary task is reported too
-    assert {e["backbone"] for e in result["embeddings"]} == {"near", "proteinmpnn"}
+        assert "--trainer.accelerator" not in r["command"]  # the configs' accelerator: auto
+    assert all(RSA in r["test"] for r in rows if r["experiment"] == "structure")  # the auxiliary task too
+    assert {e["backbone"] for e in result["embeddings"]} == {"near", "proteinmpnn_ca"}
+    assert [(s["experiment"], s["model"], s["seeds"]) for s in result["summary"]] == [
+        (e, m, [0, 1]) for e in ("structure", "solubility") for m in ("adapter", "mlp_probe")]
+    assert result["jobs"] == 2 and result["seeds"] == 2 and "±" in result["table"]
     for png in ("demo_curves.png", "demo_bars.png"):
-        assert (tmp_path / "results" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "demo_ss3 accuracy" in proc.stdout and "linear_probe" in proc.stdout
-    # a second run reuses every cached embedding
-    proc2 = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc2.returncode == 0, proc2.stderr[-3000:]
-    again = json.loads((tmp_path / "results" / "demo.json").read_text())["embeddings"]
-    assert all(e["embedded"] == 0 and e["cached"] > 0 for e in again)
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "demo_ss8 accuracy" in proc.stdout and "mlp_probe" in proc.stdout
+    again = subprocess.run(cmd[:-9] + ["--experiments", "structure", "--models", "mlp_probe", "--seeds", "1",
+                                       "--jobs", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    embedded = json.loads((out / "demo.json").read_text())["embeddings"]
+    assert all(e["embedded"] == 0 and e["cached"] > 0 for e in embedded)  # the second run reuses the cache

@@ -1,0 +1,107 @@
+"""One training run of the demo (``pa-geo fit`` arguments -> fit, test of the best checkpoint, a results row), in
+this process or in a worker process (:func:`run_all`: runs in parallel, each with its share of the CPU threads)."""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import multiprocessing
+import shlex
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass
+class RunSpec:
+    """One (experiment, model, seed) run: ``args`` are the ``pa-geo fit`` arguments that build it."""
+
+    experiment: str
+    model: str
+    seed: int
+    args: list[str]
+    run_dir: str
+    threads: int = 0  # torch threads in the run's process (0: leave as is)
+    meta: dict[str, Any] = field(default_factory=dict)  # copied into the row (e.g. sweep settings)
+
+
+def build_cli(args: list[str]) -> Any:
+    """The CLI object (model, data module, trainer) of ``pa-geo fit <args>``, without running anything."""
+    from pa_geo.train.cli import build_cli as _build
+
+    return _build(args, run=False)
+
+
+def _best_epoch(ckpt: Any) -> int | None:
+    path = Path(ckpt.best_model_path or "")
+    for part in path.stem.split("-"):
+        if part.startswith("epoch="):
+            return int(part.split("=")[1])
+    return None
+
+
+def train_run(spec: RunSpec) -> dict[str, Any]:
+    """Fit (best checkpoint by the validation metric), test that checkpoint; returns the results row: ``test``
+    (every logged test metric), ``best_val`` (the monitored validation value), ``train_time_s`` (fit only),
+    ``trainable_params``, ``residues_per_s`` (training residues x epochs / fit time)."""
+    import torch
+
+    import pa_geo.demo  # noqa: F401 - registers the demo tasks in a worker process
+    from pa_geo.nn.params import parameter_report
+
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    cli = build_cli(spec.args)
+    start = time.perf_counter()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    train_time = time.perf_counter() - start
+    ckpt = cli.trainer.checkpoint_callback
+    tested = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best", verbose=False)
+    dm = cli.datamodule
+    residues = int(dm.store(dm.task, dm.specs[dm.task].train_split).sizes.sum())
+    log_dir = Path(cli.trainer.loggers[0].log_dir) if cli.trainer.loggers else Path(spec.run_dir)
+    return {"experiment": spec.experiment, "task": dm.task, "model": spec.model, "seed": spec.seed,
+            "trainable_params": parameter_report(cli.model).trainable, "train_time_s": round(train_time, 1),
+            "epochs": cli.trainer.current_epoch, "best_epoch": _best_epoch(ckpt),
+            "best_val": None if ckpt.best_model_score is None else float(ckpt.best_model_score),
+            "monitor": ckpt.monitor, "residues_per_s": round(residues * cli.trainer.current_epoch / train_time, 1),
+            "test": {k: float(v) for d in tested for k, v in d.items()},
+            "metrics_csv": str(log_dir / "metrics.csv"), "command": f"pa-geo fit {shlex.join(spec.args)}",
+            **spec.meta}
+
+
+def _describe(row: dict[str, Any]) -> str:
+    tests = ", ".join(f"{k.split('/', 1)[1]} {v:.4f}" for k, v in row["test"].items() if k.count("/") >= 2)
+    return (f"[demo] {row['experiment']} / {row['model']} / seed {row['seed']}: {row['train_time_s']:.0f} s, "
+            f"{row['epochs']} epochs, best val {row['best_val']:.4f}; {tests}")
+
+
+def run_all(specs: list[RunSpec], jobs: int, on_row: Callable[[dict[str, Any]], None] | None = None
+            ) -> list[dict[str, Any]]:
+    """Every run, ``jobs`` at a time (``jobs`` > 1: spawned worker processes); rows in the order of ``specs``."""
+    rows: list[dict[str, Any] | None] = [None] * len(specs)
+
+    def done(i: int, row: dict[str, Any]) -> None:
+        rows[i] = row
+        print(_describe(row), flush=True)
+        if on_row is not None:
+            on_row(row)
+
+    if jobs <= 1:
+        for i, spec in enumerate(specs):
+            print(f"[demo] pa-geo fit {shlex.join(spec.args)}", flush=True)
+            done(i, train_run(spec))
+        return [r for r in rows if r is not None]
+    ctx = multiprocessing.get_context("spawn")  # fork after torch started its thread pools is not safe
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {pool.submit(train_run, spec): i for i, spec in enumerate(specs)}
+        for fut in concurrent.futures.as_completed(futures):
+            done(futures[fut], fut.result())
+    return [r for r in rows if r is not None]
+
+
+def spec_dict(spec: RunSpec) -> dict[str, Any]:
+    """The spec as plain values (for the JSON)."""
+    return asdict(spec)
