@@ -142,7 +142,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
     plt = _pyplot()
     exps = list(dict.fromkeys(r["experiment"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    colours = {m: plt.get_cmap("tab20")(i % 20) for i, m in enumerate(models)}
+    colours = {m: plt.get_cmap("tab10" if len(models) <= 10 else "tab20")(i % 20) for i, m in enumerate(models)}
     fig, axes = plt.subplots(1, len(exps), figsize=(6 * len(exps), 4), squeeze=False)
     for ax, exp in zip(axes[0], exps):
         metric = ""

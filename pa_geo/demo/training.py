@@ -23,6 +23,7 @@ class RunSpec:
     run_dir: str
     threads: int = 0  # torch threads in the run's process (0: leave as is)
     meta: dict[str, Any] = field(default_factory=dict)  # copied into the row (e.g. sweep settings)
+    test: bool = True  # False: never touch the test split (model selection, pa_geo.demo.sweep)
 
 
 def build_cli(args: list[str]) -> Any:
@@ -42,8 +43,9 @@ def _best_epoch(ckpt: Any) -> int | None:
 
 def train_run(spec: RunSpec) -> dict[str, Any]:
     """Fit (best checkpoint by the validation metric), test that checkpoint; returns the results row: ``test``
-    (every logged test metric), ``best_val`` (the monitored validation value), ``train_time_s`` (fit only),
-    ``trainable_params``, ``residues_per_s`` (training residues x epochs / fit time)."""
+    (every logged test metric), ``best_val`` (the monitored validation value), ``train_time_s`` (fit only, wall) and
+    ``train_cpu_s`` (its process CPU time: on a loaded machine, what the fit would take alone on its threads),
+    ``trainable_params``, ``residues_per_s`` (primary-task training residues x epochs / fit time)."""
     import torch
 
     import pa_geo.demo  # noqa: F401 - registers the demo tasks in a worker process
@@ -54,16 +56,18 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     cli = build_cli(spec.args)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    train_time = time.perf_counter() - start
+    train_time, train_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     ckpt = cli.trainer.checkpoint_callback
-    tested = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best", verbose=False)
+    tested = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best", verbose=False) \
+        if spec.test else []
     dm = cli.datamodule
     residues = int(dm.store(dm.task, dm.specs[dm.task].train_split).sizes.sum())
     log_dir = Path(cli.trainer.loggers[0].log_dir) if cli.trainer.loggers else Path(spec.run_dir)
     return {"experiment": spec.experiment, "task": dm.task, "model": spec.model, "seed": spec.seed,
             "trainable_params": parameter_report(cli.model).trainable, "train_time_s": round(train_time, 1),
+            "train_cpu_s": round(train_cpu, 1), "threads": torch.get_num_threads(),
             "epochs": cli.trainer.current_epoch, "best_epoch": _best_epoch(ckpt),
             "best_val": None if ckpt.best_model_score is None else float(ckpt.best_model_score),
             "monitor": ckpt.monitor, "residues_per_s": round(residues * cli.trainer.current_epoch / train_time, 1),
@@ -74,8 +78,9 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
 
 def _describe(row: dict[str, Any]) -> str:
     tests = ", ".join(f"{k.split('/', 1)[1]} {v:.4f}" for k, v in row["test"].items() if k.count("/") >= 2)
-    return (f"[demo] {row['experiment']} / {row['model']} / seed {row['seed']}: {row['train_time_s']:.0f} s, "
-            f"{row['epochs']} epochs, best val {row['best_val']:.4f}; {tests}")
+    return (f"[demo] {row['experiment']} / {row['model']} / seed {row['seed']}: {row['train_time_s']:.0f} s "
+            f"({row['train_cpu_s']:.0f} s CPU), {row['epochs']} epochs, best val {row['best_val']:.4f}"
+            + (f"; {tests}" if tests else ""))
 
 
 def run_all(specs: list[RunSpec], jobs: int, on_row: Callable[[dict[str, Any]], None] | None = None
