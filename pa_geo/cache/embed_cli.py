@@ -2,6 +2,7 @@
 
     pa-geo embed --backbone esm1b --layers 21 33 --input data/*.pdb seqs.fasta --cache cache/ [--shard 0/4]
     pa-geo embed --merge shard0/ shard1/ --cache cache/
+    pa-geo embed --config configs/<task>.yaml [--data.* ...]   # what a training config reads (pa_geo.train.embed_config)
 
 Bad inputs are reported one line each and skipped; the exit code is 1 when anything was refused.
 """
@@ -20,6 +21,8 @@ STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".pdb.gz", ".ent.gz", ".
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``pa-geo embed``'s options on ``parser``."""
+    parser.epilog = ("pa-geo embed --config configs/<task>.yaml [--data.* overrides] embeds everything a training "
+                     "config reads (every protein of its task, every backbone and layer of data.embeddings)")
     parser.add_argument("--backbone", help="registered backbone name (esm1b, esm_if1, proteinmpnn, ...)")
     parser.add_argument("--layers", nargs="+", default=None,
                         help="layer indices to store, or 'all' (default: the backbone's default layer)")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from pa_geo.errors import ConfigError
@@ -193,7 +194,8 @@ class PaGeoDataModule(pl.LightningDataModule):
         return [(t, split) for t, s in self.specs.items() for split in s.test_splits]
 
     def setup(self, stage: str | None = None) -> None:
-        """Open (building if needed) the stores ``stage`` needs."""
+        """Open (building if needed) the stores ``stage`` needs; then check that the embedding cache has every backbone
+        and layer of ``embeddings`` (one line in this process, before any DataLoader worker starts)."""
         if stage in ("fit", None):
             for t, s in self.specs.items():
                 self.dataset(t, s.train_split)
@@ -205,13 +207,18 @@ class PaGeoDataModule(pl.LightningDataModule):
                 self.dataset(t, split)
         if stage == "predict":
             self.dataset(self.task, self.predict_split)
+        for source in self._sources:
+            source.resolved_layers()
 
     def _loader(self, task: str, split: str, shuffle: bool) -> DataLoader:
         ds = self.dataset(task, split)
         sampler = NodeBudgetBatchSampler(ds.sizes, self.batch_nodes, shuffle=shuffle, seed=self.seed,
                                          bucket_size=self.bucket_size, with_epoch=shuffle)
+        # its own generator: starting workers draws their seeds from it, never from the global one that dropout
+        # uses, so a resumed run's random draws match the uninterrupted run's (pa_geo.train.resume)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=TaskCollater(task, split),
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:
         """The primary task's training loader, or ``{task: loader}`` for multi-task training."""

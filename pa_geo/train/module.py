@@ -2,6 +2,7 @@
 the kind of a task (how encoder and head are called, targets, masks, prediction rows) is the task kind's."""
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
@@ -212,6 +213,40 @@ class PaGeoModule(pl.LightningModule):
         trained = nn.ModuleDict({"encoder": self.encoder, "heads": self.heads})
         rank_zero_info(f"parameters of {type(self.encoder).__name__} + heads:\n"
                        f"{parameter_report(trained, frozen_reference=reference)}")
+
+    # ---- checkpoints (pa_geo.train.checkpoints: validated reads, atomic writes; pa_geo.train.resume) --------------
+    def configure_callbacks(self) -> list[Any]:
+        """Every run of this module writes checkpoints atomically and resumes exactly (RNG states and the position
+        in the epoch travel in the checkpoint)."""
+        from pa_geo.train.checkpoints import CheckpointGuard
+        from pa_geo.train.resume import ResumeState
+
+        return [CheckpointGuard(), ResumeState()]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from pa_geo.train.checkpoints import checkpoint_file
+
+        self._checkpoint_file = checkpoint_file(checkpoint)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """``nn.Module.load_state_dict`` after checking that the weights fit this model: a checkpoint of another
+        head / encoder size is one line naming the parameter and both shapes (``CheckpointError``)."""
+        from pa_geo.train.checkpoints import check_state_dict
+
+        check_state_dict(self, state_dict, strict, getattr(self, "_checkpoint_file", None))
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = None, hparams_file: Any = None,
+                             strict: bool | None = None, **kwargs: Any) -> "PaGeoModule":
+        """Lightning's ``load_from_checkpoint`` on a checked file: a missing, empty, truncated, damaged or foreign
+        file, or weights that do not fit the model, are one ``CheckpointError`` line."""
+        from pa_geo.train.checkpoints import load_checkpoint, loading
+
+        if isinstance(checkpoint_path, (str, os.PathLike)):
+            load_checkpoint(checkpoint_path)
+        with loading(checkpoint_path):
+            return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict, **kwargs)
 
     def configure_optimizers(self) -> dict[str, Any]:
         from pa_geo.train.optim import adamw_warmup_cosine

@@ -1,0 +1,80 @@
+"""``pa-geo embed --config configs/<task>.yaml [--data.* ...]``: fill the embedding cache with what a training config
+reads: every protein of every split of its task(s), with every backbone and layer of its ``data.embeddings``.
+
+This is the command the "embeddings missing" errors of ``pa-geo fit | validate | test | predict`` print, with the
+failing command's own config files and overrides: it takes the same arguments (``extends`` expanded, overrides
+applied; the subcommand's own options such as ``--ckpt_path`` left out) and builds only the data module.
+What is already cached is skipped, so it is cheap to rerun; a refused protein is one line and exit code 1.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+
+from pa_geo.train.cli import PaGeoCLI, build_cli, run_guarded
+from pa_geo.train.datamodule import PaGeoDataModule
+
+# options of the Lightning subcommands that the data module does not take (each followed by one value)
+SUBCOMMAND_OPTIONS = ("--ckpt_path", "--verbose", "--return_predictions")
+
+
+class _DataOnlyCLI(PaGeoCLI):
+    """The training CLI's parser (same configs, same overrides) instantiating only the data module."""
+
+    def instantiate_classes(self) -> None:
+        self.datamodule = PaGeoDataModule(**self.config.data.as_dict())
+
+
+def embed_arguments(argv: list[str]) -> list[str]:
+    """``pa-geo <subcommand> ARGS`` -> the ``pa-geo embed`` arguments that embed what it reads: ``ARGS`` without the
+    subcommand and its own options (``--ckpt_path X`` / ``--ckpt_path=X`` ...)."""
+    args = list(argv[1:] if argv and not argv[0].startswith("-") else argv)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        name = args[i].split("=", 1)[0]
+        if name in SUBCOMMAND_OPTIONS:
+            i += 1 if "=" in args[i] else 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
+def embed_command(argv: list[str]) -> str:
+    """The shell command that fills the cache for the run ``pa-geo <argv>``."""
+    return "pa-geo embed " + shlex.join(embed_arguments(argv))
+
+
+def embed_for_config(args: list[str], progress: bool = True) -> int:
+    """Embed every protein the config in ``args`` reads (all splits) that its caches lack; prints one summary row
+    per backbone and one line per refused protein. Returns 0, or 1 when a protein was refused."""
+    from pa_geo.backbones import get_backbone
+    from pa_geo.cache.runner import embed_proteins
+
+    cli = build_cli(args, run=False, cli_class=_DataOnlyCLI, parser_kwargs={"prog": "pa-geo embed"})
+    dm = cli.datamodule
+    if not dm.embeddings:
+        print(f"{dm.task}: the config names no data.embeddings; nothing to embed")
+        return 0
+    proteins = dm.proteins()
+    refused = 0
+    for entry in dm.embeddings:
+        layers = entry["layers"] if isinstance(entry["layers"], (list, tuple)) else [entry["layers"]]
+        backbone = get_backbone(entry["backbone"], layers=list(layers))
+        summary = embed_proteins(backbone, proteins, entry["cache"], progress=progress)
+        for pid, reason in summary.refused:
+            print(f"refused {pid}: {reason}", file=sys.stderr)
+        refused += len(summary.refused)
+        print(f"{entry['backbone']} layers {' '.join(map(str, layers))} -> {entry['cache']}: {summary.embedded} "
+              f"embedded, {summary.cached} already cached, {len(summary.refused)} refused "
+              f"({summary.residues_per_s:.1f} residues/s)")
+    return 1 if refused else 0
+
+
+def main(args: list[str]) -> int:
+    """``pa-geo embed --config ...`` (``args`` after ``embed``); ``--no-progress`` hides the progress bars."""
+    progress = "--no-progress" not in args
+    rest = [a for a in args if a != "--no-progress"]
+    return run_guarded("embed", lambda: embed_for_config(rest, progress=progress))
+
