@@ -6,9 +6,10 @@ Lightning restores weights, optimiser, scheduler, step and epoch. What else deci
 - the random generators (dropout draws from torch's global generator): :class:`ResumeState` stores torch's (CPU and
   CUDA), numpy's and Python's states in the checkpoint and puts them back when training starts again, after the
   sanity check and before the first batch, the point where the uninterrupted run stood when it saved;
-- the batch order: ``NodeBudgetBatchSampler`` shuffles with its own generator seeded by ``seed + epoch``, and the
-  position inside an epoch (a checkpoint saved mid-epoch) is stored here and skipped on resume
-  (``NodeBudgetBatchSampler.skip_next``);
+- the batch order: ``NodeBudgetBatchSampler`` shuffles with its own generator seeded by ``seed + epoch``; the epoch
+  and the position inside it (a checkpoint saved mid-epoch) are stored here and handed to the data module
+  (``PaGeoDataModule.resume_at``) before Lightning builds the training loaders, whose samplers then start at that
+  epoch and skip the batches already trained on (``NodeBudgetBatchSampler.skip_next``);
 - DataLoader workers: every loader has its own generator seeded by the data seed
   (``PaGeoDataModule``), so starting workers draws nothing from the global generator and gives them the same seeds
   however often they are started; per-example random draws (ATOM3D PPI pairs) are seeded by (seed, epoch, index).
@@ -54,15 +55,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _train_samplers(trainer: Any) -> list[Any]:
-    """The training loaders' batch samplers that can skip (``skip_next``), any nesting of loaders."""
-    loaders = trainer.train_dataloader
-    flat = list(loaders.values()) if isinstance(loaders, dict) else list(loaders or []) \
-        if isinstance(loaders, (list, tuple)) else [loaders]
-    samplers = [getattr(dl, "batch_sampler", None) for dl in flat]
-    return [s for s in samplers if callable(getattr(s, "skip_next", None))]
-
-
 class ResumeState(Callback):
     """Saves the generator states and the position in the epoch with every checkpoint; restores both when a run
     resumes from one. ``PaGeoModule.configure_callbacks`` adds it to every run.
@@ -87,14 +79,19 @@ class ResumeState(Callback):
                 "epoch_batches": float(trainer.num_training_batches)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Keep the generator states for :meth:`on_train_start`; tell the data module where the next training pass
+        starts (before Lightning builds the loaders: a DataLoader with workers draws its first batches as soon as
+        Lightning creates its iterator, before any epoch hook runs)."""
         self._pending = dict(state_dict) if state_dict else None
+        if not self._pending:
+            return
+        epoch, done = int(state_dict.get("epoch", 0)), int(state_dict.get("batches", 0))
+        finished = done >= float(state_dict.get("epoch_batches", 0))
+        datamodule = getattr(self._trainer, "datamodule", None)
+        if callable(getattr(datamodule, "resume_at", None)):
+            datamodule.resume_at(epoch + 1 if finished else epoch, 0 if finished else done)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         state, self._pending = self._pending, None
-        if not state:
-            return
-        done, length = int(state.get("batches", 0)), float(state.get("epoch_batches", 0))
-        if int(state.get("epoch", -1)) == int(trainer.current_epoch) and 0 < done < length:
-            for sampler in _train_samplers(trainer):
-                sampler.skip_next(done % max(1, len(sampler)))  # a shorter, cycled loader (multi-task) wraps
-        set_rng_state(state["rng"])
+        if state:
+            set_rng_state(state["rng"])
