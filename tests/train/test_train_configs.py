@@ -46,7 +46,9 @@ def test_config_instantiates(config: Path, tmp_path: Path, monkeypatch: pytest.M
     assert cli.model.task == cli.datamodule.task  # linked data.task -> model.task
     assert list(cli.model.specs) == cli.datamodule.task_names
     monitors = [(cb.monitor, cb.mode) for cb in cli.trainer.checkpoint_callbacks]
-    assert monitors == [(f"val/{spec.primary_metric}", "max" if spec.higher_is_better else "min")]
+    assert monitors == [(f"val/{spec.primary_metric}", "max" if spec.higher_is_better else "min"), ("step", "max")]
+    assert [Path(cb.dirpath) for cb in cli.trainer.checkpoint_callbacks][1:] == [
+        Path(cli.trainer.checkpoint_callbacks[0].dirpath)]  # last.ckpt (every epoch) next to the best checkpoint
     assert {type(lg).__name__ for lg in cli.trainer.loggers} == {"CSVLogger", "TensorBoardLogger"}
     run_dir = Path(cli.trainer.default_root_dir)
     assert run_dir.parts[-2] == "runs" and Path(cli.trainer.checkpoint_callbacks[0].dirpath) == tmp_path / run_dir / \
