@@ -115,7 +115,7 @@ class EmbeddingSource:
             try:
                 t = self.store.get(key, what) if not as_stored else _stored(self.store.get_raw_many([key])[0], what)
             except CorruptEntry as err:
-                raise CacheError(f"{self.store.path}: {err}; rerun to recompute it: "
+                raise CacheError(f"{self.store.path}: {err}; to recompute it, run: "
                                  f"{self.embed_command(protein)}") from None
             if t is None:
                 raise CacheError(f"protein {protein_id}: no {self.backbone} layer {layer} embedding in "
