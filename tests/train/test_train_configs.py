@@ -92,7 +92,7 @@ def test_head_widths_follow_the_encoder_and_conflicts_are_one_line(tmp_path: Pat
     assert head.in_dim == cli.model.encoder.node_dim == 64 and head.out_dim == 3  # README's ablation command
     with pytest.raises(ConfigError, match="NodeHead in_dim=384 but the encoder's node_dim is 192"):
         build_cli(["--config", str(base), "--model.head.init_args.in_dim", "384"], run=False)
-    with pytest.raises(ConfigError, match="num_outputs=3"):
+    with pytest.raises(ConfigError, match=r"out_dim=4 but the task has 3 output\(s\)"):
         build_cli(["--config", str(base), "--model.head.init_args.out_dim", "4"], run=False)
     with pytest.raises(ConfigError, match=r"\(residue kind\) needs a head for node inputs, got GraphHead"):
         build_cli(["--config", str(base), "--model.head", "pa_geo.nn.heads.GraphHead"], run=False)
