@@ -136,15 +136,27 @@ def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True, 
 _WORKER = re.compile(r"^Caught (\w+) in DataLoader worker process \d+\.\s*Original Traceback", re.S)
 
 
+def _worker_pa_geo_error(err: BaseException) -> bool:
+    """A ``RuntimeError`` torch raised for a PaGeoError from a DataLoader worker that it could not rebuild (a class
+    whose constructor takes other arguments, e.g. ``StructureError(source, reason)``)."""
+    found = _WORKER.match(str(err))
+    return found is not None and any(cls.__name__ == found.group(1) for cls in _subclasses(PaGeoError))
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls] + [s for c in cls.__subclasses__() for s in _subclasses(c)]
+
+
 def one_line(err: BaseException) -> str:
     """The one-line message of a :class:`PaGeoError`, also when it crossed a DataLoader worker: torch rebuilds it
-    there as ``type("Caught X in DataLoader worker process N. Original Traceback ...")``, whose last traceback
-    line is the original message."""
+    there as ``type("Caught X in DataLoader worker process N. Original Traceback ...")`` (or a ``RuntimeError`` of
+    that text), whose last traceback line is ``module.X: <the original message>``."""
     text = str(err)
-    if _WORKER.match(text):
+    found = _WORKER.match(text)
+    if found:
         last = text.rstrip().splitlines()[-1]
-        name = type(err).__name__
-        text = last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last
+        name = f"{found.group(1)}: "
+        text = last.split(name, 1)[1] if name in last else last
     return " ".join(text.split())
 
 
@@ -153,7 +165,9 @@ def run_guarded(command: str, fn: Callable[[], int | None], advise: Callable[[st
     usage errors keep their code, Ctrl-C is 130. ``advise`` may rewrite the line (the run's own commands)."""
     try:
         return int(fn() or 0)
-    except PaGeoError as err:
+    except (PaGeoError, RuntimeError) as err:
+        if not isinstance(err, PaGeoError) and not _worker_pa_geo_error(err):
+            raise
         line = one_line(err)
         print(f"pa-geo {command}: error: {advise(line) if advise else line}", file=sys.stderr)
         return 1

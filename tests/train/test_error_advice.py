@@ -202,3 +202,30 @@ def test_research_code_advice_embeds_the_file_the_protein_came_from(work: Path, 
     _run_advice(capsys, line)
     graph = attach_embeddings(Data(num_nodes=len(protein)), protein, [copy.copy(source)])
     assert graph.emb_onehot_0.shape == (len(protein), tk.EMB_DIM)
+
+
+@pytest.mark.parametrize("make", [lambda: __import__("pa_geo.errors").errors.CacheError("c/onehot: entry x is bad"),
+                                  lambda: __import__("pa_geo.errors").errors.StructureError("a.pdb", "line 3: bad")])
+def test_errors_from_dataloader_workers_stay_one_line(make, capsys: pytest.CaptureFixture) -> None:
+    """torch re-raises a worker's exception as ``type(message with the traceback)``, or as a RuntimeError when the
+    class takes other arguments (StructureError): both print the original line, exit code 1."""
+    from torch._utils import ExceptionWrapper
+
+    from pa_geo.train.cli import run_guarded
+
+    original = make()
+
+    def worker_failure() -> None:
+        try:
+            raise original
+        except Exception:
+            ExceptionWrapper(where="in DataLoader worker process 1").reraise()
+
+    assert run_guarded("fit", worker_failure) == 1
+    assert capsys.readouterr().err == f"pa-geo fit: error: {original}\n"
+
+    def bug() -> None:
+        raise RuntimeError("a bug, not a user error")
+
+    with pytest.raises(RuntimeError, match="a bug"):  # not hidden: a traceback for the developers
+        run_guarded("fit", bug)
