@@ -10,6 +10,7 @@ import copy
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -149,8 +150,6 @@ def test_entry_of_the_wrong_length_delete_then_embed_then_fit_succeeds(work: Pat
     found = re.search(rf"protein {protein.id}: .* has {len(protein) - 3} rows for {len(protein)} residues .*delete "
                       r"(\S+) and run: pa-geo embed", line)
     assert found, line
-    import shutil
-
     shutil.rmtree(found.group(1))
     _run_advice(capsys, line)
     assert main(argv) == 0
@@ -173,6 +172,15 @@ def test_corrupt_entry_read_in_workers_is_one_line_in_a_subprocess_and_its_advic
         return subprocess.run([sys.executable, rk.SCRIPT, *args], env=env, capture_output=True, text=True,
                               timeout=600)
 
+    truncated = work / "truncated"  # a copy cut by one page: refused in the main process, before workers start
+    shutil.copytree(cache, truncated)
+    data = truncated / store_dirname(tk.BACKBONE) / "data.mdb"
+    os.truncate(data, data.stat().st_size - 4096)
+    failed = pa_geo("fit", "--config", str(cfg), "--trainer.max_epochs=1",
+                    f"--data.embeddings=[{{cache: {truncated}, backbone: onehot, layers: [0]}}]")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr.strip().splitlines()[-1].startswith(f"pa-geo fit: error: {data.parent}: embedding cache is "
+                                                             f"damaged: ")
     failed = pa_geo("fit", "--config", str(cfg), "--trainer.max_epochs=1")
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     line = failed.stderr.strip().splitlines()[-1]
