@@ -15,7 +15,7 @@ from itertools import islice
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from pa_geo.backbones.base import Backbone, get_backbone
-from pa_geo.cache.runner import DEFAULT_BATCH_TOKENS, EmbedSummary, embed_proteins
+from pa_geo.cache.runner import EmbedSummary, embed_proteins
 from pa_geo.errors import ConfigError
 from pa_geo.io.protein import Protein
 
@@ -102,7 +102,7 @@ def _chunks(items: Iterable[Protein], size: int) -> Iterator[list[Protein]]:
 
 def embed_missing(built: Sequence[tuple[SourceConfig, Backbone]], proteins: Iterable[Protein | Exception],
                   progress: bool = True, chunk: int = DEFAULT_CHUNK,
-                  batch_tokens: int = DEFAULT_BATCH_TOKENS) -> EnsureReport:
+                  batch_tokens: int | None = None) -> EnsureReport:
     """Embed every protein of ``proteins`` that a source's cache lacks, for every source.
 
     Args:
@@ -111,6 +111,7 @@ def embed_missing(built: Sequence[tuple[SourceConfig, Backbone]], proteins: Iter
             counted by the table) are passed over.
         progress: the runner's tqdm bar per backbone and chunk.
         chunk: proteins held in memory at once.
+        batch_tokens: padded residues per forward pass (None: the backbone's measured default for its device).
     Returns:
         :class:`EnsureReport`; every refused protein is also logged as one line ``refused <id> (<backbone>):
         <reason>``.
