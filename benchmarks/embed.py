@@ -1,21 +1,26 @@
-"""Embedding throughput: pa_geo's batched runner vs a naive loop, fair-esm's extract.py batching and the FLOP floor.
+"""Embedding throughput: pa_geo's runner vs fair-esm's own batching vs a naive one-protein-at-a-time loop.
 
-    .venv/bin/python benchmarks/embed.py [--models esm2_35m esm1b esm_if1] [--n 8] [--threads 2]
+    .venv/bin/python benchmarks/embed.py [--device cpu|cuda] [--threads 2] [--quick] [--sweep]
 
-Models are built at full size with random weights (throughput does not depend on the weight values) and wrapped in
-pa_geo's own backbones. Inputs are real chains from ``../shared/data/structuredb_sample.npz``. Per model:
+Full-size architectures with random weights (throughput does not depend on the weight values): ESM-2 35M,
+ESM-1b (650M), ESM-IF1 (142M), and the Hugging Face ``EsmModel`` made from the same ESM-2 35M weights. Inputs are
+real chains from StructureDB: (a) 8 chains of 280-320 residues, (b) 64 chains drawn at random (the data's real
+length distribution). Per model and input set, in one run:
 
-- ``naive``: ``backbone.embed([p])`` one protein at a time (no cache);
-- ``fair-esm``: a faithful re-implementation of fair-esm's ``scripts/extract.py`` loop (``FastaBatchedDataset`` +
-  ``get_batch_indices(toks_per_batch, extra_toks_per_seq=1)`` + batch converter + ``model(toks, repr_layers)`` +
-  per-sequence ``clone()`` + ``torch.save`` per sequence), same ``toks_per_batch``; ESM-IF1: fair-esm's per-chain
-  ``get_encoder_output`` loop;
-- ``pa_geo``: :func:`pa_geo.cache.embed_proteins` into a fresh LMDB cache (encoding + commits included);
-- FLOP floor: ``2 x (matmul params) x residues / (matmul rate measured in this run)``, reported as a % of each run.
+- ``naive``: fair-esm's model called on one protein at a time (ESM: ``model(tokens, repr_layers)``;
+  ESM-IF1: ``util.get_encoder_output`` per chain; HF: the model card's tokenizer + ``model(...)`` per protein);
+- ``fair-esm``: fair-esm's batching: ``scripts/extract.py`` (``FastaBatchedDataset.get_batch_indices(4096)``,
+  batch converter truncating at 1022, ``model(...)``, per-sequence ``clone()`` + ``torch.save``); ESM-IF1:
+  ``CoordBatchConverter`` batches of the same token budget through ``model.encoder``;
+- ``pa_geo``: :func:`pa_geo.cache.embed_proteins` into a fresh LMDB cache at the backbone's default batch budget
+  for the device (featurising, commits and fp16 encoding included).
 
-Each method runs ``--repeats`` times, interleaved, and its best time is kept (the box is shared: see load avg).
-
-Prints a table and writes ``benchmarks/results/embed.json``.
+Residues/s count each method's output rows (fair-esm truncates chains > 1022 residues; pa_geo windows them).
+``max |diff|`` compares pa_geo's per-residue output with fair-esm's own forward on set (a), float32 on CPU (on
+CUDA pa_geo runs in bfloat16 autocast, the reference in float32). ``--sweep`` adds pa_geo at several batch
+budgets; ``--device cuda`` adds peak memory at L = 1000 / 2000. Methods run interleaved, ``--repeats`` rounds,
+best time kept (the load average is recorded: the machine may be shared). Prints tables and writes
+``benchmarks/results/embed.json`` (``embed_quick.json`` with ``--quick``).
 """
 from __future__ import annotations
 
@@ -27,7 +32,6 @@ import platform
 import sys
 import tempfile
 import time
-from argparse import Namespace
 from pathlib import Path
 from typing import Callable
 
@@ -35,69 +39,63 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "structuredb_sample.npz"
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "backbones")]
 RESULTS = ROOT / "benchmarks" / "results"
+DATA_CANDIDATES = [ROOT.parent / "shared" / "data" / "structuredb_sample.npz",
+                   Path("/work/shared/data/structuredb_sample.npz"), ROOT / "data" / "structuredb_subset.npz"]
+
+from full_size import full_esm1b, full_esm_if1, materialize  # noqa: E402
 
 from pa_geo.io.protein import Protein  # noqa: E402
 
 
 # -- inputs and models --------------------------------------------------------------------------------------------
-def real_chains(n: int, lo: int, hi: int, seed: int = 0) -> list[Protein]:
-    """``n`` real StructureDB chains with ``lo <= L <= hi`` (backbone N, CA, C, O from the file)."""
-    if not DATA.exists():
-        raise SystemExit(f"{DATA} not found: the benchmark needs the real StructureDB sample")
-    d = np.load(DATA)
-    offsets = np.concatenate([[0], np.cumsum(d["lengths"])])
+DATA = next((p for p in DATA_CANDIDATES if p.exists()), DATA_CANDIDATES[-1])
+
+
+def chains(n: int, lo: int = 0, hi: int = 10**9, seed: int = 0) -> tuple[list[Protein], str]:
+    """``n`` real StructureDB chains with ``lo <= L <= hi`` drawn at random (N, CA, C, O from the file)."""
+    path = DATA
+    if not path.exists():
+        raise SystemExit("no StructureDB chains found (" + ", ".join(map(str, DATA_CANDIDATES)) + ")")
+    d = np.load(path)
+    off = np.concatenate([[0], np.cumsum(d["lengths"])])
     pick = [i for i in np.random.default_rng(seed).permutation(len(d["ids"])) if lo <= d["lengths"][i] <= hi][:n]
     out = []
     for i in pick:
-        L, seq = int(d["lengths"][i]), str(d["seqs"][i])
-        bb = d["coords"][offsets[i]:offsets[i + 1], :4].astype(np.float32)
+        L = int(d["lengths"][i])
         breaks = np.zeros(L, bool)
         breaks[0] = True
-        out.append(Protein(str(d["ids"][i]), seq, np.full(L, "A", dtype=object),
+        out.append(Protein(str(d["ids"][i]), str(d["seqs"][i]), np.full(L, "A", dtype=object),
                            np.arange(L, dtype=np.int64) + int(d["start_resnum"][i]), np.full(L, "", dtype=object),
-                           bb, breaks))
-    return out
+                           d["coords"][off[i]:off[i + 1], :4].astype(np.float32), breaks))
+    return out, path.name
 
 
-def build_esm(kind: str) -> tuple[torch.nn.Module, object]:
-    """A randomly initialised fair-esm model: ``esm2_35m`` (12 x 480) or ``esm1b`` (33 x 1280, 652 M params)."""
+def esm2_35m():
     import esm
-    from esm.model.esm1 import ProteinBertModel
     from esm.model.esm2 import ESM2
 
-    torch.manual_seed(0)
     alphabet = esm.Alphabet.from_architecture("ESM-1b")
-    if kind == "esm2_35m":
-        return ESM2(num_layers=12, embed_dim=480, attention_heads=20, alphabet=alphabet).eval(), alphabet
-    args = Namespace(arch="roberta_large", layers=33, embed_dim=1280, ffn_embed_dim=5120, attention_heads=20,
-                     max_positions=1024, emb_layer_norm_before=False, token_dropout=True)
-    return ProteinBertModel(args, alphabet).eval(), alphabet
+    with torch.device("meta"):
+        model = ESM2(num_layers=12, embed_dim=480, attention_heads=20, alphabet=alphabet)
+    return materialize(model), alphabet
 
 
-def build_esm_if1() -> tuple[torch.nn.Module, object]:
-    """ESM-IF1 at full size (``esm_if1_gvp4_t16_142M_UR50``'s arguments), random weights."""
-    import esm
+def real_chains(n: int, lo: int, hi: int, seed: int = 0) -> list[Protein]:
+    """:func:`chains` without the file name (used by benchmarks/cache_vs_recompute.py)."""
+    return chains(n, lo, hi, seed)[0]
 
-    from pa_geo.backbones._esm_compat import import_inverse_folding
 
-    inv = import_inverse_folding()
-    torch.manual_seed(0)
-    args = Namespace(arch="vqvae_invariant_gvp", encoder_embed_dim=512, decoder_embed_dim=512, encoder_layers=8,
-                     decoder_layers=8, encoder_attention_heads=8, decoder_attention_heads=8,
-                     encoder_ffn_embed_dim=2048, decoder_ffn_embed_dim=2048, dropout=0.1, attention_dropout=0.1,
-                     gvp_node_hidden_dim_scalar=1024, gvp_node_hidden_dim_vector=256, gvp_edge_hidden_dim_scalar=32,
-                     gvp_edge_hidden_dim_vector=1, gvp_num_encoder_layers=4, gvp_top_k_neighbors=30, gvp_dropout=0.1)
-    alphabet = esm.Alphabet.from_architecture("invariant_gvp")
-    return inv.gvp_transformer.GVPTransformerModel(args, alphabet).eval(), alphabet
+def build_esm(kind: str):
+    """``(model, alphabet)``: ``esm2_35m`` or ``esm1b`` at full size, random weights."""
+    return esm2_35m() if kind == "esm2_35m" else full_esm1b()
 
 
 @contextlib.contextmanager
-def injected(module, net: torch.nn.Module, alphabet: object, tag: str):
-    """Make a pa_geo ESM backbone module load ``net`` instead of a checkpoint file (random weights, no disk)."""
-    from pa_geo.backbones import _weights  # WeightFileBackbone fingerprints the file through _weights.file_digest
+def injected(module, net, alphabet, tag: str):
+    """Make a pa_geo fair-esm backbone module load ``net`` instead of a checkpoint file (random weights)."""
+    from pa_geo.backbones import _weights
 
     saved = module.resolve_esm_checkpoint, module.load_esm_model, _weights.file_digest
     module.resolve_esm_checkpoint = lambda model, name: Path(f"/random/{tag}.pt")
@@ -109,157 +107,265 @@ def injected(module, net: torch.nn.Module, alphabet: object, tag: str):
         module.resolve_esm_checkpoint, module.load_esm_model, _weights.file_digest = saved
 
 
-def matmul_params(net: torch.nn.Module) -> int:
-    """Parameters that take part in matrix products per token (weights of every ``nn.Linear``)."""
-    return sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Linear))
+def pa_geo_backbone(kind: str, net, alphabet, device: str, hf_dir: Path | None = None):
+    """pa_geo's backbone for ``kind`` around ``net`` (the HF one from the converted directory ``hf_dir``)."""
+    from pa_geo.backbones import esm_if1, esm_sequence, get_backbone
 
-
-def matmul_rate(rows: int, dim: int, reps: int = 5) -> float:
-    """Best float32 GEMM rate (FLOP/s) of ``[rows, dim] @ [dim, 4 dim]`` here, now (the FFN's shape)."""
-    a, b = torch.randn(rows, dim), torch.randn(dim, 4 * dim)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2.0 * rows * dim * 4 * dim / best
-
-
-def best_of(repeats: int, runs: dict[str, Callable[[int], object]]) -> dict[str, float]:
-    """Best wall time of each run over ``repeats`` rounds, the runs interleaved within a round (so a burst of
-    load from other processes on a shared machine hits every method alike); ``run(r)`` gets the round index."""
-    best = {k: float("inf") for k in runs}
-    for r in range(repeats):
-        for name, fn in runs.items():
-            t = time.perf_counter()
-            with torch.inference_mode():
-                fn(r)
-            best[name] = min(best[name], time.perf_counter() - t)
-    return best
+    if kind == "hf_esm2":
+        return get_backbone("hf", model=str(hf_dir)).to(device)
+    module = esm_if1 if kind == "esm_if1" else esm_sequence
+    with injected(module, net, alphabet, kind):
+        return (module.ESMIF1Backbone() if kind == "esm_if1" else module.ESMSequenceBackbone()).to(device)
 
 
 # -- the compared loops -------------------------------------------------------------------------------------------
-def fair_esm_extract(net, alphabet, proteins: list[Protein], toks_per_batch: int, layers: list[int], out_dir: Path):
-    """fair-esm ``scripts/extract.py`` (``--include per_tok``, CPU), minus argument parsing and prints."""
+def esm_naive(net, alphabet, proteins, layer: int, device: str) -> dict[str, torch.Tensor]:
+    conv = alphabet.get_batch_converter(1022)
+    out = {}
+    for p in proteins:
+        _, _, toks = conv([(p.id, p.sequence)])
+        rep = net(toks.to(device), repr_layers=[layer])["representations"][layer]
+        out[p.id] = rep[0, 1:-1].float().cpu()
+    return out
+
+
+def esm_extract(net, alphabet, proteins, layer: int, device: str, out_dir: Path) -> None:
+    """fair-esm ``scripts/extract.py --include per_tok`` minus argument parsing and prints."""
     from esm import FastaBatchedDataset
 
     dataset = FastaBatchedDataset([p.id for p in proteins], [p.sequence for p in proteins])
-    batches = dataset.get_batch_indices(toks_per_batch, extra_toks_per_seq=1)
+    batches = dataset.get_batch_indices(4096, extra_toks_per_seq=1)
     loader = torch.utils.data.DataLoader(dataset, collate_fn=alphabet.get_batch_converter(1022),
-                                         batch_sampler=batches)  # extract.py: num_workers=2 (slower on 2 cores)
+                                         batch_sampler=batches)
     for labels, strs, toks in loader:
-        out = net(toks, repr_layers=layers, return_contacts=False)
-        reps = {layer: t.to("cpu") for layer, t in out["representations"].items()}
+        reps = net(toks.to(device), repr_layers=[layer])["representations"]
+        reps = {k: t.to("cpu") for k, t in reps.items()}
         for i, label in enumerate(labels):
             n = min(1022, len(strs[i]))
             torch.save({"label": label, "representations": {k: t[i, 1:n + 1].clone() for k, t in reps.items()}},
                        out_dir / f"{label}.pt")
 
 
-def fair_esm_if1_loop(net, alphabet, proteins: list[Protein]) -> None:
-    """fair-esm's documented ESM-IF1 usage: ``get_encoder_output`` once per chain."""
+def if1_naive(net, alphabet, proteins, device: str) -> dict[str, torch.Tensor]:
     from pa_geo.backbones._esm_compat import import_inverse_folding
 
     util = import_inverse_folding().util
+    return {p.id: util.get_encoder_output(net, alphabet, torch.from_numpy(p.backbone[:, :3]).to(device)).float().cpu()
+            for p in proteins}
+
+
+def if1_batched(net, alphabet, proteins, device: str) -> None:
+    """fair-esm's batched encoder use: length-sorted ``CoordBatchConverter`` batches of <= 4096 padded rows."""
+    from esm import FastaBatchedDataset
+
+    from pa_geo.backbones._esm_compat import import_inverse_folding
+
+    conv = import_inverse_folding().util.CoordBatchConverter(alphabet)
+    sizes = FastaBatchedDataset([p.id for p in proteins], [p.sequence for p in proteins])
+    for batch in sizes.get_batch_indices(4096, extra_toks_per_seq=2):
+        coords, conf, _, _, pad = conv.from_lists([proteins[j].backbone[:, :3] for j in batch])
+        out = net.encoder(coords.to(device), pad.to(device), conf.to(device))["encoder_out"][0]
+        for b, j in enumerate(batch):
+            out[1:len(proteins[j]) + 1, b].cpu().clone()
+
+
+def hf_loader(hf_dir: Path, device: str):
+    """The ESM-2 model card's objects: ``AutoTokenizer`` + ``EsmModel`` (loaded once, outside the timing)."""
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(hf_dir)
+    return tok, transformers.EsmModel.from_pretrained(hf_dir, add_pooling_layer=False).eval().to(device)
+
+
+def hf_naive(tok, model, proteins, device: str) -> None:
+    """The model card's loop: tokenizer + model per protein, last hidden state minus BOS/EOS."""
     for p in proteins:
-        util.get_encoder_output(net, alphabet, torch.from_numpy(p.backbone[:, :3]))
+        enc = tok([p.sequence], return_tensors="pt").to(device)
+        model(**enc).last_hidden_state[0, 1:-1].cpu()
 
 
-# -- one model ----------------------------------------------------------------------------------------------------
-def bench_sequence(kind: str, proteins: list[Protein], batch_tokens: int, repeats: int) -> dict:
-    from pa_geo.backbones import esm_sequence
+def timed(repeats: int, runs: dict[str, Callable[[int], object]]) -> dict[str, float]:
+    """Best wall time per run over ``repeats`` interleaved rounds."""
+    best = {k: float("inf") for k in runs}
+    for r in range(repeats):
+        for name, fn in runs.items():
+            t = time.perf_counter()
+            with torch.inference_mode():
+                fn(r)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
+
+
+def max_diff(bb, proteins, reference: dict[str, torch.Tensor]) -> float:
+    """max |pa_geo - reference| over the residues both cover (fair-esm truncates at 1022)."""
+    with torch.inference_mode():
+        outs = bb.embed(proteins)
+    layer = bb.layers[-1]
+    return max(float((o[layer][:len(reference[p.id])] - reference[p.id]).abs().max()) for p, o in zip(proteins, outs))
+
+
+# -- one (model, input set) ---------------------------------------------------------------------------------------
+def bench(kind: str, models: dict, proteins: list[Protein], label: str, args, tmp: Path, check: bool) -> dict:
     from pa_geo.cache.runner import embed_proteins
 
-    net, alphabet = build_esm(kind)
-    with injected(esm_sequence, net, alphabet, kind):
-        bb = esm_sequence.ESMSequenceBackbone()
-    layers = list(bb.layers)
-    R = sum(len(p) for p in proteins)
+    net, alphabet = models["esm_if1" if kind == "esm_if1" else ("esm2_35m" if kind == "hf_esm2" else kind)]
+    dev = args.device
+    bb = pa_geo_backbone(kind, net, alphabet, dev, tmp / "hf_esm2")
+    layer = bb.layers[-1]
+    rows = {p.id: min(len(p), 1022) for p in proteins}
+    if kind == "esm_if1":
+        naive, batched = (lambda r: if1_naive(net, alphabet, proteins, dev)), \
+            (lambda r: if1_batched(net, alphabet, proteins, dev))
+        rows = {p.id: len(p) for p in proteins}
+    elif kind == "hf_esm2":
+        tok, hf_model = hf_loader(tmp / "hf_esm2", dev)
+        naive, batched = (lambda r: hf_naive(tok, hf_model, proteins, dev)), None
+    else:
+        naive = lambda r: esm_naive(net, alphabet, proteins, layer, dev)  # noqa: E731
+        batched = lambda r: esm_extract(net, alphabet, proteins, layer, dev, tmp)  # noqa: E731
+    runs = {"naive": naive, **({"fair-esm": batched} if batched else {}),
+            "pa_geo": lambda r: embed_proteins(bb, proteins, tmp / f"c-{kind}-{label}-{r}", progress=False)}
+    for budget in (args.sweep or []):
+        runs[f"pa_geo@{budget}"] = lambda r, b=budget: embed_proteins(bb, proteins, tmp / f"s{b}-{kind}-{label}-{r}",
+                                                                      batch_tokens=b, progress=False)
     with torch.inference_mode():
-        bb.embed([Protein.from_sequence("warm", "MKTAYIAKQR" * 3)])
-    tmp = Path(tempfile.mkdtemp(prefix="pa_geo_bench_"))
-    times = best_of(repeats, {
-        "naive": lambda r: [bb.embed([p]) for p in proteins],
-        "fair-esm": lambda r: fair_esm_extract(net, alphabet, proteins, batch_tokens, layers, tmp),
-        "pa_geo": lambda r: embed_proteins(bb, proteins, tmp / f"cache{r}", batch_tokens=batch_tokens,
-                                           progress=False)})
-    dim = int(net.embed_tokens.embedding_dim)
-    rate = matmul_rate(min(R + 2 * len(proteins), batch_tokens), dim)
-    floor = 2.0 * matmul_params(net) * R / rate
-    return {"model": kind, "params": sum(p.numel() for p in net.parameters()), "matmul_params": matmul_params(net),
-            "proteins": len(proteins), "residues": R, "batch_tokens": batch_tokens, "layers": layers,
-            "seconds": times, "residues_per_s": {k: R / v for k, v in times.items()},
-            "matmul_gflops": rate / 1e9, "floor_seconds": floor,
-            "pct_of_floor": {k: 100.0 * floor / v for k, v in times.items()},
-            "speedup_vs_naive": times["naive"] / times["pa_geo"],
-            "speedup_vs_fair_esm": times["fair-esm"] / times["pa_geo"]}
+        bb.embed(proteins[:1])  # warm-up
+    seconds = timed(args.repeats, runs)
+    n_rows = {k: (sum(len(p) for p in proteins) if k.startswith("pa_geo") else sum(rows.values())) for k in runs}
+    rps = {k: n_rows[k] / v for k, v in seconds.items()}
+    out = {"model": kind, "set": label, "proteins": len(proteins), "residues": sum(len(p) for p in proteins),
+           "max_len": max(len(p) for p in proteins), "batch_tokens": bb.default_batch_tokens(), "seconds": seconds,
+           "residues_per_s": rps, "vs_naive": rps["pa_geo"] / rps["naive"],
+           "vs_fair_esm": rps["pa_geo"] / rps["fair-esm"] if "fair-esm" in rps else None,
+           "compute_dtype": str(bb.dtype).replace("torch.", ""), "loadavg": os.getloadavg()}
+    if check:
+        with torch.inference_mode():
+            ref = (if1_naive(net, alphabet, proteins, dev) if kind == "esm_if1"
+                   else esm_naive(net, alphabet, proteins, layer, dev))
+        out["max_abs_diff_vs_fair_esm"] = max_diff(bb, proteins, ref)
+    return out
 
 
-def bench_if1(proteins: list[Protein], batch_tokens: int, repeats: int) -> dict:
-    from pa_geo.backbones import esm_if1
-    from pa_geo.cache.runner import embed_proteins
+def peak_memory(models: dict, device: str) -> list[dict]:
+    """Peak CUDA memory of one forward at L = 1000 / 2000: fair-esm ESM-2 float32 vs pa_geo (bf16 autocast)."""
+    from pa_geo.backbones.esm_fast import esm_representations
 
-    net, alphabet = build_esm_if1()
-    with injected(esm_if1, net, alphabet, "esm_if1"):
-        bb = esm_if1.ESMIF1Backbone()
-    R = sum(len(p) for p in proteins)
-    tmp = Path(tempfile.mkdtemp(prefix="pa_geo_bench_"))
-    with torch.inference_mode():
-        bb.embed(proteins[:1])
-    times = best_of(repeats, {
-        "naive": lambda r: [bb.embed([p]) for p in proteins],
-        "fair-esm": lambda r: fair_esm_if1_loop(net, alphabet, proteins),
-        "pa_geo": lambda r: embed_proteins(bb, proteins, tmp / f"cache{r}", batch_tokens=batch_tokens,
-                                           progress=False)})
-    return {"model": "esm_if1", "params": sum(p.numel() for p in net.parameters()), "proteins": len(proteins),
-            "residues": R, "batch_tokens": batch_tokens, "seconds": times,
-            "residues_per_s": {k: R / v for k, v in times.items()},
-            "speedup_vs_naive": times["naive"] / times["pa_geo"],
-            "speedup_vs_fair_esm": times["fair-esm"] / times["pa_geo"]}
+    net, alphabet = models["esm2_35m"]
+    out = []
+    for L in (1000, 2000):
+        toks = torch.full((1, L + 2), alphabet.get_idx("A"), dtype=torch.long, device=device)
+        toks[0, 0], toks[0, -1] = alphabet.cls_idx, alphabet.eos_idx
+        row = {"model": "esm2_35m", "L": L}
+        for name, fn in {"fair-esm fp32": lambda: net(toks, repr_layers=[12]),
+                         "pa_geo bf16": lambda: esm_representations(net, toks, [12])}.items():
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled="pa_geo" in name):
+                fn()
+            row[name] = torch.cuda.max_memory_allocated() / 2**20
+        out.append(row)
+    return out
+
+
+def profile_if1(models: dict, device: str, top: int = 8) -> dict[str, list[dict]]:
+    """torch.profiler of fair-esm's ESM-IF1 encoder vs pa_geo's on one real ~300-residue chain: the ``top`` ops
+    by self CPU time (grouped by input shapes), with their share of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from pa_geo.backbones._esm_compat import import_inverse_folding
+    from pa_geo.backbones.esm_if1_fast import if1_encoder_forward
+
+    net, alphabet = models["esm_if1"]
+    p = chains(1, 295, 305, seed=3)[0][0]
+    coords, conf, _, _, pad = import_inverse_folding().util.CoordBatchConverter(alphabet).from_lists(
+        [p.backbone[:, :3]])
+    coords, conf, pad = coords.to(device), conf.to(device), pad.to(device)
+    out = {}
+    for name, fn in {"fair-esm": lambda: net.encoder(coords, pad, conf),
+                     "pa_geo": lambda: if1_encoder_forward(net.encoder, coords, pad, conf)}.items():
+        with torch.inference_mode():
+            fn()
+            t = time.perf_counter()
+            with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+                fn()
+            wall = time.perf_counter() - t
+        events = prof.key_averages(group_by_input_shape=True)
+        total = sum(e.self_cpu_time_total for e in events)
+        rows = sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]
+        out[name] = [{"op": e.key, "shapes": str(e.input_shapes), "calls": e.count,
+                      "pct": 100.0 * e.self_cpu_time_total / total} for e in rows]
+        print(f"\nESM-IF1 encoder profile, {name}, L={len(p)} ({wall:.1f} s wall under the profiler):")
+        for r in out[name]:
+            print(f"  {r['pct']:5.1f}%  {r['op']:<24} x{r['calls']:<3} {r['shapes'][:90]}")
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=["esm2_35m", "esm1b", "esm_if1"])
-    ap.add_argument("--n", type=int, default=8, help="sequences per model (ESM-IF1: half as many)")
-    ap.add_argument("--batch-tokens", type=int, default=4096)
+    ap.add_argument("--models", nargs="+", default=["esm2_35m", "esm1b", "esm_if1", "hf_esm2"])
+    ap.add_argument("--sets", nargs="+", default=["a", "b"], help="a: 8 x ~300 residues; b: 64 real lengths")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the best time of each is kept")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--sweep", nargs="*", type=int, default=None, help="also pa_geo at these batch budgets")
+    ap.add_argument("--quick", action="store_true", help="smoke test: ESM-2 35M + ESM-IF1 on 2 short chains")
+    ap.add_argument("--profile", action="store_true", help="also profile the ESM-IF1 encoders on one chain")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = []
-    for m in args.models:
-        t0 = time.perf_counter()
-        if m == "esm_if1":
-            rows.append(bench_if1(real_chains(max(2, args.n // 2), 120, 180, seed=1), args.batch_tokens,
-                                  args.repeats))
-        else:
-            rows.append(bench_sequence(m, real_chains(args.n, 280, 320), args.batch_tokens, args.repeats))
-        rows[-1].update(repeats=args.repeats, wall_s=time.perf_counter() - t0, loadavg=os.getloadavg(),
-                        threads=args.threads, when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        print(f"[{m} done in {rows[-1]['wall_s']:.0f} s]", file=sys.stderr)
-    print(f"\nembedding throughput, residues/s (CPU, {args.threads} threads, load avg {os.getloadavg()[0]:.1f})")
-    print(f"{'model':<10} {'N x L':>9} {'naive':>8} {'fair-esm':>9} {'pa_geo':>8} {'vs naive':>9} "
-          f"{'vs fair-esm':>12} {'% FLOP floor (pa_geo / fair-esm)':>34}")
-    for r in rows:
+    from pa_geo.backbones.hf_convert import fair_esm2_to_hf
+
+    sets = {"a": chains(8, 280, 320, seed=0), "b": chains(64, seed=1)}
+    if args.quick:
+        args.models, args.sets = [m for m in args.models if m in ("esm2_35m", "esm_if1", "hf_esm2")], ["q"]
+        sets["q"] = chains(2, 30, 60, seed=2)
+    builders = {"esm2_35m": esm2_35m, "esm1b": full_esm1b, "esm_if1": full_esm_if1}
+    tmp = Path(tempfile.mkdtemp(prefix="pa_geo_bench_"))
+    models = {k: (m.to(args.device), a) for k, (m, a) in
+              ((k, builders[k]()) for k in {("esm2_35m" if m == "hf_esm2" else m) for m in args.models})}
+    if "hf_esm2" in args.models:
+        fair_esm2_to_hf(models["esm2_35m"][0].cpu(), models["esm2_35m"][1], tmp / "hf_esm2")
+        models["esm2_35m"][0].to(args.device)
+    results = []
+    for label in args.sets:
+        proteins, source = sets[label]
+        for kind in args.models:
+            t0 = time.perf_counter()
+            results.append(bench(kind, models, proteins, label, args, tmp, check=label in ("a", "q")))
+            results[-1].update(data=source, wall_s=time.perf_counter() - t0)
+            print(f"[{kind} set {label}: {results[-1]['wall_s']:.0f} s]", file=sys.stderr, flush=True)
+    memory = peak_memory(models, args.device) if args.device.startswith("cuda") else []
+    profiles = profile_if1(models, args.device) if args.profile and "esm_if1" in models else {}
+    report(results, memory, profiles, args)
+
+
+def report(results: list[dict], memory: list[dict], profiles: dict, args) -> None:
+    print(f"\nembedding throughput, residues/s ({args.device}, {args.threads} threads, "
+          f"load avg {os.getloadavg()[0]:.1f}; max |diff| vs fair-esm's own forward)")
+    extra = sorted({k for r in results for k in r["residues_per_s"] if "@" in k})
+    print(f"{'model':<9} {'set':<4} {'N x Lmed':>9} {'naive':>8} {'fair-esm':>9} {'pa_geo':>8} "
+          f"{'vs naive':>9} {'vs fair-esm':>12} {'max|diff|':>10}" + "".join(f"{k:>15}" for k in extra))
+    for r in results:
         rps = r["residues_per_s"]
-        pct = r.get("pct_of_floor")
-        print(f"{r['model']:<10} {r['proteins']:>3} x {r['residues'] // r['proteins']:<4}"
-              f"{rps.get('naive', float('nan')):>8.1f} {rps['fair-esm']:>9.1f} {rps['pa_geo']:>8.1f} "
-              f"{r.get('speedup_vs_naive', float('nan')):>8.2f}x {r['speedup_vs_fair_esm']:>11.2f}x "
-              + (f"{pct['pa_geo']:>20.0f}% / {pct['fair-esm']:.0f}%" if pct else f"{'-':>22}"))
+        vs = f"{r['vs_fair_esm']:.2f}x" if r["vs_fair_esm"] else "-"
+        diff = f"{r['max_abs_diff_vs_fair_esm']:.1e}" if "max_abs_diff_vs_fair_esm" in r else "-"
+        print(f"{r['model']:<9} {r['set']:<4} {r['proteins']:>3} x {r['residues'] // r['proteins']:<4}"
+              f"{rps['naive']:>8.1f} {rps.get('fair-esm', float('nan')):>9.1f} {rps['pa_geo']:>8.1f} "
+              f"{r['vs_naive']:>8.2f}x {vs:>12} {diff:>10}" + "".join(f"{rps.get(k, float('nan')):>15.1f}"
+                                                                     for k in extra))
+    for m in memory:
+        print(f"peak CUDA memory, {m['model']} L={m['L']}: fair-esm fp32 {m['fair-esm fp32']:.0f} MiB, "
+              f"pa_geo bf16 {m['pa_geo bf16']:.0f} MiB")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "embed.json"
-    previous = json.loads(path.read_text()).get("results", []) if path.exists() else []
-    merged = {r["model"]: r for r in previous}  # a run of some models keeps the others' last results
-    merged.update({r["model"]: r for r in rows})
-    out = {"argv": sys.argv, "torch": torch.__version__, "machine": platform.machine(),
-           "results": list(merged.values())}
+    path = RESULTS / ("embed_quick.json" if args.quick else f"embed{'' if args.device == 'cpu' else '_cuda'}.json")
+    out = {"argv": sys.argv, "torch": torch.__version__, "machine": platform.machine(), "device": args.device,
+           "threads": args.threads, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "results": results, "peak_memory_mib": memory, "esm_if1_profile": profiles}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(out, indent=2))
     os.replace(tmp, path)
-    print(f"wrote {RESULTS / 'embed.json'}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ Subcommands
     cache     verify / repair an embedding cache                           (pa_geo.cache.cache_cli)
     demo      the main job on the embedded default data                    (pa_geo.demo.run)
     fit | validate | test | predict   LightningCLI over configs/*.yaml       (pa_geo.train.cli)
+    predict --ckpt_path X --input FILES --output CSV   from a checkpoint alone (pa_geo.train.predict_cli)
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 # subcommand -> (module, one-line help). Each module exposes add_arguments(parser) and run(args) -> int.
@@ -27,6 +29,9 @@ _LIGHTNING = ("fit", "validate", "test", "predict")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pa-geo`` console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _show_progress_notes()
+    if argv[:1] == ["predict"] and _from_checkpoint(argv[1:]):
+        return _predict_from_checkpoint(argv[1:])
     if argv and argv[0] in _LIGHTNING:
         import pa_geo.demo  # noqa: F401 - the program's task set includes the demo tasks (configs/demo_*.yaml)
         from pa_geo.train.cli import main as lightning_main
@@ -60,6 +65,48 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print(f"pa-geo {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _show_progress_notes() -> None:
+    """pa_geo's INFO log lines (a split made and where it was written, embeddings computed / cached) on stderr."""
+    log = logging.getLogger("pa_geo")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a line is logged (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _from_checkpoint(args: list[str]) -> bool:
+    """``pa-geo predict --ckpt_path X --input ...`` (no ``--config``): predict files from a checkpoint alone."""
+    has = {a.split("=", 1)[0] for a in args}
+    return "--input" in has and not has & {"--config", "-c"}
+
+
+def _predict_from_checkpoint(args: list[str]) -> int:
+    import pa_geo.demo  # noqa: F401 - a demo task's checkpoint names its task like the Lightning path
+    from pa_geo.errors import PaGeoError
+    from pa_geo.train import predict_cli
+
+    parser = argparse.ArgumentParser(prog="pa-geo predict", description=predict_cli.__doc__.splitlines()[0])
+    predict_cli.add_arguments(parser)
+    parsed = parser.parse_args(args)
+    try:
+        return predict_cli.run(parsed)
+    except PaGeoError as err:
+        print(f"pa-geo predict: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pa-geo predict: interrupted", file=sys.stderr)
         return 130
 
 

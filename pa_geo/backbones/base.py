@@ -2,25 +2,27 @@
 from __future__ import annotations
 
 import abc
-from typing import Callable, Literal, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
 
 from pa_geo.errors import ConfigError, StructureError
 from pa_geo.io.protein import Protein
+from pa_geo.registry import Registry, normalize_name
 
 Layer = int | str
 HALF_DTYPES = (torch.float16, torch.bfloat16)
-_REGISTRY: dict[str, type["Backbone"]] = {}
+BACKBONES: Registry[type["Backbone"]] = Registry("backbone")
 
 
-def register_backbone(name: str) -> Callable[[type["Backbone"]], type["Backbone"]]:
+def register_backbone(name: str, overwrite: bool = False) -> Callable[[type["Backbone"]], type["Backbone"]]:
     """Class decorator: make a :class:`Backbone` subclass available to :func:`get_backbone` as ``name``."""
 
     def deco(cls: type["Backbone"]) -> type["Backbone"]:
-        _REGISTRY[name] = cls
-        cls.registry_name = name
+        BACKBONES.register(name, cls, overwrite=overwrite)
+        cls.registry_name = normalize_name(name)
         return cls
 
     return deco
@@ -28,7 +30,7 @@ def register_backbone(name: str) -> Callable[[type["Backbone"]], type["Backbone"
 
 def available_backbones() -> list[str]:
     """Registered backbone names, sorted."""
-    return sorted(_REGISTRY)
+    return BACKBONES.names()
 
 
 def get_backbone(name: str, **kwargs) -> "Backbone":
@@ -36,9 +38,7 @@ def get_backbone(name: str, **kwargs) -> "Backbone":
 
     Raises :class:`~pa_geo.errors.ConfigError` (one line, lists the known names) for an unknown name.
     """
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown backbone {name!r}; known backbones: {', '.join(available_backbones())}")
-    return _REGISTRY[name](**kwargs)
+    return BACKBONES.get(name)(**kwargs)
 
 
 def resolve_layers(name: str, layers: Sequence[int] | int | str | None, available: Sequence[int],
@@ -89,20 +89,31 @@ class Backbone(torch.nn.Module, abc.ABC):
 
     Subclasses set ``level``, ``layers`` and implement :meth:`dims`, :meth:`fingerprint` and :meth:`_embed_batch`.
     ``_embed_batch`` runs the whole list through ONE padded forward pass where the model allows it, and gives the
-    same rows (within floating-point tolerance) as embedding each protein alone. Move with
-    ``backbone.to(device, dtype)``: float32 / float64 convert the weights; float16 / bfloat16 keep float32 weights
-    and run forwards under ``torch.autocast`` in that dtype (fair-esm and ProteinMPNN build some tensors in
-    float32 whatever the weights are, so casting the weights themselves breaks them). :meth:`embed` always
-    returns float32 CPU tensors.
+    same rows (within floating-point tolerance) as embedding each protein alone. Backbones whose inputs take real
+    CPU work (tokens, coordinate features) override :meth:`_prepare_inputs` / :meth:`_embed_prepared` instead, so
+    the embed runner can prepare the next batch in a background thread while the model runs (:meth:`prepare`,
+    :meth:`run`).
+
+    Move with ``backbone.to(device, dtype)``: float32 / float64 convert the weights; float16 / bfloat16 keep
+    float32 weights and run forwards under ``torch.autocast`` in that dtype (fair-esm and ProteinMPNN build some
+    tensors in float32 whatever the weights are, so casting the weights themselves breaks them). Backbones with
+    ``half_on_cuda`` (the transformers) run under bfloat16 autocast on CUDA unless a dtype was chosen with
+    ``.to(dtype=...)`` (``.to(torch.float32)`` keeps full precision); on CPU they run in float32. :meth:`embed`
+    always returns float32 CPU tensors.
     """
 
     registry_name: str = ""
     level: Literal["sequence", "structure"] = "sequence"
+    half_on_cuda: bool = False
+    # padded residues per forward pass the embed runner uses by default, per device type (measured; see
+    # benchmarks/embed.py): the key "*" covers device types not listed
+    batch_tokens_by_device: dict[str, int] = {"*": 4096}
 
     def __init__(self, layers: Sequence[Layer]) -> None:
         super().__init__()
         self.layers: list[Layer] = list(layers)
         self._autocast_dtype: torch.dtype | None = None
+        self._dtype_chosen = False
 
     @property
     @abc.abstractmethod
@@ -136,13 +147,30 @@ class Backbone(torch.nn.Module, abc.ABC):
         return torch.float32
 
     @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The half dtype forwards run in: the one chosen with ``.to(dtype=...)``, else bfloat16 (float16 where the
+        GPU lacks bfloat16) for ``half_on_cuda`` backbones on CUDA, else None (full precision)."""
+        if self._autocast_dtype is not None or self._dtype_chosen:
+            return self._autocast_dtype
+        if self.half_on_cuda and self.device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return None
+
+    @property
     def dtype(self) -> torch.dtype:
-        """Compute dtype: the autocast dtype after ``.to(dtype=float16 / bfloat16)``, else :attr:`weight_dtype`."""
-        return self._autocast_dtype or self.weight_dtype
+        """Compute dtype: :attr:`autocast_dtype` when set, else :attr:`weight_dtype`."""
+        return self.autocast_dtype or self.weight_dtype
+
+    def default_batch_tokens(self) -> int:
+        """The embed runner's default padded-residue budget per forward on this backbone's device."""
+        table = self.batch_tokens_by_device
+        return int(table.get(self.device.type, table.get("*", 4096)))
 
     def to(self, *args, **kwargs) -> "Backbone":
         """``nn.Module.to``, except that a half dtype keeps float32 weights and selects autocast in that dtype."""
         device, dtype, non_blocking, _ = torch._C._nn._parse_to(*args, **kwargs)
+        if dtype is not None:
+            self._dtype_chosen = True
         if dtype in HALF_DTYPES:
             self._autocast_dtype = dtype
             dtype = torch.float32
@@ -157,13 +185,36 @@ class Backbone(torch.nn.Module, abc.ABC):
         return self.to(dtype=torch.bfloat16)
 
     def autocast(self) -> torch.autocast:
-        """The context every forward pass runs in: autocast in the half dtype chosen by :meth:`to`, else a no-op."""
-        return torch.autocast(self.device.type, dtype=self._autocast_dtype or torch.bfloat16,
-                              enabled=self._autocast_dtype is not None)
+        """The context every forward pass runs in: autocast in :attr:`autocast_dtype`, else a no-op."""
+        dtype = self.autocast_dtype
+        return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
-    @abc.abstractmethod
     def _embed_batch(self, proteins: Sequence[Protein]) -> list[dict[Layer, torch.Tensor]]:
-        """Embed a batch (non-empty proteins); one dict ``layer -> [L_i, D_layer]`` float32 CPU tensor each."""
+        """Embed a batch (non-empty proteins); one dict ``layer -> [L_i, D_layer]`` tensor each. Backbones that
+        override :meth:`_embed_prepared` instead need not implement it."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _embed_batch nor _embed_prepared")
+
+    def _prepare_inputs(self, proteins: Sequence[Protein]) -> Any:
+        """CPU-side model inputs of a batch (tokens, coordinate features); must not touch the model's weights,
+        so it can run in another thread while the model runs. Default: nothing."""
+        return None
+
+    def _embed_prepared(self, prepared: "Prepared") -> list[dict[Layer, torch.Tensor]]:
+        """Embed a prepared batch; default: :meth:`_embed_batch` on its proteins."""
+        return self._embed_batch(prepared.proteins)
+
+    def prepare(self, proteins: Sequence[Protein]) -> "Prepared":
+        """Featurise non-empty ``proteins`` on the CPU for :meth:`run` (thread-safe: never calls the model)."""
+        proteins = list(proteins)
+        return Prepared(proteins, self._prepare_inputs(proteins))
+
+    @torch.no_grad()
+    def run(self, prepared: "Prepared") -> list[dict[Layer, torch.Tensor]]:
+        """The model on a :meth:`prepare`-d batch: per protein ``{layer: [L, D_layer]}`` float32 CPU tensors."""
+        with self.autocast():
+            done = self._embed_prepared(prepared)
+        return [{layer: t.detach().to("cpu", torch.float32).contiguous() for layer, t in out.items()}
+                for out in done]
 
     def _assemble_chains(self, proteins: Sequence[Protein], jobs: Sequence[tuple],
                          rows: Callable[[int, Layer], torch.Tensor]) -> list[dict[Layer, torch.Tensor]]:
@@ -199,8 +250,15 @@ class Backbone(torch.nn.Module, abc.ABC):
         outs: list[dict[Layer, torch.Tensor]] = [
             {layer: torch.zeros(0, d) for layer, d in self.dims.items()} for _ in proteins]
         if todo:
-            with self.autocast():
-                done = self._embed_batch([proteins[i] for i in todo])
-            for i, out in zip(todo, done):
-                outs[i] = {layer: t.detach().to("cpu", torch.float32).contiguous() for layer, t in out.items()}
+            for i, out in zip(todo, self.run(self.prepare([proteins[i] for i in todo]))):
+                outs[i] = out
         return outs
+
+
+@dataclass
+class Prepared:
+    """A batch featurised by :meth:`Backbone.prepare`: the (non-empty) ``proteins`` and backbone-specific
+    CPU ``inputs`` (None for backbones that featurise inside the forward)."""
+
+    proteins: list[Protein]
+    inputs: Any = None

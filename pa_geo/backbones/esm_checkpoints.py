@@ -41,9 +41,6 @@ def load_esm_model(path: Path) -> tuple[torch.nn.Module, object]:
     """
     import esm.pretrained
 
-    from pa_geo.backbones._esm_compat import use_fused_gelu
-
-    use_fused_gelu()
     data = load_checkpoint(path)
     if not isinstance(data, dict) or "model" not in data or not ({"args", "cfg"} & set(data)):
         raise BackboneUnavailable(f"{path}: not a fair-esm checkpoint (expected 'model' plus 'args' or 'cfg')")

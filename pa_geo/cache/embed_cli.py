@@ -1,6 +1,8 @@
 """``pa-geo embed``: run a frozen backbone once per protein into the LMDB cache (or merge shard caches).
 
     pa-geo embed --backbone esm1b --layers 21 33 --input data/*.pdb seqs.fasta --cache cache/ [--shard 0/4]
+    pa-geo embed --backbone hf --model facebook/esm2_t33_650M_UR50D --input seqs.fasta --cache cache/
+    pa-geo embed --backbone esm2 --input data/ --cache cache/ --devices 4 --strategy ddp [--num_nodes 2]
     pa-geo embed --merge shard0/ shard1/ --cache cache/
     pa-geo embed --config configs/<task>.yaml [--data.* ...]   # what a training config reads (pa_geo.train.embed_config)
 
@@ -23,19 +25,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``pa-geo embed``'s options on ``parser``."""
     parser.epilog = ("pa-geo embed --config configs/<task>.yaml [--data.* overrides] embeds everything a training "
                      "config reads (every protein of its task, every backbone and layer of data.embeddings)")
-    parser.add_argument("--backbone", help="registered backbone name (esm1b, esm_if1, proteinmpnn, ...)")
+    parser.add_argument("--backbone", help="registered backbone name (esm1b, esm_if1, hf, proteinmpnn, ...)")
     parser.add_argument("--layers", nargs="+", default=None,
                         help="layer indices to store, or 'all' (default: the backbone's default layer)")
-    parser.add_argument("--model", default=None, help="checkpoint path or hub name (backbones that take one)")
+    parser.add_argument("--model", default=None,
+                        help="checkpoint path or hub name (fair-esm), local directory or hub id (--backbone hf)")
     parser.add_argument("--input", nargs="+", default=[], metavar="PATH",
                         help="structure files (PDB/mmCIF, .gz ok), FASTA files, or directories of them")
     parser.add_argument("--cache", required=True, help="cache root directory (one LMDB per backbone inside)")
     parser.add_argument("--shard", default=None, metavar="I/N", help="embed only shard I of N (0-based)")
-    parser.add_argument("--batch-tokens", type=int, default=4096, help="padded residues per forward pass")
+    parser.add_argument("--batch-tokens", type=int, default=None,
+                        help="padded residues per forward pass (default: the backbone's measured value for the "
+                             "device)")
     parser.add_argument("--dtype", choices=("fp16", "fp32"), default="fp16", help="storage precision")
     parser.add_argument("--merge", nargs="+", default=None, metavar="SRC",
                         help="merge these cache roots into --cache instead of embedding")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group = parser.add_argument_group("many devices (Lightning predict; any of these switches it on)")
+    group.add_argument("--devices", default=None, help="devices per node (an int, or 'auto')")
+    group.add_argument("--num_nodes", type=int, default=None, help="number of nodes")
+    group.add_argument("--strategy", default=None, help="Lightning strategy: ddp (default when > 1 rank), ...")
+    group.add_argument("--accelerator", default=None, help="cpu, gpu, cuda, ... (default: auto)")
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -109,6 +119,28 @@ def _run_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lightning_requested(args: argparse.Namespace) -> bool:
+    return any(getattr(args, k, None) is not None for k in ("devices", "num_nodes", "strategy", "accelerator"))
+
+
+def _embed(args: argparse.Namespace, backbone, proteins: list[Protein], shard: tuple[int, int] | None):
+    """The run's summary (None on Lightning ranks other than global rank 0, which reports)."""
+    if not _lightning_requested(args):
+        from pa_geo.cache.runner import embed_proteins
+
+        return embed_proteins(backbone, proteins, args.cache, batch_tokens=args.batch_tokens, shard=shard,
+                              progress=not args.no_progress, dtype=args.dtype)
+    if shard is not None:
+        raise ConfigError("--shard and --devices/--num_nodes/--strategy: use one way of splitting the work")
+    from pa_geo.cache.distributed import embed_distributed
+
+    devices = args.devices or "auto"
+    return embed_distributed(backbone, proteins, args.cache, batch_tokens=args.batch_tokens, dtype=args.dtype,
+                             devices=int(devices) if str(devices).isdigit() else devices,
+                             num_nodes=args.num_nodes or 1, strategy=args.strategy or "auto",
+                             accelerator=args.accelerator or "auto", progress=not args.no_progress)
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``pa-geo embed``; returns 1 when any input or protein was refused, else 0."""
     if args.merge:
@@ -117,7 +149,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("pa-geo embed needs --backbone and --input (or --merge SRC... --cache DEST)")
     import pa_geo.backbones  # noqa: F401  - registers the backbones
     from pa_geo.backbones.base import get_backbone
-    from pa_geo.cache.runner import embed_proteins
 
     shard = parse_shard(args.shard)
     kwargs: dict = {}
@@ -131,12 +162,13 @@ def run(args: argparse.Namespace) -> int:
     except TypeError as err:
         raise ConfigError(f"backbone {args.backbone}: unsupported option ({err})") from None
     proteins, bad = read_inputs(expand_inputs(args.input))
-    for path, reason in bad:  # reason already names the file
-        print(f"refused {reason if path in reason else f'{path}: {reason}'}", file=sys.stderr)
     if not proteins and not bad:
         raise CacheError("no inputs found in " + " ".join(args.input))
-    summary = embed_proteins(backbone, proteins, args.cache, batch_tokens=args.batch_tokens, shard=shard,
-                             progress=not args.no_progress, dtype=args.dtype)
+    summary = _embed(args, backbone, proteins, shard)
+    if summary is None:
+        return 0
+    for path, reason in bad:  # reason already names the file
+        print(f"refused {reason if path in reason else f'{path}: {reason}'}", file=sys.stderr)
     for pid, reason in summary.refused:
         print(f"refused {pid}: {reason}", file=sys.stderr)
     refused = len(bad) + len(summary.refused)

@@ -1,28 +1,32 @@
 """The batched embed runner: every protein through a frozen backbone once, straight into the LMDB store.
 
 What is already cached (and passes its checksum) is skipped; the rest is sorted by length and cut into batches
-under a padded-token budget (like fair-esm's ``toks_per_batch``); chains longer than the budget or than the
-backbone's ``max_residues()`` go alone (the backbone windows them). Each batch is committed in one LMDB
-transaction, so a killed run loses at most the batch in flight and a rerun picks up where it stopped.
+under a padded-token budget (like fair-esm's ``toks_per_batch``; by default the backbone's measured budget for
+its device); chains longer than the budget or than the backbone's ``max_residues()`` go alone (the backbone windows
+them). I/O overlaps the model: while batch ``i`` runs, a background thread featurises batch ``i + 1``
+(:meth:`Backbone.prepare`) and another encodes and commits batch ``i - 1``. Each batch is committed in one LMDB
+transaction and a batch is handed to the writer only after the previous commit finished, so a killed run loses
+at most the batch being committed and the one being computed, never a committed entry, and a rerun picks up
+where it stopped.
 """
 from __future__ import annotations
 
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
-from pa_geo.backbones.base import Backbone, Layer
+from pa_geo.backbones.base import Backbone, Layer, Prepared
 from pa_geo.cache.keys import protein_keys, shard_of
 from pa_geo.cache.store import CorruptEntry, EmbeddingStore, check_entry
 from pa_geo.errors import CacheError
 from pa_geo.io.protein import Protein
 
-DEFAULT_BATCH_TOKENS = 4096
 _CHECK_CHUNK = 512
 
 
@@ -60,24 +64,34 @@ def _refusal(backbone: Backbone, protein: Protein) -> str | None:
     return None
 
 
-def make_batches(lengths: Sequence[int], batch_tokens: int, max_residues: int | None = None) -> list[list[int]]:
-    """Indices grouped into batches, longest first, with ``len(batch) * max length <= batch_tokens``.
+MAX_PADDING = 0.05
 
-    A chain with ``length >= batch_tokens`` or ``length > max_residues`` forms a batch of its own.
+
+def make_batches(lengths: Sequence[int], batch_tokens: int, max_residues: int | None = None,
+                 max_padding: float = MAX_PADDING) -> list[list[int]]:
+    """Indices grouped into batches, longest first, with ``len(batch) * max length <= batch_tokens`` and at
+    most ``max_padding`` of each batch's padded residues being padding.
+
+    A chain with ``length >= batch_tokens`` or ``length > max_residues`` forms a batch of its own. The padding cap
+    matters: on CPU a padded residue costs as much as a real one (ESM-1b, 16 real chains, 1 thread: one chain per
+    forward 56 s, 4096-residue batches without a cap 76 s).
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     cur: list[int] = []
+    total = 0
     for i in order:
         L = lengths[i]
         if L >= batch_tokens or (max_residues is not None and L > max_residues):
             batches.append([i])
             continue
         # sorted longest first: the batch's padded length is its first member's
-        if cur and (len(cur) + 1) * lengths[cur[0]] > batch_tokens:
+        padded = (len(cur) + 1) * lengths[cur[0]] if cur else L
+        if cur and (padded > batch_tokens or total + L < (1.0 - max_padding) * padded):
             batches.append(cur)
-            cur = []
+            cur, total = [], 0
         cur.append(i)
+        total += L
     if cur:
         batches.append(cur)
     return batches
@@ -95,16 +109,95 @@ def _check_output(backbone: Backbone, protein: Protein, out: dict[Layer, torch.T
     return None
 
 
-def _run_batch(backbone: Backbone, batch: list[Protein]) -> list[dict[Layer, torch.Tensor] | str]:
-    """Outputs per protein, or a one-line refusal reason; a failing batch is retried protein by protein."""
+def _prepare(backbone: Backbone, batch: list[Protein]) -> Prepared | BaseException:
+    """:meth:`Backbone.prepare` of a batch, or the exception it raised (re-raised on the model thread)."""
     try:
-        outs = backbone.embed(batch)
+        return backbone.prepare(batch)
+    except Exception as err:  # noqa: BLE001 - handled by run_batch
+        return err
+
+
+def prepared_batches(backbone: Backbone, batches: Sequence[list[Protein]]
+                     ) -> Iterator[tuple[list[Protein], Prepared | BaseException]]:
+    """``(batch, backbone.prepare(batch) or the exception it raised)`` in order, the next batch featurised in a
+    background thread while the caller runs the model on the current one."""
+    with ThreadPoolExecutor(1, "pa_geo-prepare") as pool:
+        upcoming = pool.submit(_prepare, backbone, batches[0]) if batches else None
+        for b, batch in enumerate(batches):
+            prepared = upcoming.result()
+            if b + 1 < len(batches):
+                upcoming = pool.submit(_prepare, backbone, batches[b + 1])
+            yield batch, prepared
+
+
+class Committer:
+    """Writes batches to a store in a background thread, ONE commit in flight: :meth:`submit` first waits for
+    the previous commit (and re-raises its error), so a crash never loses more than that batch and the one
+    being computed. Use as a context manager (leaving it waits for the last commit)."""
+
+    def __init__(self, store: EmbeddingStore) -> None:
+        self.store = store
+        self._pool = ThreadPoolExecutor(1, "pa_geo-commit")
+        self._pending: Future | None = None
+
+    def wait(self) -> None:
+        """Block until the pending commit is done; re-raises its exception."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def submit(self, items: list[tuple[bytes, torch.Tensor]]) -> None:
+        """Commit ``(key, [L, D] tensor)`` pairs in one transaction, in the background."""
+        self.wait()
+        if items:
+            self._pending = self._pool.submit(self.store.put_many, items)
+
+    def close(self) -> None:
+        """Wait for the last commit and stop the thread."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
+
+    def __enter__(self) -> "Committer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def outcome_items(backbone: Backbone, entries: Sequence[tuple[Protein, dict[Layer, bytes]]],
+                  results: Sequence[dict[Layer, torch.Tensor] | str], summary: "EmbedSummary"
+                  ) -> list[tuple[bytes, torch.Tensor]]:
+    """The ``(key, embedding)`` pairs of a batch's successful proteins; refusals and counts go to ``summary``."""
+    items = []
+    for (p, keys), res in zip(entries, results):
+        if isinstance(res, str):
+            summary.refused.append((p.id, res))
+            continue
+        items.extend((keys[layer], res[layer]) for layer in backbone.layers)
+        summary.embedded += 1
+        summary.residues += len(p)
+    return items
+
+
+def run_batch(backbone: Backbone, batch: list[Protein],
+              prepared: Prepared | BaseException | None = None) -> list[dict[Layer, torch.Tensor] | str]:
+    """Per protein of ``batch`` its ``{layer: [L, D]}`` output or a one-line refusal reason (``prepared``: the
+    batch's :meth:`Backbone.prepare` result, made here when None); a failing batch is retried protein by
+    protein."""
+    try:
+        if prepared is None:
+            prepared = backbone.prepare(batch)
+        if isinstance(prepared, BaseException):
+            raise prepared
+        outs = backbone.run(prepared)
         if len(outs) != len(batch):
             raise RuntimeError(f"backbone returned {len(outs)} outputs for {len(batch)} proteins")
     except Exception as err:  # noqa: BLE001 - a bad protein must not stop the run; it is reported
         if len(batch) == 1:
             return [_one_line(err)]
-        return [r for p in batch for r in _run_batch(backbone, [p])]
+        return [r for p in batch for r in run_batch(backbone, [p])]
     return [_check_output(backbone, p, o) or o for p, o in zip(batch, outs)]
 
 
@@ -117,7 +210,7 @@ def _open_store(backbone: Backbone, cache: EmbeddingStore | str | Path, dtype: s
                                        dtype=dtype)  # type: ignore[arg-type]
 
 
-def _is_cached(store: EmbeddingStore, todo: list[tuple[Protein, dict[Layer, bytes]]]) -> list[bool]:
+def cached_flags(store: EmbeddingStore, todo: list[tuple[Protein, dict[Layer, bytes]]]) -> list[bool]:
     """Whether every layer of each protein is stored intact; damaged entries are reported and will be recomputed."""
     flags: list[bool] = []
     for start in range(0, len(todo), _CHECK_CHUNK):
@@ -145,7 +238,7 @@ def _is_cached(store: EmbeddingStore, todo: list[tuple[Protein, dict[Layer, byte
 
 
 def embed_proteins(backbone: Backbone, proteins: Sequence[Protein], cache: EmbeddingStore | str | Path,
-                   batch_tokens: int = DEFAULT_BATCH_TOKENS, shard: tuple[int, int] | None = None,
+                   batch_tokens: int | None = None, shard: tuple[int, int] | None = None,
                    progress: bool = True, dtype: str = "fp16") -> EmbedSummary:
     """Embed every protein of this shard that the store lacks and commit each batch in one transaction.
 
@@ -153,11 +246,14 @@ def embed_proteins(backbone: Backbone, proteins: Sequence[Protein], cache: Embed
         backbone: a frozen :class:`~pa_geo.backbones.base.Backbone`; its ``layers`` are stored, each ``[L, D]``.
         proteins: inputs; duplicates (same content) are embedded once.
         cache: a cache root directory (the backbone's store is ``<root>/<name>``) or a writable store.
-        batch_tokens: padded residues per forward pass (``len(batch) * longest``).
+        batch_tokens: padded residues per forward pass (``len(batch) * longest``); None = the backbone's
+            :meth:`~pa_geo.backbones.base.Backbone.default_batch_tokens` for its device.
         shard: ``(i, n)`` embeds only proteins whose content hash mod ``n`` is ``i``; ``n`` runs fill one cache.
         progress: show a tqdm bar in residues/s.
         dtype: ``"fp16"`` (default) or ``"fp32"`` storage, used when ``cache`` is a path.
     """
+    if batch_tokens is None:
+        batch_tokens = backbone.default_batch_tokens()
     if batch_tokens < 1:
         raise CacheError(f"batch_tokens must be >= 1, got {batch_tokens}")
     if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
@@ -170,10 +266,40 @@ def embed_proteins(backbone: Backbone, proteins: Sequence[Protein], cache: Embed
             store.close()
 
 
-def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: EmbeddingStore, batch_tokens: int,
-                shard: tuple[int, int] | None, progress: bool) -> EmbedSummary:
-    store.register(backbone.registry_name, backbone.id, backbone.level,
-                   {layer: backbone.dims[layer] for layer in backbone.layers})
+@dataclass
+class EmbedPlan:
+    """What a run must compute: ``todo`` ``(protein, {layer: key})`` not yet in the store (deduplicated),
+    ``duplicates`` ``(first key, protein id)`` of proteins sharing content with one in ``todo`` or the store,
+    and the ``summary`` so far (cached, refused, other shards)."""
+
+    todo: list[tuple[Protein, dict[Layer, bytes]]]
+    duplicates: list[tuple[bytes, str]]
+    summary: EmbedSummary
+
+    def batches(self, batch_tokens: int, max_residues: int | None) -> list[list[tuple[Protein, dict[Layer, bytes]]]]:
+        """``todo`` cut by :func:`make_batches` (longest first)."""
+        idx = make_batches([len(p) for p, _ in self.todo], batch_tokens, max_residues)
+        return [[self.todo[i] for i in b] for b in idx]
+
+    def finish(self, seconds: float) -> EmbedSummary:
+        """Account for the duplicates (each shares its first copy's fate) and the throughput."""
+        summary = self.summary
+        refused_ids = {pid for pid, _ in summary.refused}
+        refused_keys = {next(iter(keys.values())): pid for p, keys in self.todo if (pid := p.id) in refused_ids}
+        for key, pid in self.duplicates:
+            if key in refused_keys:
+                summary.refused.append((pid, f"same content as refused {refused_keys[key]}"))
+            else:
+                summary.cached += 1
+        summary.seconds = seconds
+        summary.residues_per_s = summary.residues / seconds if seconds > 0 else 0.0
+        return summary
+
+
+def plan_embedding(backbone: Backbone, proteins: Sequence[Protein], store: EmbeddingStore | None,
+                   shard: tuple[int, int] | None = None) -> EmbedPlan:
+    """Refuse unusable proteins, drop other shards' and duplicates, and skip what ``store`` (None: an empty
+    cache) holds intact."""
     summary = EmbedSummary()
     todo: list[tuple[Protein, dict[Layer, bytes]]] = []
     seen: set[bytes] = set()
@@ -193,39 +319,26 @@ def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: Embeddin
             continue
         seen.add(first)
         todo.append((p, keys))
-    flags = _is_cached(store, todo)
+    flags = cached_flags(store, todo) if store is not None else [False] * len(todo)
     summary.cached += sum(flags)
-    todo = [t for t, done in zip(todo, flags) if not done]
-    if todo:  # a read-only cache serves runs with everything cached; refuse before computing anything else
-        store.require_writable(f"{len(todo)} protein(s) are not cached yet")
+    return EmbedPlan([t for t, done in zip(todo, flags) if not done], duplicates, summary)
 
-    lengths = [len(p) for p, _ in todo]
-    batches = make_batches(lengths, batch_tokens, backbone.max_residues())
-    bar = tqdm(total=sum(lengths), unit="res", unit_scale=True, desc=f"embed {backbone.registry_name}",
-               disable=not progress, smoothing=0.1)
+
+def _embed_into(backbone: Backbone, proteins: Sequence[Protein], store: EmbeddingStore, batch_tokens: int,
+                shard: tuple[int, int] | None, progress: bool) -> EmbedSummary:
+    store.register(backbone.registry_name, backbone.id, backbone.level,
+                   {layer: backbone.dims[layer] for layer in backbone.layers})
+    plan = plan_embedding(backbone, proteins, store, shard)
+    if plan.todo:  # a read-only cache serves runs with everything cached; refuse before computing anything else
+        store.require_writable(f"{len(plan.todo)} protein(s) are not cached yet")
+    groups = plan.batches(batch_tokens, backbone.max_residues())
+    bar = tqdm(total=sum(len(p) for p, _ in plan.todo), unit="res", unit_scale=True,
+               desc=f"embed {backbone.registry_name}", disable=not progress, smoothing=0.1)
     t0 = time.perf_counter()
-    with bar, torch.inference_mode():
-        for idx in batches:
-            batch = [todo[i] for i in idx]
-            results = _run_batch(backbone, [p for p, _ in batch])
-            items = []
-            for (p, keys), res in zip(batch, results):
-                if isinstance(res, str):
-                    summary.refused.append((p.id, res))
-                    continue
-                items.extend((keys[layer], res[layer]) for layer in backbone.layers)
-                summary.embedded += 1
-                summary.residues += len(p)
-            if items:
-                store.put_many(items)
-            bar.update(sum(len(p) for p, _ in batch))
-    refused_ids = {pid for pid, _ in summary.refused}
-    refused_keys = {next(iter(keys.values())): pid for p, keys in todo if (pid := p.id) in refused_ids}
-    for key, pid in duplicates:  # a duplicate shares its first copy's fate
-        if key in refused_keys:
-            summary.refused.append((pid, f"same content as refused {refused_keys[key]}"))
-        else:
-            summary.cached += 1
-    summary.seconds = time.perf_counter() - t0
-    summary.residues_per_s = summary.residues / summary.seconds if summary.seconds > 0 else 0.0
-    return summary
+    with bar, torch.inference_mode(), Committer(store) as committer:
+        stream = prepared_batches(backbone, [[p for p, _ in g] for g in groups])
+        for entries, (batch, prepared) in zip(groups, stream):
+            results = run_batch(backbone, batch, prepared)
+            committer.submit(outcome_items(backbone, entries, results, plan.summary))
+            bar.update(sum(len(p) for p in batch))
+    return plan.finish(time.perf_counter() - t0)

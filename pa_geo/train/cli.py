@@ -101,6 +101,7 @@ class PaGeoCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         from pa_geo.tasks import get_task
+        from pa_geo.train.table_task import prepare_table_config
 
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         cfg.extends = None  # already expanded: the saved config is complete on its own
@@ -108,7 +109,7 @@ class PaGeoCLI(LightningCLI):
         run_dir = str(trainer.default_root_dir or ".")
         for group in ("logger", "callbacks"):
             setattr(trainer, group, _fill_run_dir(getattr(trainer, group), run_dir))
-        spec = get_task(cfg.data.task)
+        spec = prepare_table_config(cfg.data, cfg.model) or get_task(cfg.data.task)
         for cb in trainer.callbacks or []:
             if isinstance(cb, Namespace) and str(cb.class_path).endswith("ModelCheckpoint"):
                 args = cb.init_args

@@ -9,13 +9,13 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from pa_geo.errors import ConfigError
+from pa_geo.errors import ConfigError, DatasetError
 from pa_geo.train.collate import TaskCollater
 from pa_geo.train.graphs import GraphBuilder
 from pa_geo.train.sampler import NodeBudgetBatchSampler
@@ -59,6 +59,22 @@ class PaGeoDataModule(pl.LightningDataModule):
             (the loss weights live in ``model.aux_tasks``; a different name, so Lightning can merge both hparams).
         predict_split: split written by ``predict`` (default: the primary task's first test split).
         bucket_size: examples per length-sorted shuffle bucket.
+        table: a label table (CSV / TSV / Parquet) to train on instead of a registered task: it is registered as
+            ``task`` on the fly (``pa_geo.train.table_task``; ``data_root`` is then unused). The options below
+            are its :class:`~pa_geo.datasets.table.TableSettings` (None = the default given there).
+        level: table: ``protein``, ``residue`` or ``pair`` (columns with ``_a`` / ``_b``).
+        type: table: ``regression``, ``binary``, ``multiclass`` or ``multilabel``.
+        label_columns: table: the label column(s) (default ``[label]``).
+        class_names: table: classes in output order (default: the values seen in the training split, sorted).
+        mask_symbols: table: residue label symbols that are not scored (default ``.``).
+        skip_bad: table: skip and count rows that cannot be read instead of stopping at the first one.
+        split_fractions: table without a split column: train / valid / test fractions (default 0.8 0.1 0.1).
+        split_identity: table without a split column: MMseqs2 ``--min-seq-id`` of the grouping (default 0.3).
+        split_coverage: table without a split column: MMseqs2 ``-c`` (default 0.8).
+        split_method: table without a split column: ``auto`` (MMseqs2 when on PATH), ``mmseqs`` or ``kmer``.
+        split_seed: table without a split column: seed of the order clusters are dealt to the splits.
+        embed_missing: ``prepare_data`` first embeds every protein of every split that the cache lacks, with the
+            backbones and layers of ``embeddings`` (``pa_geo.cache.ensure``; one process under DDP).
         graph_cache: folder of the example stores (``<graph_cache>/<task>/<split>/<key>/``, see
             :mod:`pa_geo.datasets.example_store`): built once by ``prepare_data`` and reused by every later run with
             the same task, split, graph settings and data files; None = a temporary folder removed at exit.
@@ -72,13 +88,28 @@ class PaGeoDataModule(pl.LightningDataModule):
     def __init__(self, task: str, data_root: str, embeddings: list[dict[str, Any]] | None = None,
                  graph: dict[str, Any] | None = None, batch_nodes: int = 4096, num_workers: int = 0, seed: int = 0,
                  max_records: int | None = None, aux_data_roots: dict[str, str | None] | None = None,
-                 predict_split: str | None = None, bucket_size: int = 256, graph_cache: str | None = None) -> None:
+                 predict_split: str | None = None, bucket_size: int = 256, graph_cache: str | None = None,
+                 table: str | None = None, level: str | None = None, type: str | None = None,
+                 label_columns: list[str] | None = None, class_names: list[str] | None = None,
+                 mask_symbols: str | None = None, skip_bad: bool | None = None,
+                 split_fractions: list[float] | None = None, split_identity: float | None = None,
+                 split_coverage: float | None = None, split_method: str | None = None, split_seed: int | None = None,
+                 embed_missing: bool = False) -> None:
         super().__init__()
         from pa_geo.tasks import get_kind, get_task
 
         if batch_nodes < 1:
             raise ConfigError(f"data.batch_nodes must be >= 1, got {batch_nodes}")
         self.save_hyperparameters()
+        if table is not None:
+            from pa_geo.cache.ensure import drop_structure_sources
+            from pa_geo.train.table_task import register_table_task, table_settings
+
+            spec = register_table_task(task, table_settings(table, self.hparams))
+            data_root = table
+            if not spec.options["has_structures"] and embeddings:
+                embeddings, _ = drop_structure_sources(list(embeddings), table)
+        self.embed_missing = embed_missing
         self.specs = {task: get_task(task)}
         for name in aux_data_roots or {}:
             self.specs[name] = get_task(name)
@@ -113,15 +144,20 @@ class PaGeoDataModule(pl.LightningDataModule):
     def proteins(self) -> list:
         """Every distinct protein (by id) of every task and split, in first-seen order: what the embedding cache must
         hold before training (``pa-geo demo`` embeds them; reads each split's records once, streaming)."""
-        seen: dict[str, Any] = {}
+        return list(self.iter_proteins())
+
+    def iter_proteins(self) -> Iterator[Any]:
+        """:meth:`proteins` as a stream (memory: the ids seen, not the proteins)."""
+        seen: set[str] = set()
         for task, spec in self.specs.items():
             for split in spec.splits:
                 for rec in self.records(task, split):
                     if isinstance(rec, Exception):  # a loader's report of an unreadable record
                         continue
                     for p in rec.proteins:
-                        seen.setdefault(p.id, p)
-        return list(seen.values())
+                        if p.id not in seen:
+                            seen.add(p.id)
+                            yield p
 
     # ---- example stores -----------------------------------------------------------------------------------------
     def store_root(self) -> Path:
@@ -140,7 +176,8 @@ class PaGeoDataModule(pl.LightningDataModule):
         kind = self.kinds[task]
         return {"version": STORE_VERSION, "task": task, "kind": kind.name, "kind_version": kind.version,
                 "split": split, "graph": self.builder.settings, "max_records": self.max_records,
-                "data_root": str(self.roots[task].resolve()), "data_files": files_fingerprint(self.roots[task])}
+                "data_root": str(self.roots[task].resolve()),
+                "data_files": self.specs[task].options.get("data_files") or files_fingerprint(self.roots[task])}
 
     def store(self, task: str, split: str) -> Any:
         """The :class:`~pa_geo.datasets.example_store.ExampleStore` of ``task``'s ``split``, built on first use."""
@@ -158,12 +195,29 @@ class PaGeoDataModule(pl.LightningDataModule):
                            kind.num_nodes, settings, what=f"{task}/{split}", accumulators=acc)
 
     def prepare_data(self) -> None:
-        """With ``graph_cache``: build every split's store once (one process; the ranks then read them)."""
+        """With ``embed_missing``: embed what the cache lacks. With ``graph_cache``: build every split's store once
+        (one process; the ranks then read them)."""
+        if self.embed_missing:
+            self.embed()
         if self.graph_cache is None:
             return
         for task, spec in self.specs.items():
             for split in spec.splits:
                 self.store(task, split)
+
+    def embed(self, progress: bool = True) -> Any:
+        """Embed every protein of every task and split that the cache lacks (``data.embeddings``' backbones and
+        layers); returns the :class:`~pa_geo.cache.ensure.EnsureReport`. Proteins a backbone refuses: a table with
+        ``skip_bad`` skips their rows, anything else is a one-line :class:`DatasetError`."""
+        from pa_geo.cache.ensure import build_backbones, embed_missing
+        from pa_geo.train.table_task import exclude_proteins
+
+        report = embed_missing(build_backbones(self.embeddings), self.iter_proteins(), progress=progress)
+        if report.refused and not exclude_proteins(self.task, report.refused):
+            backbone, pid, reason = report.refused[0]
+            raise DatasetError(f"{len(report.refused)} protein(s) could not be embedded; first: {pid} ({backbone}): "
+                               f"{reason}" + ("; --data.skip_bad true skips their rows" if self.hparams.table else ""))
+        return report
 
     def dataset(self, task: str, split: str) -> Any:
         """The :class:`~pa_geo.datasets.example_store.StoredDataset` of ``task``'s ``split`` (store built on first

@@ -3,6 +3,7 @@ the kind of a task (how encoder and head are called, targets, masks, prediction 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
@@ -17,6 +18,11 @@ from pa_geo.tasks.spec import TaskSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def _holds_module(value: Any) -> bool:
+    return isinstance(value, nn.Module) or (isinstance(value, dict) and any(isinstance(v, nn.Module)
+                                                                             for v in value.values()))
 
 
 def _key(task: str, split: str) -> str:
@@ -35,6 +41,12 @@ class PaGeoModule(pl.LightningModule):
         aux_heads: one head per auxiliary task (same keys as ``aux_tasks``).
         lr, weight_decay, warmup_steps, min_lr_ratio: AdamW + linear warm-up + cosine (per step) when the CLI
             is given no ``optimizer`` / ``lr_scheduler``; ``warmup_steps`` < 1 is a fraction of all steps.
+        task_spec: the primary task's spec as plain values, for tasks that are not registered in every process (a
+            label table, ``data.table``: the CLI fills it in); ``load_from_checkpoint`` rebuilds the task from it.
+
+    Built by the CLI, the hyper-parameters hold the encoder and head configs too, and checkpoints carry the data
+    side (``pa_geo.train.checkpoint_meta``), so ``PaGeoModule.load_from_checkpoint(path)`` needs no other argument
+    and ``pa-geo predict --ckpt_path ... --input ...`` needs no config.
 
     Batches: PyG ``Batch`` es with ``task`` / ``split`` set (``pa_geo.train.collate.TaskCollater``), or
     ``{task: batch}`` in multi-task training. Logged: ``train/loss`` (+ ``train/<aux>/loss``), ``val/loss``; metrics
@@ -44,10 +56,12 @@ class PaGeoModule(pl.LightningModule):
 
     def __init__(self, encoder: nn.Module, head: nn.Module, task: str, aux_tasks: dict[str, float] | None = None,
                  aux_heads: dict[str, nn.Module] | None = None, lr: float = 3e-4, weight_decay: float = 0.01,
-                 warmup_steps: float = 0.05, min_lr_ratio: float = 0.0) -> None:
+                 warmup_steps: float = 0.05, min_lr_ratio: float = 0.0,
+                 task_spec: dict[str, Any] | None = None) -> None:
         super().__init__()
         from pa_geo.tasks import get_kind, get_task
         from pa_geo.tasks.metrics import build_metrics
+        from pa_geo.train.table_task import resolve_task
 
         aux_tasks, aux_heads = dict(aux_tasks or {}), dict(aux_heads or {})
         if set(aux_tasks) != set(aux_heads):
@@ -55,10 +69,16 @@ class PaGeoModule(pl.LightningModule):
                               "name the same tasks")
         if task in aux_tasks:
             raise ConfigError(f"task {task!r} is both the primary and an auxiliary task")
-        self.save_hyperparameters(ignore=["encoder", "head", "aux_heads"])
+        # Every init argument; encoder / head too when they are configs (the CLI stores their class_path /
+        # init_args, which load_from_checkpoint rebuilds), never module objects (research code passes those).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`")
+            self.save_hyperparameters()
+        self.remove_ignored_hparams([k for k in ("encoder", "head", "aux_heads")
+                                     if _holds_module(self.hparams.get(k))])
         self.encoder = encoder
         self.task = task
-        self.specs: dict[str, TaskSpec] = {task: get_task(task), **{t: get_task(t) for t in aux_tasks}}
+        self.specs: dict[str, TaskSpec] = {task: resolve_task(task, task_spec), **{t: get_task(t) for t in aux_tasks}}
         self.kinds: dict[str, TaskKind] = {t: get_kind(s) for t, s in self.specs.items()}
         self.heads = nn.ModuleDict({task: head, **aux_heads})
         for t, kind in self.kinds.items():
@@ -223,10 +243,25 @@ class PaGeoModule(pl.LightningModule):
 
         return [CheckpointGuard(), ResumeState()]
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Add what prediction from the checkpoint alone needs (``checkpoint["pa_geo"]``: task, backbones and
+        their weights fingerprints, graph recipe; :mod:`pa_geo.train.checkpoint_meta`)."""
+        from pa_geo.train.checkpoint_meta import META_KEY, checkpoint_metadata
+
+        checkpoint[META_KEY] = checkpoint_metadata(self)
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from pa_geo.train.checkpoint_meta import META_KEY
         from pa_geo.train.checkpoints import checkpoint_file
 
+        self._checkpoint_meta = checkpoint.get(META_KEY)
         self._checkpoint_file = checkpoint_file(checkpoint)
+
+    def checkpoint_meta(self, path: str = "checkpoint") -> dict[str, Any]:
+        """The ``pa_geo`` block of the checkpoint this model was loaded from (one-line error when absent)."""
+        from pa_geo.train.checkpoint_meta import read_metadata
+
+        return read_metadata({"pa_geo": getattr(self, "_checkpoint_meta", None)}, path)
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """``nn.Module.load_state_dict`` after checking that the weights fit this model: a checkpoint of another
@@ -240,7 +275,8 @@ class PaGeoModule(pl.LightningModule):
     def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = None, hparams_file: Any = None,
                              strict: bool | None = None, **kwargs: Any) -> "PaGeoModule":
         """Lightning's ``load_from_checkpoint`` on a checked file: a missing, empty, truncated, damaged or foreign
-        file, or weights that do not fit the model, are one ``CheckpointError`` line."""
+        file, or weights that do not fit the model, are one ``CheckpointError`` line. Built by the CLI, the
+        checkpoint's hyper-parameters rebuild the model with no other argument."""
         from pa_geo.train.checkpoints import load_checkpoint, loading
 
         if isinstance(checkpoint_path, (str, os.PathLike)):

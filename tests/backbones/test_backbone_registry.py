@@ -134,3 +134,16 @@ def test_file_digest_samples_large_files(tmp_path, monkeypatch):
     small = tmp_path / "s.bin"
     small.write_bytes(b"abc")
     assert _weights.file_digest(small) == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_registry_normalises_names_and_refuses_silent_overwrites():
+    from pa_geo.backbones import register_backbone
+    from pa_geo.backbones.base import BACKBONES
+    from pa_geo.backbones.esm_if1 import ESMIF1Backbone
+
+    assert BACKBONES.get("ESM-IF1") is ESMIF1Backbone and ESMIF1Backbone.registry_name == "esm_if1"
+    with pytest.raises(ConfigError, match="did you mean 'esm1b'"):
+        get_backbone("esm1c")
+    with pytest.raises(ConfigError, match="already registered"):
+        register_backbone("onehot")(type("Other", (get_backbone("onehot").__class__,), {}))
+    assert BACKBONES.get("onehot").__name__ == "OneHotBackbone"

@@ -79,3 +79,31 @@ def test_structure_inputs_and_unreadable_structure(tmp_path, capsys):
     p = read_structure(good)
     emb = EmbeddingSource(tmp_path / "c", "_test_slow_struct", [1]).read(p)[1]
     assert emb.shape == (len(p), 8)
+
+
+def test_embed_hf_backbone_from_a_local_directory(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "backbones"))
+    from tiny_hf import make_tiny_prot_t5
+
+    from pa_geo.backbones import get_backbone
+    from pa_geo.cache.keys import protein_keys
+    from pa_geo.cache.store import decode_entry
+    from pa_geo.io import read_fasta
+
+    model = make_tiny_prot_t5(tmp_path / "prot_t5")
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(">a\nMKTAYIAKQRQISFVKSHFSRQ\n>b\nMKUVLAAGZ\n")
+    rc = _run(["--backbone", "hf", "--model", str(model), "--layers", "1", "2", "--input", str(fasta),
+               "--cache", str(tmp_path / "cache"), "--dtype", "fp32", "--no-progress"])
+    assert rc == 0 and "embedded        2" in capsys.readouterr().out
+    bb = get_backbone("hf", model=str(model), layers=[1, 2])
+    with EmbeddingStore(tmp_path / "cache" / "hf", readonly=True) as st:
+        assert st.meta.backbone_id == bb.id and st.meta.dims == {1: 32, 2: 32}
+        for p, ref in zip(read_fasta(fasta), bb.embed(read_fasta(fasta))):
+            for layer, key in protein_keys(bb.id, bb.layers, p, "sequence").items():
+                assert torch.allclose(decode_entry(st.get_raw_many([key])[0]), ref[layer], atol=1e-6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,15 @@ def test_make_batches_budget_and_long_chains():
         assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
     assert make_batches([70, 10], batch_tokens=1000, max_residues=60) == [[0], [1]]
     assert make_batches([], 100) == []
+
+
+def test_make_batches_caps_padding():
+    lengths = [100, 98, 97, 60, 59, 58, 20]
+    batches = make_batches(lengths, batch_tokens=10_000, max_padding=0.05)
+    assert batches == [[0, 1, 2], [3, 4, 5], [6]]
+    for b in batches:  # padded residues that are padding: <= 5%
+        assert 1 - sum(lengths[i] for i in b) / (len(b) * max(lengths[i] for i in b)) <= 0.05
+    assert make_batches(lengths, batch_tokens=10_000, max_padding=1.0) == [[0, 1, 2, 3, 4, 5, 6]]
 
 
 def test_embeds_then_skips_everything_cached(tmp_path):
@@ -154,3 +164,65 @@ def test_kill_9_mid_run_then_rerun_finishes_without_recomputing(tmp_path):
     assert len(entries) == 48
     for _, v in entries:
         decode_entry(v)  # raises on any damaged entry
+
+
+class _OverlapProbe(SlowBackbone):
+    """Featurises in ``_prepare_inputs``; the forward of batch ``i`` waits (up to 5 s) for the featurising of
+    batch ``i + 1`` to start, and records whether it did: that can only happen on another thread."""
+
+    def __init__(self, n_batches: int) -> None:
+        super().__init__()
+        self.n_batches = n_batches
+        self.prepare_started = [threading.Event() for _ in range(n_batches)]
+        self.forward_started = [threading.Event() for _ in range(n_batches)]
+        self.prep_threads: set[str] = set()
+        self.prepared_ahead: list[bool] = []
+        self.count = 0
+
+    def _prepare_inputs(self, proteins):
+        self.prep_threads.add(threading.current_thread().name)
+        n, self.count = self.count, self.count + 1
+        self.prepare_started[n].set()
+        return n
+
+    def _embed_prepared(self, prepared):
+        i = prepared.inputs
+        self.forward_started[i].set()
+        self.prepared_ahead.append(i + 1 == self.n_batches or self.prepare_started[i + 1].wait(5))
+        return self._embed_batch(prepared.proteins)
+
+
+def test_featurising_and_commits_overlap_the_model(tmp_path):
+    ps = random_proteins(8, lo=20, hi=30, seed=3)
+    bb = _OverlapProbe(len(make_batches([len(p) for p in ps], 60)))
+    committed_during_next_forward: list[bool] = []
+    commit_threads: set[str] = set()
+
+    class SlowDiskStore(EmbeddingStore):
+        """Each commit waits (up to 5 s) for the next batch's forward to start: only possible off the model
+        thread."""
+
+        def put_many(self, items):
+            k = len(committed_during_next_forward)
+            commit_threads.add(threading.current_thread().name)
+            committed_during_next_forward.append(k + 1 == bb.n_batches or bb.forward_started[k + 1].wait(5))
+            super().put_many(items)
+
+    with SlowDiskStore(tmp_path / "_test_slow", readonly=False) as store:
+        s = embed_proteins(bb, ps, store, batch_tokens=60, progress=False)
+        assert s.embedded == 8 and len(store) == 16
+    assert bb.n_batches >= 4 and len(bb.prepared_ahead) == len(committed_during_next_forward) == bb.n_batches
+    assert all(bb.prepared_ahead) and all(committed_during_next_forward)
+    assert threading.main_thread().name not in bb.prep_threads | commit_threads
+
+
+def test_default_batch_budget_comes_from_the_backbone_for_its_device(tmp_path):
+    class Budgeted(SlowBackbone):
+        batch_tokens_by_device = {"cpu": 60, "*": 10_000}
+
+    bb = Budgeted()
+    ps = random_proteins(8, lo=20, hi=30, seed=3)
+    assert bb.default_batch_tokens() == 60
+    embed_proteins(bb, ps, tmp_path, progress=False)
+    assert sorted(bb.calls) == sorted(len(b) for b in make_batches([len(p) for p in ps], 60))
+    assert max(bb.calls) == 2  # 60 tokens: at most two 20-30-residue chains per forward

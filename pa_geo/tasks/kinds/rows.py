@@ -10,32 +10,44 @@ from torch import Tensor
 from pa_geo.tasks.spec import TaskSpec
 
 
+def class_names(spec: TaskSpec) -> list[str]:
+    """The task's class names (``spec.options["class_names"]``: a table task's names as written in its training
+    table), else ``"0" .. "C-1"`` (binary: ``"0"``, ``"1"``)."""
+    names = spec.options.get("class_names")
+    if names:
+        return [str(n) for n in names]
+    return ["0", "1"] if spec.label_type == "binary" else [str(i) for i in range(spec.num_outputs)]
+
+
 def value_columns(spec: TaskSpec, out: Tensor) -> dict[str, list]:
     """Columns for rows of head outputs ``out`` ``[R, C]`` (already in label units for regression).
 
-    multiclass: ``prediction`` (class index) + ``prob_<c>``; binary: ``prediction`` (0/1) + ``probability``;
-    multilabel: ``prob_<t>``; regression: ``prediction`` (or ``prediction_<t>`` for T > 1 targets).
+    regression: ``prediction`` (or ``prediction_<label column>`` / ``prediction_<t>`` for T > 1 targets);
+    classification: ``prediction`` = class name (:func:`class_names`) and ``prob_<class>`` per class (binary: the
+    second class when p >= 0.5, ``prob_<first>`` = 1 - p; multiclass: softmax argmax; multilabel: ``;``-joined
+    classes with p >= 0.5).
     """
     out = out.detach().float().cpu().reshape(out.shape[0], -1)
-    cols: dict[str, list] = {}
-    if spec.label_type == "multiclass":
-        prob = out.softmax(-1)
-        cols["prediction"] = prob.argmax(-1).tolist()
-        for c in range(prob.shape[1]):
-            cols[f"prob_{c}"] = prob[:, c].tolist()
-    elif spec.label_type == "binary":
-        prob = out[:, 0].sigmoid()
-        cols["prediction"] = (prob >= 0.5).long().tolist()
-        cols["probability"] = prob.tolist()
-    elif spec.label_type == "multilabel":
-        prob = out.sigmoid()
-        for t in range(prob.shape[1]):
-            cols[f"prob_{t}"] = prob[:, t].tolist()
-    elif out.shape[1] == 1:
-        cols["prediction"] = out[:, 0].tolist()
+    if spec.label_type == "regression":
+        if out.shape[1] == 1:
+            return {"prediction": out[:, 0].tolist()}
+        columns = spec.options.get("label_columns") or []
+        labels = columns if len(columns) == out.shape[1] else [str(t) for t in range(out.shape[1])]
+        return {f"prediction_{c}": out[:, t].tolist() for t, c in enumerate(labels)}
+    names = class_names(spec)
+    if spec.label_type == "binary":
+        p = out[:, 0].sigmoid()
+        probs = torch.stack([1 - p, p], dim=1)
+        chosen = [names[k] for k in (p >= 0.5).long().tolist()]
+    elif spec.label_type == "multiclass":
+        probs = out.softmax(-1)
+        chosen = [names[k] for k in probs.argmax(-1).tolist()]
     else:
-        for t in range(out.shape[1]):
-            cols[f"prediction_{t}"] = out[:, t].tolist()
+        probs = out.sigmoid()
+        chosen = [";".join(n for n, hit in zip(names, row) if hit) for row in (probs >= 0.5).tolist()]
+    cols: dict[str, list] = {"prediction": chosen}
+    for k, name in enumerate(names):
+        cols[f"prob_{name}"] = probs[:, k].tolist()
     return cols
 
 
