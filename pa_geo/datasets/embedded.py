@@ -123,7 +123,7 @@ class EmbeddingSource:
             if t.shape[0] != length:  # embed skips an entry it has, so the store has to go first
                 raise CacheError(f"protein {protein_id}: cached {self.backbone} layer {layer} has {t.shape[0]} rows "
                                  f"for {length} residues (a cache written from other residues); delete "
-                                 f"{self.store.path} and run: {self.embed_command(protein)}")
+                                 f"{self.store.path}, then run: {self.embed_command(protein)}")
             out[layer] = t
         return out
 

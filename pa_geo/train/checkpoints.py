@@ -149,12 +149,33 @@ def loading(path: Any) -> Any:
         _LOADING.reset(token)
 
 
-def check_ckpt_path(value: Any) -> None:
+def check_ckpt_path(value: Any) -> bool:
     """``--ckpt_path`` of a CLI run: a file path is loaded and checked (:func:`load_checkpoint`) before Lightning
-    touches it; Lightning's keywords (``last``, ``best``, ...) and None pass."""
+    touches it (True); Lightning's keywords (``last``, ``best``, ...) and None pass (False)."""
     if value is None or str(value) in LIGHTNING_PATH_KEYWORDS:
-        return
+        return False
     load_checkpoint(value)
+    return True
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def replaced_settings(before: Mapping[str, Any], after: Mapping[str, Any], limit: int = 4) -> str | None:
+    """``"head.init_args.hidden_dim 16 (the config: None); lr 0.01 (the config: 0.001)"``: the settings that differ
+    between ``before`` and ``after`` (nested dicts), at most ``limit`` named; None when none differ."""
+    old, new = _flat(before), _flat(after)
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if not changed:
+        return None
+    named = "; ".join(f"{k} {new.get(k)!r} (the config: {old.get(k)!r})" for k in changed[:limit])
+    return named + (f"; and {len(changed) - limit} more" if len(changed) > limit else "")
 
 
 def _part(name: str) -> str:

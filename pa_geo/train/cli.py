@@ -92,12 +92,20 @@ class PaGeoCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         """Check a ``--ckpt_path`` file (one line when it is missing, damaged or not a checkpoint) before
-        LightningCLI reads its hyper-parameters."""
-        from pa_geo.train.checkpoints import check_ckpt_path
+        LightningCLI reads its hyper-parameters. Those replace the config's model settings (the checkpoint's weights
+        fit only its own encoder and heads): a note on stderr names every setting replaced."""
+        from pa_geo.train.checkpoints import check_ckpt_path, replaced_settings
 
-        if self.config.get("subcommand"):
-            check_ckpt_path(self.config[self.config.subcommand].get("ckpt_path"))
+        sub = self.config.get("subcommand")
+        path = self.config[sub].get("ckpt_path") if sub else None
+        if not check_ckpt_path(path):
+            return super()._parse_ckpt_path()
+        before = self.config[sub].model.as_dict()
         super()._parse_ckpt_path()
+        replaced = replaced_settings(before, self.config[sub].model.as_dict())
+        if replaced:
+            print(f"pa-geo {sub}: note: {path}: the model is built as it was trained, not as the config says: "
+                  f"model.{replaced.replace('; ', '; model.')}", file=sys.stderr)
 
     def before_instantiate_classes(self) -> None:
         from pa_geo.tasks import get_task
@@ -188,7 +196,9 @@ def _advice_for(argv: list[str]) -> Callable[[str], str]:
 
     def advise(line: str) -> str:
         at = line.find(EMBED_FOR_CONFIG)
-        return line if at < 0 else line[:at] + embed_command(argv)
+        if at < 0:
+            return line
+        return f"{line[:at]}{embed_command(argv)} (or add --data.embed_missing true to the command)"
 
     return advise
 

@@ -4,7 +4,8 @@ reads: every protein of every split of its task(s), with every backbone and laye
 This is the command the "embeddings missing" errors of ``pa-geo fit | validate | test | predict`` print, with the
 failing command's own config files and overrides: it takes the same arguments (``extends`` expanded, overrides
 applied; the subcommand's own options such as ``--ckpt_path`` left out) and builds only the data module.
-What is already cached is skipped, so it is cheap to rerun; a refused protein is one line and exit code 1.
+What is already cached is skipped, so it is cheap to rerun. ``--data.embed_missing true`` on the training command
+does the same before training; this command embeds without training (a large job on its own, another machine).
 """
 from __future__ import annotations
 
@@ -47,29 +48,19 @@ def embed_command(argv: list[str]) -> str:
 
 
 def embed_for_config(args: list[str], progress: bool = True) -> int:
-    """Embed every protein the config in ``args`` reads (all splits) that its caches lack; prints one summary row
-    per backbone and one line per refused protein. Returns 0, or 1 when a protein was refused."""
-    from pa_geo.backbones import get_backbone
-    from pa_geo.cache.runner import embed_proteins
-
+    """Embed every protein the config in ``args`` reads (all splits) that its caches lack
+    (``PaGeoDataModule.embed``: the same streaming embed as ``--data.embed_missing true``); prints one row per
+    backbone. A protein a backbone refuses is one line (``DatasetError``). Returns 0."""
     cli = build_cli(args, run=False, cli_class=_DataOnlyCLI, parser_kwargs={"prog": "pa-geo embed"})
     dm = cli.datamodule
     if not dm.embeddings:
         print(f"{dm.task}: the config names no data.embeddings; nothing to embed")
         return 0
-    proteins = dm.proteins()
-    refused = 0
-    for entry in dm.embeddings:
-        layers = entry["layers"] if isinstance(entry["layers"], (list, tuple)) else [entry["layers"]]
-        backbone = get_backbone(entry["backbone"], layers=list(layers))
-        summary = embed_proteins(backbone, proteins, entry["cache"], progress=progress)
-        for pid, reason in summary.refused:
-            print(f"refused {pid}: {reason}", file=sys.stderr)
-        refused += len(summary.refused)
-        print(f"{entry['backbone']} layers {' '.join(map(str, layers))} -> {entry['cache']}: {summary.embedded} "
-              f"embedded, {summary.cached} already cached, {len(summary.refused)} refused "
+    report = dm.embed(progress=progress)
+    for name, summary in report.summaries.items():
+        print(f"{name}: {summary.embedded} embedded, {summary.cached} already cached, {len(summary.refused)} refused "
               f"({summary.residues_per_s:.1f} residues/s)")
-    return 1 if refused else 0
+    return 0
 
 
 def main(args: list[str]) -> int:

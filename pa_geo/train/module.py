@@ -12,7 +12,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 from torch_geometric.data import Batch
 
-from pa_geo.errors import ConfigError, DatasetError
+from pa_geo.errors import CheckpointError, ConfigError, DatasetError
 from pa_geo.tasks.kinds import StepOutputs, TaskKind
 from pa_geo.tasks.spec import TaskSpec
 
@@ -280,7 +280,14 @@ class PaGeoModule(pl.LightningModule):
         from pa_geo.train.checkpoints import load_checkpoint, loading
 
         if isinstance(checkpoint_path, (str, os.PathLike)):
-            load_checkpoint(checkpoint_path)
+            saved = load_checkpoint(checkpoint_path).get("hyper_parameters") or {}
+            missing = [k for k in ("encoder", "head") if k not in saved and k not in kwargs]
+            if missing and hparams_file is None:
+                raise CheckpointError(f"{checkpoint_path}: the checkpoint does not say how its model was built (no "
+                                      f"{' or '.join(missing)} settings: saved by an older pa_geo, or from a model "
+                                      f"built in Python); pass {' and '.join(f'{k}=' for k in missing)} to "
+                                      f"load_from_checkpoint, or predict with the config it was trained with: "
+                                      f"pa-geo predict --config <config> --ckpt_path {checkpoint_path}")
         with loading(checkpoint_path):
             return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict, **kwargs)
 

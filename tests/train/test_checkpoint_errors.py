@@ -58,6 +58,10 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.save(torch.zeros(3), bad / "tensor.ckpt")
     torch.save({"state_dict": {}, "args": argparse.Namespace(x=1)}, bad / "object.ckpt")
     (bad / "folder.ckpt").mkdir()
+    legacy = torch.load(root / "wide" / "ckpt" / "last.ckpt", weights_only=True)
+    for key in ("encoder", "head", "aux_heads"):  # as saved before checkpoints described their model
+        legacy["hyper_parameters"].pop(key)
+    torch.save(legacy, root / "wide" / "ckpt" / "legacy.ckpt")
     return root
 
 
@@ -110,11 +114,24 @@ def test_every_subcommand_gives_one_line_for_a_bad_ckpt_path(work: Path, capsys:
 @pytest.mark.parametrize("command", ["validate", "fit"])
 def test_a_checkpoint_of_another_head_width_names_the_parameter_and_both_shapes(
         work: Path, capsys: pytest.CaptureFixture, command: str) -> None:
-    wide = work / "wide" / "ckpt" / "last.ckpt"
-    line = _error(capsys, [command, "--config", str(work / "plain.yaml"), "--ckpt_path", str(wide)])
-    assert line == (f"pa-geo {command}: error: {wide}: trained with a head of width 16 "
+    """A checkpoint that does not say how its model was built (saved before checkpoints carried the encoder / head
+    settings) is loaded into the model the config builds: one line when the widths differ."""
+    legacy = work / "wide" / "ckpt" / "legacy.ckpt"
+    line = _error(capsys, [command, "--config", str(work / "plain.yaml"), "--ckpt_path", str(legacy)])
+    assert line == (f"pa-geo {command}: error: {legacy}: trained with a head of width 16 "
                     f"(heads.ttest_ss3.net.lins.0.weight is [16, {tk.EMB_DIM}]), the config builds 3 ([3, "
                     f"{tk.EMB_DIM}]); 1 more parameter differs; load it with the config it was trained with")
+
+
+def test_a_checkpoint_that_describes_its_model_is_built_as_trained_and_says_what_it_replaced(
+        work: Path, capsys: pytest.CaptureFixture) -> None:
+    wide = work / "wide" / "ckpt" / "last.ckpt"
+    assert main(["validate", "--config", str(work / "plain.yaml"), "--ckpt_path", str(wide)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert notes == [f"pa-geo validate: note: {wide}: the model is built as it was trained, not as the config says: "
+                     f"model.head.init_args.hidden_dim 16 (the config: None)"]
+    assert main(["validate", "--config", str(work / "wide.yaml"), "--ckpt_path", str(wide)]) == 0
+    assert "note:" not in capsys.readouterr().err  # its own config: nothing replaced
 
 
 def _model(work: Path, hidden: int | None = None) -> PaGeoModule:
@@ -187,3 +204,25 @@ def test_remote_paths_keep_lightnings_io(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen == ["memory://bucket/last.ckpt"]
     AtomicCheckpointIO().save_checkpoint(copy.deepcopy({"state_dict": {}}), tmp_path / "local.ckpt")
     assert seen == ["memory://bucket/last.ckpt"] and (tmp_path / "local.ckpt").is_file()
+
+
+def test_predict_from_a_checkpoint_alone_reads_through_the_same_checks(work: Path, capsys: pytest.CaptureFixture
+                                                                      ) -> None:
+    structure = sorted((tk.REPO / "data" / "pdb_dssp").glob("*.pdb.gz"))[0]
+    out = work / "pred.csv"
+    plain = work / "plain" / "ckpt" / "last.ckpt"
+    assert main(["predict", "--ckpt_path", str(plain), "--input", str(structure), "--output", str(out)]) == 0
+    assert out.read_text().startswith("id,")
+    capsys.readouterr()
+    for case in ("truncated", "object", "missing"):
+        path = work / "bad" / f"{case}.ckpt"
+        line = _error(capsys, ["predict", "--ckpt_path", str(path), "--input", str(structure), "--output", str(out)])
+        assert line.startswith(f"pa-geo predict: error: {path}: ") and BAD[case] in line
+    legacy = work / "wide" / "ckpt" / "legacy.ckpt"
+    line = _error(capsys, ["predict", "--ckpt_path", str(legacy), "--input", str(structure), "--output", str(out)])
+    assert line == (f"pa-geo predict: error: {legacy}: the checkpoint does not say how its model was built (no encoder "
+                    f"or head settings: saved by an older pa_geo, or from a model built in Python); pass encoder= and "
+                    f"head= to load_from_checkpoint, or predict with the config it was trained with: pa-geo predict "
+                    f"--config <config> --ckpt_path {legacy}")
+    loaded = PaGeoModule.load_from_checkpoint(work / "wide" / "ckpt" / "last.ckpt")  # no other argument
+    assert loaded.heads["ttest_ss3"].net.lins[0].weight.shape == (16, tk.EMB_DIM)

@@ -31,11 +31,12 @@ from pa_geo.cli import main
 pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
 
-ADVICE = re.compile(r"(?:run: |run `)(pa-geo [^`]+?)`?(?: \(keeps every readable entry[^)]*\))?$")
+ADVICE = re.compile(r"(?:: |`)(pa-geo [^`(]+?)`?(?: \([^)]*\))?$")
 
 
 def suggested(line: str) -> list[str]:
-    """The command at the end of an error line (``...; run: pa-geo ...`` or ``run `pa-geo ...` (...)``)."""
+    """The command at the end of an error line (``...: pa-geo ...``, ``run `pa-geo ...```), before a closing
+    remark in parentheses."""
     found = ADVICE.search(line)
     assert found, f"no command suggested in: {line}"
     return shlex.split(found.group(1))
@@ -80,11 +81,15 @@ def _dim(backbone: str, layer: int) -> int:
 
 def test_missing_store_then_fit_succeeds(work: Path, capsys: pytest.CaptureFixture) -> None:
     cfg = _config(work, work / "cache")
-    line = _fails(capsys, ["fit", "--config", str(cfg), "--trainer.max_epochs=1"])
-    assert f"{work / 'cache' / 'onehot'}: no onehot embeddings cached; run: pa-geo embed --config" in line
-    assert suggested(line) == ["pa-geo", "embed", "--config", str(cfg), "--trainer.max_epochs=1"]
-    _run_advice(capsys, line)
-    assert main(["fit", "--config", str(cfg), "--trainer.max_epochs=1"]) == 0
+    argv = ["fit", "--config", str(cfg), "--trainer.max_epochs=1"]
+    line = _fails(capsys, argv)
+    assert line.endswith(f"{work / 'cache' / 'onehot'}: no onehot embeddings cached; run: pa-geo embed --config {cfg} "
+                         f"--trainer.max_epochs=1 (or add --data.embed_missing true to the command)")
+    assert main([*argv, "--data.embed_missing", "true"]) == 0  # the first way: fit embeds, then trains
+    shutil.rmtree(work / "cache")
+    assert _fails(capsys, argv) == line
+    _run_advice(capsys, line)  # the second: embed on its own
+    assert main(argv) == 0
 
 
 def test_proteins_missing_from_the_cache_then_fit_succeeds(work: Path, capsys: pytest.CaptureFixture) -> None:
@@ -92,7 +97,8 @@ def test_proteins_missing_from_the_cache_then_fit_succeeds(work: Path, capsys: p
     embed_proteins(tk.backbone(), proteins[:10], work / "cache", progress=False)  # only some of them
     cfg = _config(work, work / "cache")
     line = _fails(capsys, ["validate", "--config", str(cfg), "--ckpt_path=null"])
-    assert re.search(r"protein \S+: no onehot layer 0 embedding in \S+; run: pa-geo embed --config \S+$", line)
+    assert re.search(r"protein \S+: no onehot layer 0 embedding in \S+; run: pa-geo embed --config \S+ \(or add "
+                     r"--data.embed_missing true to the command\)$", line)
     assert suggested(line) == ["pa-geo", "embed", "--config", str(cfg)]  # --ckpt_path is validate's own
     _run_advice(capsys, line)
     assert main(["validate", "--config", str(cfg)]) == 0
@@ -148,7 +154,7 @@ def test_entry_of_the_wrong_length_delete_then_embed_then_fit_succeeds(work: Pat
     argv = ["fit", "--config", str(cfg), "--trainer.max_epochs=1"]
     line = _fails(capsys, argv)
     found = re.search(rf"protein {protein.id}: .* has {len(protein) - 3} rows for {len(protein)} residues .*delete "
-                      r"(\S+) and run: pa-geo embed", line)
+                      r"(\S+), then run: pa-geo embed", line)
     assert found, line
     shutil.rmtree(found.group(1))
     _run_advice(capsys, line)
@@ -186,7 +192,7 @@ def test_corrupt_entry_read_in_workers_is_one_line_in_a_subprocess_and_its_advic
     line = failed.stderr.strip().splitlines()[-1]
     assert re.fullmatch(rf"pa-geo fit: error: {re.escape(str(store.path))}: protein {protein.id} layer 0: checksum "
                         rf"mismatch; to recompute it, run: pa-geo embed --config {re.escape(str(cfg))} "
-                        r"--trainer.max_epochs=1", line), line
+                        r"--trainer.max_epochs=1 \(or add --data.embed_missing true to the command\)", line), line
     cmd = suggested(line)
     assert pa_geo(*cmd[1:], "--no-progress").returncode == 0
     again = pa_geo("fit", "--config", str(cfg), "--trainer.max_epochs=1")
@@ -237,3 +243,26 @@ def test_errors_from_dataloader_workers_stay_one_line(make, capsys: pytest.Captu
 
     with pytest.raises(RuntimeError, match="a bug"):  # not hidden: a traceback for the developers
         run_guarded("fit", bug)
+
+
+def test_a_checkpoint_without_its_model_settings_predicts_with_its_config(work: Path,
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    """``pa-geo predict --ckpt_path X --input ...`` on a checkpoint that does not describe its model suggests
+    ``pa-geo predict --config <config> --ckpt_path X``: with the config it was trained with, that runs."""
+    cfg = _config(work, tk.fill_cache(work / "cache"))
+    argv = ["fit", "--config", str(cfg), "--trainer.max_epochs=1", "--trainer.enable_checkpointing=true",
+            "--trainer.callbacks+=pytorch_lightning.callbacks.ModelCheckpoint",
+            f"--trainer.callbacks.dirpath={work / 'ckpt'}", "--trainer.callbacks.filename=last",
+            "--trainer.callbacks.monitor=step", "--trainer.callbacks.mode=max"]
+    assert main(argv) == 0
+    legacy = torch.load(work / "ckpt" / "last.ckpt", weights_only=True)
+    for key in ("encoder", "head", "aux_heads"):
+        legacy["hyper_parameters"].pop(key)
+    torch.save(legacy, work / "legacy.ckpt")
+    structure = sorted((tk.REPO / "data" / "pdb_dssp").glob("*.pdb.gz"))[0]
+    capsys.readouterr()
+    line = _fails(capsys, ["predict", "--ckpt_path", str(work / "legacy.ckpt"), "--input", str(structure),
+                           "--output", str(work / "p.csv")])
+    cmd = [str(cfg) if a == "<config>" else a for a in suggested(line)]  # the user names the config
+    assert cmd == ["pa-geo", "predict", "--config", str(cfg), "--ckpt_path", str(work / "legacy.ckpt")]
+    assert main(cmd[1:]) == 0
