@@ -10,7 +10,6 @@ does the same before training; this command embeds without training (a large job
 from __future__ import annotations
 
 import shlex
-import sys
 
 from pa_geo.train.cli import PaGeoCLI, build_cli, run_guarded
 from pa_geo.train.datamodule import PaGeoDataModule
@@ -49,17 +48,14 @@ def embed_command(argv: list[str]) -> str:
 
 def embed_for_config(args: list[str], progress: bool = True) -> int:
     """Embed every protein the config in ``args`` reads (all splits) that its caches lack
-    (``PaGeoDataModule.embed``: the same streaming embed as ``--data.embed_missing true``); prints one row per
-    backbone. A protein a backbone refuses is one line (``DatasetError``). Returns 0."""
+    (``PaGeoDataModule.embed``: the same streaming embed as ``--data.embed_missing true``, which logs one line per
+    backbone). A protein a backbone refuses is one line (``DatasetError``). Returns 0."""
     cli = build_cli(args, run=False, cli_class=_DataOnlyCLI, parser_kwargs={"prog": "pa-geo embed"})
     dm = cli.datamodule
     if not dm.embeddings:
         print(f"{dm.task}: the config names no data.embeddings; nothing to embed")
         return 0
-    report = dm.embed(progress=progress)
-    for name, summary in report.summaries.items():
-        print(f"{name}: {summary.embedded} embedded, {summary.cached} already cached, {len(summary.refused)} refused "
-              f"({summary.residues_per_s:.1f} residues/s)")
+    dm.embed(progress=progress)  # logs one line per backbone: embedded, already cached, refused
     return 0
 
 

@@ -266,3 +266,14 @@ def test_a_checkpoint_without_its_model_settings_predicts_with_its_config(work: 
     cmd = [str(cfg) if a == "<config>" else a for a in suggested(line)]  # the user names the config
     assert cmd == ["pa-geo", "predict", "--config", str(cfg), "--ckpt_path", str(work / "legacy.ckpt")]
     assert main(cmd[1:]) == 0
+
+
+def test_the_embed_command_keeps_config_and_overrides_and_drops_the_subcommands_own_options() -> None:
+    from pa_geo.train.embed_config import embed_arguments, embed_command
+
+    argv = ["predict", "--config", "a b.yaml", "--ckpt_path", "x.ckpt", "--return_predictions=false",
+            "--data.embeddings", "[{cache: c, backbone: near, layers: [8]}]", "--ckpt_path=y.ckpt"]
+    assert embed_arguments(argv) == ["--config", "a b.yaml", "--data.embeddings", "[{cache: c, backbone: near, "
+                                     "layers: [8]}]"]
+    assert embed_command(argv) == ("pa-geo embed --config 'a b.yaml' --data.embeddings '[{cache: c, backbone: near, "
+                                   "layers: [8]}]'")
