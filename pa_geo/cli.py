@@ -3,6 +3,7 @@
 Subcommands
     inspect   validate structure files / ATOM3D LMDBs before long runs     (pa_geo.io.inspect_cli)
     embed     run a frozen backbone once per protein into the cache       (pa_geo.cache.embed_cli)
+              embed --config X: everything training config X reads         (pa_geo.train.embed_config)
     cache     verify / repair an embedding cache                           (pa_geo.cache.cache_cli)
     demo      the main job on the embedded default data                    (pa_geo.demo.run)
     fit | validate | test | predict   LightningCLI over configs/*.yaml       (pa_geo.train.cli)
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         from pa_geo.train.cli import main as lightning_main
 
         return lightning_main(argv)
+    if argv[:1] == ["embed"] and any(a in ("--config", "-c") or a.startswith("--config=") for a in argv[1:]):
+        import pa_geo.demo  # noqa: F401 - as above: a training config may name a demo task
+        from pa_geo.train.embed_config import main as embed_config_main
+
+        return embed_config_main(argv[1:])
     parser = argparse.ArgumentParser(prog="pa-geo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="{inspect,embed,cache,demo,fit,validate,test,predict}")
     chosen = argv[0] if argv else None

@@ -32,3 +32,8 @@ class CacheError(PaGeoError, RuntimeError):
 
 class ConfigError(PaGeoError, ValueError):
     """A config naming an unknown backbone / pooling operator / task, or an inconsistent setting."""
+
+
+class CheckpointError(PaGeoError, ValueError):
+    """A checkpoint file that is missing, damaged, not a checkpoint, or does not fit the model built from the config
+    (``"<file>: reason; what to do"``)."""

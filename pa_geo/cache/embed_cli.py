@@ -4,6 +4,7 @@
     pa-geo embed --backbone hf --model facebook/esm2_t33_650M_UR50D --input seqs.fasta --cache cache/
     pa-geo embed --backbone esm2 --input data/ --cache cache/ --devices 4 --strategy ddp [--num_nodes 2]
     pa-geo embed --merge shard0/ shard1/ --cache cache/
+    pa-geo embed --config configs/<task>.yaml [--data.* ...]   # what a training config reads (pa_geo.train.embed_config)
 
 Bad inputs are reported one line each and skipped; the exit code is 1 when anything was refused.
 """
@@ -22,6 +23,8 @@ STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".pdb.gz", ".ent.gz", ".
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``pa-geo embed``'s options on ``parser``."""
+    parser.epilog = ("pa-geo embed --config configs/<task>.yaml [--data.* overrides] embeds everything a training "
+                     "config reads (every protein of its task, every backbone and layer of data.embeddings)")
     parser.add_argument("--backbone", help="registered backbone name (esm1b, esm_if1, hf, proteinmpnn, ...)")
     parser.add_argument("--layers", nargs="+", default=None,
                         help="layer indices to store, or 'all' (default: the backbone's default layer)")

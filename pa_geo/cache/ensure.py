@@ -111,7 +111,7 @@ def embed_missing(built: Sequence[tuple[SourceConfig, Backbone]], proteins: Iter
             counted by the table) are passed over.
         progress: the runner's tqdm bar per backbone and chunk.
         chunk: proteins held in memory at once.
-        batch_tokens: padded residues per forward (None: the backbone's default for its device).
+        batch_tokens: padded residues per forward pass (None: the backbone's measured default for its device).
     Returns:
         :class:`EnsureReport`; every refused protein is also logged as one line ``refused <id> (<backbone>):
         <reason>``.

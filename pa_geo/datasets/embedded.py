@@ -46,21 +46,24 @@ class EmbeddingSource:
         return state
 
     def embed_command(self, protein: Protein | None = None) -> str:
-        """The ``pa-geo embed`` command that fills this source (for error messages)."""
+        """The command that fills this source, for error messages: ``pa-geo embed --backbone .. --input FILE`` when
+        ``protein`` came from a structure / FASTA file that ``pa-geo embed`` reads back into the same protein (same
+        content digest), else :data:`EMBED_FOR_CONFIG` + the explicit form (``pa-geo fit | validate | test |
+        predict`` put their own arguments in place of ``<your config>``)."""
         layers = " ".join(str(x) for x in self.layers) if self.layers else "all"
-        inp = shlex.quote(protein.source) if protein is not None and protein.source else "<your inputs>"
-        return (f"pa-geo embed --backbone {self.backbone} --layers {layers} --input {inp} "
-                f"--cache {shlex.quote(str(self.cache_root))}")
+        tail = f"--backbone {self.backbone} --layers {layers} --cache {shlex.quote(str(self.cache_root))}"
+        if protein is not None and _embed_reads_back(protein, self._meta.level if self._meta else None):
+            return f"pa-geo embed {tail} --input {shlex.quote(str(protein.source))}"
+        return f"{EMBED_FOR_CONFIG} (the training config), or pa-geo embed {tail} --input <structure or FASTA files>"
 
     @property
     def store(self) -> EmbeddingStore:
         """The read-only store (opened on first use in each process)."""
         if self._store is None or self._pid != os.getpid():
             path = Path(self.cache_root) / store_dirname(self.backbone)
-            try:
-                self._store = EmbeddingStore(path, readonly=True)
-            except CacheError:
-                raise CacheError(f"{path}: no {self.backbone} embeddings cached; run: {self.embed_command()}") from None
+            if not (path / "data.mdb").is_file():  # a damaged store keeps the store's own message (repair advice)
+                raise CacheError(f"{path}: no {self.backbone} embeddings cached; run: {self.embed_command()}")
+            self._store = EmbeddingStore(path, readonly=True)
             self._pid, self._meta = os.getpid(), None
         return self._store
 
@@ -85,8 +88,13 @@ class EmbeddingSource:
             meta = self.meta
         missing = [x for x in self.layers if x not in meta.dims]
         if missing:
-            raise CacheError(f"{self.store.path}: layer(s) {missing} of {self.backbone} not cached (cached: "
-                             f"{sorted(meta.dims, key=str)}); run: {self.embed_command()}")
+            where = f"{self.store.path}: layer(s) {missing} of {self.backbone} not cached (cached: " \
+                    f"{sorted(meta.dims, key=str)})"
+            absent = _not_a_layer(self.backbone, missing)
+            if absent:
+                raise CacheError(f"{where}, and {absent}: use those layers in data.embeddings and the encoder's "
+                                 f"levels")
+            raise CacheError(f"{where}; run: {self.embed_command()}")
         return list(self.layers)
 
     def read(self, protein: Protein) -> dict[int | str, torch.Tensor]:
@@ -107,16 +115,49 @@ class EmbeddingSource:
             try:
                 t = self.store.get(key, what) if not as_stored else _stored(self.store.get_raw_many([key])[0], what)
             except CorruptEntry as err:
-                raise CacheError(f"{self.store.path}: {err}; rerun to recompute it: "
+                raise CacheError(f"{self.store.path}: {err}; to recompute it, run: "
                                  f"{self.embed_command(protein)}") from None
             if t is None:
                 raise CacheError(f"protein {protein_id}: no {self.backbone} layer {layer} embedding in "
                                  f"{self.cache_root}; run: {self.embed_command(protein)}")
-            if t.shape[0] != length:
+            if t.shape[0] != length:  # embed skips an entry it has, so the store has to go first
                 raise CacheError(f"protein {protein_id}: cached {self.backbone} layer {layer} has {t.shape[0]} rows "
-                                 f"for {length} residues; rerun: {self.embed_command(protein)}")
+                                 f"for {length} residues (a cache written from other residues); delete "
+                                 f"{self.store.path}, then run: {self.embed_command(protein)}")
             out[layer] = t
         return out
+
+
+EMBED_FOR_CONFIG = "pa-geo embed --config <your config>"  # pa_geo.train.cli puts the run's own arguments here
+
+
+def _embed_reads_back(protein: Protein, level: str | None = None) -> bool:
+    """Whether ``pa-geo embed --input <protein.source>`` embeds this very protein: the source is a structure / FASTA
+    file that embed reads, and one protein read from it has the same content digest at the backbone's ``level``
+    (both levels when it is not known)."""
+    from pa_geo.cache.embed_cli import FASTA_SUFFIXES, STRUCTURE_SUFFIXES, read_inputs
+
+    path = Path(str(protein.source or ""))
+    if not path.name.lower().endswith(FASTA_SUFFIXES + STRUCTURE_SUFFIXES) or not path.is_file():
+        return False
+    want = {lv: content_digest(protein, lv) for lv in ([level] if level else ["sequence", "structure"])}
+    read, _ = read_inputs([path])
+    return any(all(content_digest(p, lv) == d for lv, d in want.items()) for p in read)  # type: ignore[arg-type]
+
+
+def _not_a_layer(backbone: str, layers: Sequence[int | str]) -> str | None:
+    """Why ``layers`` are not layers of ``backbone`` at all (its valid range), or None when they are or the backbone
+    cannot be built here (weights absent: then only the cache can say)."""
+    from pa_geo.backbones.base import get_backbone
+    from pa_geo.errors import ConfigError, PaGeoError
+
+    try:
+        get_backbone(backbone, layers=list(layers))
+    except ConfigError as err:
+        return " ".join(str(err).split())
+    except (PaGeoError, OSError, TypeError):
+        return None
+    return None
 
 
 def _stored(raw: bytes | None, what: str) -> torch.Tensor | None:

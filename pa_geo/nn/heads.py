@@ -68,9 +68,11 @@ class TaskHead(nn.Module):
             raise ConfigError(f"{at}{name} in_dim={self.in_dim} but the encoder's {self.reads}_dim is {in_dim} "
                               f"(leave in_dim out: it is read from the encoder)")
         if self.out_dim is not None and int(self.out_dim) != int(out_dim):
-            what = "gives" if self.fixed_out is not None else "has out_dim="
-            raise ConfigError(f"{at}{name} {what} {self.out_dim} outputs but the task has num_outputs={out_dim} "
-                              f"(leave out_dim out: it follows from the task)")
+            if self.fixed_out is not None:
+                raise ConfigError(f"{at}{name} always gives {self.out_dim} output(s) but the task has {out_dim}: use "
+                                  f"a head that fits the task")
+            raise ConfigError(f"{at}{name} out_dim={self.out_dim} but the task has {out_dim} output(s) (leave out_dim "
+                              f"out: it follows from the task)")
         self.in_dim, self.out_dim = int(in_dim), int(out_dim)
         if not self._bound:
             self._build_once()

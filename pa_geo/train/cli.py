@@ -10,9 +10,10 @@ task-free: ``{run_dir}`` in a logger / callback argument is ``trainer.default_ro
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import yaml
 from jsonargparse import Namespace
@@ -89,6 +90,23 @@ class PaGeoCLI(LightningCLI):
         parser.add_argument("--extends", type=Optional[Union[str, list[str]]], default=None,
                             help="config files a config file builds on (expanded by pa-geo before parsing)")
 
+    def _parse_ckpt_path(self) -> None:
+        """Check a ``--ckpt_path`` file (one line when it is missing, damaged or not a checkpoint) before
+        LightningCLI reads its hyper-parameters. Those replace the config's model settings (the checkpoint's weights
+        fit only its own encoder and heads): a note on stderr names every setting replaced."""
+        from pa_geo.train.checkpoints import check_ckpt_path, replaced_settings
+
+        sub = self.config.get("subcommand")
+        path = self.config[sub].get("ckpt_path") if sub else None
+        if not check_ckpt_path(path):
+            return super()._parse_ckpt_path()
+        before = self.config[sub].model.as_dict()
+        super()._parse_ckpt_path()
+        replaced = replaced_settings(before, self.config[sub].model.as_dict())
+        if replaced:
+            print(f"pa-geo {sub}: note: {path}: the model is built as it was trained, not as the config says: "
+                  f"model.{replaced.replace('; ', '; model.')}", file=sys.stderr)
+
     def before_instantiate_classes(self) -> None:
         from pa_geo.tasks import get_task
         from pa_geo.train.table_task import prepare_table_config
@@ -108,7 +126,8 @@ class PaGeoCLI(LightningCLI):
                     args.mode = "max" if spec.higher_is_better else "min"
 
 
-def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True, **kwargs: Any) -> PaGeoCLI:
+def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True, cli_class: type[PaGeoCLI] = PaGeoCLI,
+              **kwargs: Any) -> PaGeoCLI:
     """The CLI object: ``run=False`` parses ``args`` (no subcommand) and instantiates model, data and trainer.
     ``extends`` in config files is expanded (:func:`expand_extends`), also for ``args=None`` (``sys.argv``)."""
     if args is None:
@@ -120,18 +139,46 @@ def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True, 
         save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "pa-geo"} if run else {},
     )
     defaults.update(kwargs)
-    return PaGeoCLI(PaGeoModule, PaGeoDataModule, args=args, run=run, **defaults)
+    return cli_class(PaGeoModule, PaGeoDataModule, args=args, run=run, **defaults)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run a LightningCLI subcommand (``argv[0]`` in fit/validate/test/predict); returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv else "fit"
+_WORKER = re.compile(r"^Caught (\w+) in DataLoader worker process \d+\.\s*Original Traceback", re.S)
+
+
+def _worker_pa_geo_error(err: BaseException) -> bool:
+    """A ``RuntimeError`` torch raised for a PaGeoError from a DataLoader worker that it could not rebuild (a class
+    whose constructor takes other arguments, e.g. ``StructureError(source, reason)``)."""
+    found = _WORKER.match(str(err))
+    return found is not None and any(cls.__name__ == found.group(1) for cls in _subclasses(PaGeoError))
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls] + [s for c in cls.__subclasses__() for s in _subclasses(c)]
+
+
+def one_line(err: BaseException) -> str:
+    """The one-line message of a :class:`PaGeoError`, also when it crossed a DataLoader worker: torch rebuilds it
+    there as ``type("Caught X in DataLoader worker process N. Original Traceback ...")`` (or a ``RuntimeError`` of
+    that text), whose last traceback line is ``module.X: <the original message>``."""
+    text = str(err)
+    found = _WORKER.match(text)
+    if found:
+        last = text.rstrip().splitlines()[-1]
+        name = f"{found.group(1)}: "
+        text = last.split(name, 1)[1] if name in last else last
+    return " ".join(text.split())
+
+
+def run_guarded(command: str, fn: Callable[[], int | None], advise: Callable[[str], str] | None = None) -> int:
+    """Run ``fn``; a :class:`PaGeoError` (also from a DataLoader worker) is one line on stderr and exit code 1,
+    usage errors keep their code, Ctrl-C is 130. ``advise`` may rewrite the line (the run's own commands)."""
     try:
-        # LightningCLI warns when given args while sys.argv has some: hand it none when they are the same
-        build_cli(None if argv == sys.argv[1:] else argv)
-    except PaGeoError as err:
-        print(f"pa-geo {command}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return int(fn() or 0)
+    except (PaGeoError, RuntimeError) as err:
+        if not isinstance(err, PaGeoError) and not _worker_pa_geo_error(err):
+            raise
+        line = one_line(err)
+        print(f"pa-geo {command}: error: {advise(line) if advise else line}", file=sys.stderr)
         return 1
     except SystemExit as exit_:  # argparse / jsonargparse usage errors (already printed)
         code = exit_.code
@@ -139,7 +186,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pa-geo {command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+
+
+def _advice_for(argv: list[str]) -> Callable[[str], str]:
+    """Put the run's own ``pa-geo embed --config ...`` command where an error says ``pa-geo embed --config <your
+    config>`` (the embedding errors cannot know the config they were read for)."""
+    from pa_geo.datasets.embedded import EMBED_FOR_CONFIG
+    from pa_geo.train.embed_config import embed_command
+
+    def advise(line: str) -> str:
+        at = line.find(EMBED_FOR_CONFIG)
+        if at < 0:
+            return line
+        return f"{line[:at]}{embed_command(argv)} (or add --data.embed_missing true to the command)"
+
+    return advise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a LightningCLI subcommand (``argv[0]`` in fit/validate/test/predict); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv else "fit"
+    # LightningCLI warns when given args while sys.argv has some: hand it none when they are the same
+    return run_guarded(command, lambda: build_cli(None if argv == sys.argv[1:] else argv) and 0,
+                       _advice_for(argv))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from pa_geo.errors import ConfigError, DatasetError
@@ -128,6 +129,7 @@ class PaGeoDataModule(pl.LightningDataModule):
         self.graph_cache = graph_cache
         self._tmp: str | None = None
         self._datasets: dict[tuple[str, str], Any] = {}
+        self._resume: tuple[int, int] | None = None
 
     @property
     def task_names(self) -> list[str]:
@@ -247,7 +249,8 @@ class PaGeoDataModule(pl.LightningDataModule):
         return [(t, split) for t, s in self.specs.items() for split in s.test_splits]
 
     def setup(self, stage: str | None = None) -> None:
-        """Open (building if needed) the stores ``stage`` needs."""
+        """Open (building if needed) the stores ``stage`` needs; then check that the embedding cache has every backbone
+        and layer of ``embeddings`` (one line in this process, before any DataLoader worker starts)."""
         if stage in ("fit", None):
             for t, s in self.specs.items():
                 self.dataset(t, s.train_split)
@@ -259,17 +262,32 @@ class PaGeoDataModule(pl.LightningDataModule):
                 self.dataset(t, split)
         if stage == "predict":
             self.dataset(self.task, self.predict_split)
+        for source in self._sources:
+            source.resolved_layers()
+
+    def resume_at(self, epoch: int, batches: int) -> None:
+        """The next training loaders start at ``epoch``, leaving out its first ``batches`` batches (a run resumed from
+        a checkpoint: ``pa_geo.train.resume.ResumeState``)."""
+        self._resume = (int(epoch), int(batches))
 
     def _loader(self, task: str, split: str, shuffle: bool) -> DataLoader:
         ds = self.dataset(task, split)
         sampler = NodeBudgetBatchSampler(ds.sizes, self.batch_nodes, shuffle=shuffle, seed=self.seed,
                                          bucket_size=self.bucket_size, with_epoch=shuffle)
+        resume = self._resume
+        if shuffle and resume is not None:
+            sampler.set_epoch(resume[0])
+            sampler.skip_next(resume[1] % max(1, len(sampler)))  # a shorter, cycled loader (multi-task) wraps
+        # its own generator: starting workers draws their seeds from it, never from the global one that dropout
+        # uses, so a resumed run's random draws match the uninterrupted run's (pa_geo.train.resume)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=TaskCollater(task, split),
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:
         """The primary task's training loader, or ``{task: loader}`` for multi-task training."""
         loaders = {t: self._loader(t, s.train_split, True) for t, s in self.specs.items()}
+        self._resume = None
         return loaders[self.task] if len(loaders) == 1 else loaders
 
     def val_dataloader(self) -> list[DataLoader]:

@@ -2,6 +2,7 @@
 the kind of a task (how encoder and head are called, targets, masks, prediction rows) is the task kind's."""
 from __future__ import annotations
 
+import os
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 from torch_geometric.data import Batch
 
-from pa_geo.errors import ConfigError, DatasetError
+from pa_geo.errors import CheckpointError, ConfigError, DatasetError
 from pa_geo.tasks.kinds import StepOutputs, TaskKind
 from pa_geo.tasks.spec import TaskSpec
 
@@ -233,7 +234,15 @@ class PaGeoModule(pl.LightningModule):
         rank_zero_info(f"parameters of {type(self.encoder).__name__} + heads:\n"
                        f"{parameter_report(trained, frozen_reference=reference)}")
 
-    # ---- checkpoints ----------------------------------------------------------------------------------------------
+    # ---- checkpoints (pa_geo.train.checkpoints: validated reads, atomic writes; pa_geo.train.resume) --------------
+    def configure_callbacks(self) -> list[Any]:
+        """Every run of this module writes checkpoints atomically and resumes exactly (RNG states and the position
+        in the epoch travel in the checkpoint)."""
+        from pa_geo.train.checkpoints import CheckpointGuard
+        from pa_geo.train.resume import ResumeState
+
+        return [CheckpointGuard(), ResumeState()]
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Add what prediction from the checkpoint alone needs (``checkpoint["pa_geo"]``: task, backbones and
         their weights fingerprints, graph recipe; :mod:`pa_geo.train.checkpoint_meta`)."""
@@ -243,14 +252,44 @@ class PaGeoModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         from pa_geo.train.checkpoint_meta import META_KEY
+        from pa_geo.train.checkpoints import checkpoint_file
 
         self._checkpoint_meta = checkpoint.get(META_KEY)
+        self._checkpoint_file = checkpoint_file(checkpoint)
 
     def checkpoint_meta(self, path: str = "checkpoint") -> dict[str, Any]:
         """The ``pa_geo`` block of the checkpoint this model was loaded from (one-line error when absent)."""
         from pa_geo.train.checkpoint_meta import read_metadata
 
         return read_metadata({"pa_geo": getattr(self, "_checkpoint_meta", None)}, path)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """``nn.Module.load_state_dict`` after checking that the weights fit this model: a checkpoint of another
+        head / encoder size is one line naming the parameter and both shapes (``CheckpointError``)."""
+        from pa_geo.train.checkpoints import check_state_dict
+
+        check_state_dict(self, state_dict, strict, getattr(self, "_checkpoint_file", None))
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = None, hparams_file: Any = None,
+                             strict: bool | None = None, **kwargs: Any) -> "PaGeoModule":
+        """Lightning's ``load_from_checkpoint`` on a checked file: a missing, empty, truncated, damaged or foreign
+        file, or weights that do not fit the model, are one ``CheckpointError`` line. Built by the CLI, the
+        checkpoint's hyper-parameters rebuild the model with no other argument."""
+        from pa_geo.train.checkpoints import load_checkpoint, loading
+
+        if isinstance(checkpoint_path, (str, os.PathLike)):
+            saved = load_checkpoint(checkpoint_path).get("hyper_parameters") or {}
+            missing = [k for k in ("encoder", "head") if k not in saved and k not in kwargs]
+            if missing and hparams_file is None:
+                raise CheckpointError(f"{checkpoint_path}: the checkpoint does not say how its model was built (no "
+                                      f"{' or '.join(missing)} settings: saved by an older pa_geo, or from a model "
+                                      f"built in Python); pass {' and '.join(f'{k}=' for k in missing)} to "
+                                      f"load_from_checkpoint, or predict with the config it was trained with: "
+                                      f"pa-geo predict --config <config> --ckpt_path {checkpoint_path}")
+        with loading(checkpoint_path):
+            return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict, **kwargs)
 
     def configure_optimizers(self) -> dict[str, Any]:
         from pa_geo.train.optim import adamw_warmup_cosine

@@ -81,9 +81,7 @@ def predict_files(ckpt_path: str | Path, inputs: Sequence[str | Path], output: s
     from pa_geo.train.predict_rows import with_residue_columns, write_predictions
 
     log = log or sys.stderr
-    ckpt_path = Path(ckpt_path)
-    if not ckpt_path.is_file():
-        raise ConfigError(f"{ckpt_path}: no such checkpoint")
+    ckpt_path = Path(ckpt_path)  # read and checked by load_from_checkpoint (pa_geo.train.checkpoints)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     module = PaGeoModule.load_from_checkpoint(ckpt_path, map_location="cpu")
     meta = module.checkpoint_meta(ckpt_path)

@@ -44,6 +44,10 @@ class NodeBudgetBatchSampler(BatchSampler):
         drop_last: accepted for Lightning's batch-sampler protocol; batches are never dropped.
         with_epoch: yield ``(index, epoch)`` pairs instead of indices, so a dataset read in a worker process knows
             the epoch (``StoredDataset`` passes it to the task kind's epoch hook, e.g. ATOM3D PPI's pair draws).
+
+    Resuming inside an epoch: :meth:`skip_next` makes the next pass start after the batches a checkpoint had already
+    trained on (``pa_geo.train.resume.ResumeState`` sets it), so the rest of the epoch is what the uninterrupted run
+    saw; ``len`` stays the whole epoch's count, as Lightning expects.
     """
 
     def __init__(self, sizes: Sequence[int], budget: int, shuffle: bool = False, seed: int = 0,
@@ -61,6 +65,7 @@ class NodeBudgetBatchSampler(BatchSampler):
         self.with_epoch = bool(with_epoch)
         self.batch_size = None  # no fixed batch size; Lightning's protocol looks for the attribute
         self._epoch = 0
+        self._skip = 0
         self.num_replicas, self.rank, self.pad = 1, 0, False
         if isinstance(sampler, DistributedSampler):
             from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSamplerWrapper
@@ -118,8 +123,13 @@ class NodeBudgetBatchSampler(BatchSampler):
             batches = batches + [batches[i % len(batches)] for i in range(total - len(batches))]
         return batches[self.rank::self.num_replicas]
 
+    def skip_next(self, batches: int) -> None:
+        """Leave out the first ``batches`` batches of the next pass only (their order is the epoch's own)."""
+        self._skip = max(0, int(batches))
+
     def __iter__(self) -> Iterator[list[int] | list[tuple[int, int]]]:
-        for batch in self._rank_batches():
+        skip, self._skip = self._skip, 0
+        for batch in self._rank_batches()[skip:]:
             yield [(i, self.epoch) for i in batch] if self.with_epoch else batch
 
     def __len__(self) -> int:

@@ -47,12 +47,18 @@ def test_atom_graph_gathers_through_atom2residue(cached):
 def test_missing_entry_names_protein_backbone_and_command(cached):
     root, ps = cached
     other = random_proteins(1, seed=99, prefix="new")[0]
-    other.source = "/data/new.fasta"
+    fasta = root / "new.fasta"
+    fasta.write_text(f">{other.id}\n{other.sequence}\n")
+    other.source = str(fasta)  # a file `pa-geo embed --input` reads back into this protein: that command
     with pytest.raises(CacheError) as err:
         attach_embeddings(Data(num_nodes=len(other)), other, [EmbeddingSource(root, "_test_slow", [1])])
     msg = str(err.value)
     assert "new0" in msg and "_test_slow" in msg and "\n" not in msg
-    assert f"pa-geo embed --backbone _test_slow --layers 1 --input /data/new.fasta --cache {root}" in msg
+    assert msg.endswith(f"run: pa-geo embed --backbone _test_slow --layers 1 --cache {root} --input {fasta}")
+    other.source = f"{root}/table.csv:57"  # not a file embed reads: the training config's command
+    with pytest.raises(CacheError, match=r"run: pa-geo embed --config <your config> \(the training config\), or "
+                                         r"pa-geo embed --backbone _test_slow --layers 1 --cache \S+ --input <"):
+        attach_embeddings(Data(num_nodes=len(other)), other, [EmbeddingSource(root, "_test_slow", [1])])
     with pytest.raises(CacheError, match="layer"):
         EmbeddingSource(root, "_test_slow", [7]).read(ps[0])
     with pytest.raises(CacheError, match="pa-geo embed --backbone esm1b"):

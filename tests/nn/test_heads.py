@@ -121,9 +121,9 @@ def test_heads_bind_to_encoder_and_task_widths(enc):
     head.bind(32, 5)  # binding again with the same widths keeps the weights
     with pytest.raises(ConfigError, match="in_dim=32 but the encoder's graph_dim is 48"):
         GraphHead(32, 5).bind(48, 5, where="task 't'")
-    with pytest.raises(ConfigError, match="task 't': NodeHead has out_dim= 4 outputs but the task has num_outputs=3"):
+    with pytest.raises(ConfigError, match=r"task 't': NodeHead out_dim=4 but the task has 3 output\(s\)"):
         NodeHead(out_dim=4).bind(32, 3, where="task 't'")
-    with pytest.raises(ConfigError, match="ContactHead gives 1 outputs but the task has num_outputs=2"):
+    with pytest.raises(ConfigError, match="ContactHead always gives 1 output"):
         ContactHead().bind(32, 2)
     contact = ContactHead(hidden_dim=16)
     contact.bind(32, 1)

@@ -120,7 +120,7 @@ def test_heads_must_fit_the_kind_and_the_task() -> None:
     protein = get_kind(spec("g", "sequence", "graph", "multiclass", 4))
     with pytest.raises(ConfigError, match=r"task 'g' \(protein kind\) needs a head for graph inputs, got NodeHead"):
         protein.bind_head(NodeHead(), encoder)
-    with pytest.raises(ConfigError, match="GraphHead has out_dim= 2 outputs but the task has num_outputs=4"):
+    with pytest.raises(ConfigError, match="GraphHead out_dim=2 but the task has 4 output"):
         protein.bind_head(GraphHead(out_dim=2), encoder)
     head = GraphHead()
     protein.bind_head(head, encoder)

@@ -45,7 +45,9 @@ def test_config_instantiates(config: Path, tmp_path: Path, monkeypatch: pytest.M
     assert cli.model.task == cli.datamodule.task  # linked data.task -> model.task
     assert list(cli.model.specs) == cli.datamodule.task_names
     monitors = [(cb.monitor, cb.mode) for cb in cli.trainer.checkpoint_callbacks]
-    assert monitors == [(f"val/{spec.primary_metric}", "max" if spec.higher_is_better else "min")]
+    assert monitors == [(f"val/{spec.primary_metric}", "max" if spec.higher_is_better else "min"), ("step", "max")]
+    assert [Path(cb.dirpath) for cb in cli.trainer.checkpoint_callbacks][1:] == [
+        Path(cli.trainer.checkpoint_callbacks[0].dirpath)]  # last.ckpt (every epoch) next to the best checkpoint
     assert {type(lg).__name__ for lg in cli.trainer.loggers} == {"CSVLogger", "TensorBoardLogger"}
     run_dir = Path(cli.trainer.default_root_dir)
     assert run_dir.parts[-2] == "runs" and Path(cli.trainer.checkpoint_callbacks[0].dirpath) == tmp_path / run_dir / \
@@ -118,7 +120,7 @@ def test_head_widths_follow_the_encoder_and_conflicts_are_one_line(tmp_path: Pat
     assert head.in_dim == cli.model.encoder.node_dim == 64 and head.out_dim == 3  # README's ablation command
     with pytest.raises(ConfigError, match="NodeHead in_dim=384 but the encoder's node_dim is 192"):
         build_cli(["--config", str(base), "--model.head.init_args.in_dim", "384"], run=False)
-    with pytest.raises(ConfigError, match="num_outputs=3"):
+    with pytest.raises(ConfigError, match=r"out_dim=4 but the task has 3 output\(s\)"):
         build_cli(["--config", str(base), "--model.head.init_args.out_dim", "4"], run=False)
     with pytest.raises(ConfigError, match=r"\(residue kind\) needs a head for node inputs, got GraphHead"):
         build_cli(["--config", str(base), "--model.head", "pa_geo.nn.heads.GraphHead"], run=False)

@@ -137,7 +137,7 @@ def test_user_errors_are_one_line(work: Path, capsys: pytest.CaptureFixture) -> 
     cfg = copy.deepcopy(base)
     cfg["data"]["embeddings"][0]["cache"] = str(work / "empty_cache")
     line = _error_line(capsys, ["fit", *_args(cfg, work / "e1.yaml")])
-    assert "pa-geo embed --backbone onehot" in line  # says which command fills the cache
+    assert f"run: pa-geo embed --config {work / 'e1.yaml'} (or add" in line  # the command that fills the cache
 
     cfg = copy.deepcopy(base)
     cfg["data"]["embeddings"][0]["backbone"] = "esm9"
