@@ -29,12 +29,11 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from torch_geometric.nn import global_mean_pool
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embed import DATA, RESULTS, build_esm, injected, real_chains  # noqa: E402
+from embed import DATA, RESULTS, build_esm, injected, real_chains  # the sibling benchmark (run as a script)
 
-from pa_geo.cache.runner import embed_proteins  # noqa: E402
-from pa_geo.datasets.embedded import AttachEmbeddings, EmbeddingSource  # noqa: E402
-from pa_geo.graphs.schema import embedding_field  # noqa: E402
+from pa_geo.cache.runner import embed_proteins
+from pa_geo.datasets.embedded import AttachEmbeddings, EmbeddingSource
+from pa_geo.graphs.schema import embedding_field
 
 
 def helix_fraction(ids: list[str]) -> dict[str, float]:
