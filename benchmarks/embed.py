@@ -38,15 +38,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from pa_geo.io.protein import Protein
+from pa_geo.testing.esm_models import full_esm1b, full_esm_if1, materialize
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "backbones")]
 RESULTS = ROOT / "benchmarks" / "results"
 DATA_CANDIDATES = [ROOT.parent / "shared" / "data" / "structuredb_sample.npz",
                    Path("/work/shared/data/structuredb_sample.npz"), ROOT / "data" / "structuredb_subset.npz"]
-
-from full_size import full_esm1b, full_esm_if1, materialize  # noqa: E402
-
-from pa_geo.io.protein import Protein  # noqa: E402
 
 
 # -- inputs and models --------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pa_geo.backbones import get_backbone
+from pa_geo.io.protein import Protein
+from pa_geo.testing.proteinmpnn_reference import original_encoder_states
+from pa_geo.testing.proteins import read_test_structure
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "backbones"))
 RESULTS = ROOT / "benchmarks" / "results"
 STRUCTUREDB = ROOT.parent / "shared" / "data" / "structuredb_sample.npz"
-
-from pa_geo.backbones import get_backbone  # noqa: E402
-from pa_geo.io.protein import Protein  # noqa: E402
 
 
 def chains_near_300(n: int = 3) -> list[Protein]:
@@ -64,14 +63,11 @@ def batch_vs_single(bb, proteins: list[Protein]) -> float:
 
 
 def mpnn_vs_original(tmp: Path) -> float:
-    import test_backbone_proteinmpnn as t
-    from backbone_testkit import read_test_structure
-
     bb = get_backbone("proteinmpnn", layers="all")
     worst = 0.0
     for name, chains in [("backbones_3a4rA_gap.pdb.gz", ["A"]), ("2hhb.pdb.gz", ["A", "B"])]:
         p = read_test_structure(name).select_chains(chains)
-        states, order, lengths = t._original_encoder_states(bb, name, chains, tmp)
+        states, order, lengths = original_encoder_states(bb, name, chains, tmp)
         ours, start = bb.embed([p])[0], 0
         for c in order:
             idx = np.flatnonzero(p.chain_ids == c)

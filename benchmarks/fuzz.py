@@ -1,6 +1,6 @@
 """Structure-reader fuzz: 10,000 seeded mutations of real PDB / mmCIF files through ``read_structure``.
 
-Mutations (``tests/io/structure_fuzzer.py``): truncation, byte flips, line duplication / deletion, stray MODEL /
+Mutations (``pa_geo/testing/structure_fuzz.py``): truncation, byte flips, line duplication / deletion, stray MODEL /
 ENDMDL records, huge and NaN coordinates, over the real files in ``tests/data``. Outcomes: parsed-same,
 parsed-changed, refused (one-line StructureError), other-exception (a bug). Also counts mutations that kept every
 atom record yet changed the residues (must be 0). Prints a kind x outcome table and writes
@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from pa_geo.testing.structure_fuzz import KINDS, OUTCOMES, load_seeds, run
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "io"))
-
-from structure_fuzzer import KINDS, OUTCOMES, load_seeds, run  # noqa: E402
-
 RESULTS = ROOT / "benchmarks" / "results" / "fuzz.json"
 
 

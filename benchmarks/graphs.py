@@ -20,16 +20,15 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pa_geo.datasets.atom3d import Atom3DLMDB
+from pa_geo.datasets.atom3d_frames import frame_to_protein
+from pa_geo.graphs import atom_graph, residue_graph
+from pa_geo.graphs.atom import _vocab_index
+from pa_geo.graphs.features import backbone_frames, rbf, residue_positions
+from pa_geo.graphs.schema import ATOM_NAME_INDEX, ATOM_NAMES, ELEMENT_INDEX, ELEMENTS
+from pa_geo.io.protein import AtomTable, Protein, residue_type_indices
 
-from pa_geo.datasets.atom3d import Atom3DLMDB  # noqa: E402
-from pa_geo.datasets.atom3d_frames import frame_to_protein  # noqa: E402
-from pa_geo.graphs import atom_graph, residue_graph  # noqa: E402
-from pa_geo.graphs.atom import _vocab_index  # noqa: E402
-from pa_geo.graphs.features import backbone_frames, rbf, residue_positions  # noqa: E402
-from pa_geo.graphs.schema import ATOM_NAME_INDEX, ATOM_NAMES, ELEMENT_INDEX, ELEMENTS  # noqa: E402
-from pa_geo.io.protein import AtomTable, Protein, residue_type_indices  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED_NPZ = ROOT / ".." / "shared" / "data" / "structuredb_sample.npz"
 LOCAL_NPZ = ROOT / "tests" / "data" / "structuredb_subset.npz"

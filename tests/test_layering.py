@@ -69,6 +69,15 @@ def test_imports_follow_the_layers(path: Path) -> None:
     assert not bad, "\n".join(bad)
 
 
+def test_nothing_but_testing_imports_testing() -> None:
+    """pa_geo.testing (test helpers) sits beside the cli in layer 10, yet no library module may import it, the cli
+    included: the package never loads test helpers (they register test backbones and tasks on import)."""
+    bad = [f"{path.relative_to(PKG.parent)}:{line} imports {name}" for path in sorted(PKG.rglob("*.py"))
+           if _stage(_module_name(path)) != "testing"
+           for line, name in imports_of(path) if _stage(name) == "testing"]
+    assert not bad, "\n".join(bad)
+
+
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from pa_geo.train import cli\n    import importlib\n"

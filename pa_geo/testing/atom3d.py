@@ -14,8 +14,9 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from pa_geo.datasets.atom3d import Atom3DLMDB
+from pa_geo.testing import TEST_DATA
 
-LEGACY = Path(__file__).resolve().parents[2] / "tests" / "data" / "atom3d" / "legacy_pdb_generic"  # source checkout
+LEGACY = TEST_DATA / "atom3d" / "legacy_pdb_generic"
 _LEGACY_TYPES = {pd.DataFrame: "<class 'pandas.core.frame.DataFrame'>",
                  pd.Series: "<class 'pandas.core.series.Series'>"}
 

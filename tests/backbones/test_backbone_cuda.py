@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from backbone_testkit import structuredb_chains
-from tiny_esm import make_tiny_esm2, make_tiny_esm_if1
-from tiny_hf import make_tiny_prot_t5
 
 from pa_geo.backbones import get_backbone
+from pa_geo.testing.esm_models import make_tiny_esm2, make_tiny_esm_if1
+from pa_geo.testing.hf_models import make_tiny_prot_t5
+from pa_geo.testing.proteins import structuredb_chains
 
 pytestmark = pytest.mark.cuda
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from backbone_testkit import read_test_structure, structuredb_chains, single_torch_thread  # noqa: F401  (autouse)
-from tiny_esm import make_tiny_esm_if1
 
 from pa_geo.backbones import get_backbone
+from pa_geo.testing.esm_models import make_tiny_esm_if1
+from pa_geo.testing.proteins import read_test_structure, structuredb_chains
 
 pytest.importorskip("torch_scatter")
 ATOL = 1e-5

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from backbone_testkit import structuredb_chains, single_torch_thread  # noqa: F401  (autouse)
-from tiny_esm import make_tiny_esm1b, make_tiny_esm2
 
 from pa_geo.backbones import get_backbone
 from pa_geo.errors import BackboneUnavailable, ConfigError
 from pa_geo.io.protein import Protein
+from pa_geo.testing.esm_models import make_tiny_esm1b, make_tiny_esm2
+from pa_geo.testing.proteins import structuredb_chains
 
 ATOL = 1e-5
 

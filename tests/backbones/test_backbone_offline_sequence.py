@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 import torch
-from backbone_testkit import DATA, single_torch_thread  # noqa: F401  (autouse)
 
 from pa_geo.backbones import get_backbone
 from pa_geo.io.protein import Protein
+from pa_geo.testing import TEST_DATA as DATA
 
 
 

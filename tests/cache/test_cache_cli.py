@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-import cache_testkit  # noqa: F401  - registers the _test_slow backbone
+import pa_geo.testing.backbones  # noqa: F401  - registers the _test_slow backbone
 from pa_geo.cache import embed_cli
 from pa_geo.cache.store import EmbeddingStore
 from pa_geo.errors import ConfigError
@@ -82,18 +82,13 @@ def test_structure_inputs_and_unreadable_structure(tmp_path, capsys):
 
 
 def test_embed_hf_backbone_from_a_local_directory(tmp_path, capsys):
-    import sys
-    from pathlib import Path
-
     import torch
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "backbones"))
-    from tiny_hf import make_tiny_prot_t5
 
     from pa_geo.backbones import get_backbone
     from pa_geo.cache.keys import protein_keys
     from pa_geo.cache.store import decode_entry
     from pa_geo.io import read_fasta
+    from pa_geo.testing.hf_models import make_tiny_prot_t5
 
     model = make_tiny_prot_t5(tmp_path / "prot_t5")
     fasta = tmp_path / "in.fasta"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from cache_testkit import SlowBackbone, random_proteins
 from pa_geo.cache.store import EmbeddingStore, decode_entry
+from pa_geo.testing.backbones import SlowBackbone
+from pa_geo.testing.esm_models import make_tiny_esm2
+from pa_geo.testing.proteins import random_proteins
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "backbones"))
-tiny_esm = pytest.importorskip("tiny_esm")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -32,7 +32,7 @@ def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_two_ddp_ranks_fill_the_same_cache_as_one_process(tmp_path):
     ck = tmp_path / "esm2.pt"
-    tiny_esm.make_tiny_esm2(ck)
+    make_tiny_esm2(ck)
     fasta = tmp_path / "in.fasta"
     ps = random_proteins(14, lo=8, hi=70, seed=31)
     fasta.write_text("".join(f">{p.id}\n{p.sequence}\n" for p in ps))

@@ -5,10 +5,11 @@ import logging
 
 import pytest
 
-from cache_testkit import LOG_ENV, random_proteins, with_structure
 from pa_geo.cache.ensure import SourceConfig, build_backbones, drop_structure_sources, embed_missing
 from pa_geo.datasets.embedded import EmbeddingSource
 from pa_geo.errors import ConfigError, DatasetError
+from pa_geo.testing.backbones import LOG_ENV
+from pa_geo.testing.proteins import random_proteins, with_structure
 
 SOURCES = [{"cache": None, "backbone": "_test_slow", "layers": [1]},
            {"cache": None, "backbone": "_test_slow_struct", "layers": [2]}]

@@ -1,20 +1,18 @@
-"""The runner and attach with the real fair-esm backbones on tiny checkpoints (tests/backbones/tiny_esm.py)."""
+"""The runner and attach with the real fair-esm backbones on tiny checkpoints (``pa_geo.testing.esm_models``)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from torch_geometric.data import Data
 
-from cache_testkit import random_proteins
 from pa_geo.cache.runner import embed_proteins
 from pa_geo.cache.store import EmbeddingStore, decode_entry
 from pa_geo.datasets.embedded import EmbeddingSource, attach_embeddings
+from pa_geo.testing import esm_models
+from pa_geo.testing.proteins import random_proteins
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "backbones"))
-tiny_esm = pytest.importorskip("tiny_esm")
 esm_sequence = pytest.importorskip("pa_geo.backbones.esm_sequence")
 DATA = Path(__file__).parents[1] / "data"
 
@@ -29,7 +27,7 @@ def test_esm_batched_cache_equals_single_and_attaches(tmp_path, maker, name):
     from pa_geo.backbones.base import get_backbone
 
     ck = tmp_path / f"{name}.pt"
-    getattr(tiny_esm, maker)(ck)
+    getattr(esm_models, maker)(ck)
     bb = get_backbone(name, layers="all", model=str(ck))
     ps = random_proteins(9, lo=5, hi=80, seed=21)
     s = embed_proteins(bb, ps, tmp_path / "b", batch_tokens=300, dtype="fp32", progress=False)
@@ -52,7 +50,7 @@ def test_esm_if1_structure_cache_from_real_pdb(tmp_path):
     if not all(f.exists() for f in files):
         pytest.skip("real test structures not present")
     ck = tmp_path / "if1.pt"
-    tiny_esm.make_tiny_esm_if1(ck)
+    esm_models.make_tiny_esm_if1(ck)
     bb = get_backbone("esm_if1", model=str(ck))
     ps = [read_structure(f) for f in files]
     s = embed_proteins(bb, ps, tmp_path / "c", batch_tokens=10_000, dtype="fp32", progress=False)

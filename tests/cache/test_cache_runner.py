@@ -1,7 +1,6 @@
 """The batched embed runner: skipping, batching, refusals, corruption, sharding + merge, crash safety."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
@@ -12,13 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from cache_testkit import LOG_ENV, SlowBackbone, SlowStructureBackbone, ToyEsmBackbone, random_proteins, with_structure
 from pa_geo.cache.keys import protein_keys
 from pa_geo.cache.merge import merge_caches
 from pa_geo.cache.runner import embed_proteins, make_batches
 from pa_geo.cache.store import EmbeddingStore, decode_entry
 from pa_geo.errors import CacheError
 from pa_geo.io.protein import Protein
+from pa_geo.testing import subprocess_env
+from pa_geo.testing.backbones import LOG_ENV, SlowBackbone, SlowStructureBackbone, ToyEsmBackbone
+from pa_geo.testing.proteins import random_proteins, with_structure
 
 
 def _entries(root: Path, name: str) -> dict[bytes, torch.Tensor]:
@@ -134,8 +135,8 @@ def test_two_shards_plus_merge_equal_one_run(tmp_path):
 
 def test_kill_9_mid_run_then_rerun_finishes_without_recomputing(tmp_path):
     cache, log = tmp_path / "cache", tmp_path / "log.txt"
-    job = [sys.executable, str(Path(__file__).parent / "cache_slow_job.py"), str(cache), "24", "0.15"]
-    env = {**os.environ, LOG_ENV: str(log)}
+    job = [sys.executable, "-m", "pa_geo.testing.embed_job", str(cache), "24", "0.15"]
+    env = subprocess_env(**{LOG_ENV: str(log)})
     proc = subprocess.Popen(job, env=env, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     committed = 0

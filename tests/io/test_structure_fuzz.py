@@ -7,7 +7,9 @@ from collections import Counter
 
 import pytest
 
-from structure_fuzzer import KINDS, SEEDS, load_seeds, run
+from pa_geo.testing.structure_fuzz import KINDS, SEEDS, load_seeds, run
+
+
 
 N_MUTATIONS = 256  # every (seed file, kind) pair 4 times; about 8 s
 

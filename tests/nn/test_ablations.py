@@ -7,13 +7,13 @@ from typing import Callable
 
 import pytest
 import torch
-from nn_real_graphs import residue_graph
 from torch import nn
 from torch_geometric.data import Batch, Data
 
 from pa_geo.nn import (AdapterEncoder, AdapterWithoutCrossAttention, GraphHead, MeanEmbeddingEncoder,
                        MultiScalePredictor, NodeHead, ProteinAdapter, SummedLevelsTransformer)
 from pa_geo.nn.cross_attention import NodeSetCrossAttention, ResidueCrossAttention
+from pa_geo.testing.nn_graphs import residue_graph
 
 LEVELS = {"emb_near_8": 24, "emb_proteinmpnn_3": 16}
 D = 32

@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 import torch
 from e3nn import o3
-from nn_real_graphs import residue_batch, residue_graph
 from torch_geometric.data import Batch
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.equivariant_conv import EquivariantConv
 from pa_geo.nn.predictor import MultiScalePredictor
+from pa_geo.testing.nn_graphs import residue_batch, residue_graph
 
 D = 24
 

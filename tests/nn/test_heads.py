@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nn_real_graphs import atom_graph, residue_batch
 from torch_geometric.data import Batch, Data
 
 from pa_geo.errors import ConfigError, DatasetError
@@ -12,6 +11,7 @@ from pa_geo.nn.heads import (ContactHead, GraphHead, LigandHead, MutationHead, N
                              contact_pairs)
 from pa_geo.nn.outputs import EncoderOutput
 from pa_geo.nn.predictor import MultiScalePredictor
+from pa_geo.testing.nn_graphs import atom_graph, residue_batch
 
 D = 32
 

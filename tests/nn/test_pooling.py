@@ -5,12 +5,12 @@ import math
 
 import pytest
 import torch
-from nn_real_graphs import atom_graph, residue_batch, residue_graph
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.pooling import PoolOutput, available_poolings, get_pooling
+from pa_geo.testing.nn_graphs import atom_graph, residue_batch, residue_graph
 
 ALL = ["asap", "edge", "graclus", "none", "sag", "topk", "voxel"]
 SELECTION = ["topk", "sag", "asap"]

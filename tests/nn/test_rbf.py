@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from nn_real_graphs import CHAINS, residue_batch
 
 from pa_geo.graphs.features import rbf
 from pa_geo.nn import equivariant_conv, predictor
 from pa_geo.nn.predictor import MultiScalePredictor
+from pa_geo.testing.nn_graphs import chains, residue_batch
 
 
 def first_version_rbf(distance: torch.Tensor, d_max: float, num_rbf: int) -> torch.Tensor:
@@ -19,7 +19,7 @@ def first_version_rbf(distance: torch.Tensor, d_max: float, num_rbf: int) -> tor
 
 
 def real_distances() -> torch.Tensor:
-    ca = torch.from_numpy(np.concatenate([c[:, 1] for c in CHAINS]))
+    ca = torch.from_numpy(np.concatenate([c[:, 1] for c in chains()]))
     d = torch.cdist(ca[:300], ca[:300]).flatten()
     return torch.cat([d, torch.tensor([0.0, 1e-7, 10.0, 1e4])])
 
@@ -36,7 +36,7 @@ def test_rbf_is_bit_identical_to_the_graph_builders_first_version():
 
 
 def test_rbf_takes_gradients_to_positions_with_the_same_values():
-    pos = torch.from_numpy(CHAINS[0][:50, 1].copy()).requires_grad_(True)
+    pos = torch.from_numpy(chains()[0][:50, 1].copy()).requires_grad_(True)
     d = (pos[1:] - pos[:-1]).norm(dim=-1)
     out = rbf(d, 10.0, 16)
     assert torch.equal(out.detach(), first_version_rbf(d.detach(), 10.0, 16))

@@ -12,7 +12,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,14 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-import resume_kit as rk
-import train_testkit as tk
 from pa_geo.backbones.base import get_backbone
 from pa_geo.cache.keys import content_digest, entry_key
 from pa_geo.cache.runner import embed_proteins
 from pa_geo.cache.store import EmbeddingStore, store_dirname
 from pa_geo.cli import main
+from pa_geo.testing import resume as rk
+from pa_geo.testing import subprocess_env
+from pa_geo.testing import training as tk
 
 pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -172,10 +172,10 @@ def test_corrupt_entry_read_in_workers_is_one_line_in_a_subprocess_and_its_advic
     store.put_raw_many([(key, bytes(raw))])
     store.close()
     cfg = _config(work, cache, workers=2)
-    env = {**os.environ, "PYTHONPATH": str(tk.REPO), "OMP_NUM_THREADS": "1"}
+    env = subprocess_env()
 
     def pa_geo(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, rk.SCRIPT, *args], env=env, capture_output=True, text=True,
+        return subprocess.run([*rk.PROGRAM, *args], env=env, capture_output=True, text=True,
                               timeout=600)
 
     truncated = work / "truncated"  # a copy cut by one page: refused in the main process, before workers start

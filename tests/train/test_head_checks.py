@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import train_testkit as tk
 from pa_geo.cli import main
+from pa_geo.testing import training as tk
 
 pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
               pytest.mark.filterwarnings("ignore::UserWarning")]

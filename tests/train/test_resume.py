@@ -5,16 +5,15 @@ mid-epoch checkpoint (the resumed epoch's order and position: workers draw batch
 loader's iterator, so the epoch must be known before any epoch hook)."""
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-import resume_kit as rk
-import train_testkit as tk
+from pa_geo.testing import resume as rk
+from pa_geo.testing import subprocess_env
+from pa_geo.testing import training as tk
 from pa_geo.train.resume import rng_state, set_rng_state
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -30,8 +29,7 @@ SCENARIOS = {  # name: (num_workers, extra callback args, kill at (epoch, batch)
 
 
 def _start(config: Path, args: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(tk.REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, rk.SCRIPT, "fit", "--config", str(config), *args], env=env,
+    return subprocess.Popen([*rk.PROGRAM, "fit", "--config", str(config), *args], env=subprocess_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

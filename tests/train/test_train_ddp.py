@@ -2,21 +2,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import train_testkit as tk
-
-JOB = Path(__file__).with_name("ddp_job.py")
+from pa_geo.testing import subprocess_env
+from pa_geo.testing import training as tk
 
 
 def test_ddp_two_ranks_end_with_identical_weights(tmp_path: Path) -> None:
     cache = tk.fill_cache(tmp_path / "cache")
-    env = {**os.environ, "PYTHONPATH": str(tk.REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(JOB), str(tmp_path), str(cache)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run([sys.executable, "-m", "pa_geo.testing.ddp_job", str(tmp_path), str(cache)], cwd=tmp_path,
+                          env=subprocess_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert all(r["world_size"] == 2 for r in ranks)

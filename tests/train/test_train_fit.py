@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-import train_testkit as tk
 from pa_geo.cli import main
+from pa_geo.testing import training as tk
 from pa_geo.train.cli import build_cli
 
 pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
@@ -58,7 +58,7 @@ def _ckpt_cfg(work: Path, name: str, **kw) -> dict:
                        "mode": "max"}},
         {"class_path": "pa_geo.train.predictions.PredictionCSVWriter",
          "init_args": {"output_dir": str(work / name / "pred")}},
-        {"class_path": "train_testkit.StartStep", "init_args": {"path": str(work / name / "start.txt")}},
+        {"class_path": "pa_geo.testing.training.StartStep", "init_args": {"path": str(work / name / "start.txt")}},
     ]
     return cfg
 

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 
-import train_testkit as tk
 from pa_geo.cache.runner import embed_proteins
 from pa_geo.nn.baselines import MeanEmbeddingEncoder
 from pa_geo.nn.heads import ContactHead, LigandHead, MutationHead, ProteinPairHead
 from pa_geo.tasks import register_task
 from pa_geo.tasks.spec import TaskRecord, TaskSpec
+from pa_geo.testing import training as tk
 from pa_geo.train.datamodule import PaGeoDataModule
 from pa_geo.train.module import PaGeoModule
 from pa_geo.train.predictions import PredictionCSVWriter

@@ -1,4 +1,4 @@
-"""Tiny random Hugging Face protein models saved with ``save_pretrained``, one per family (not collected).
+"""Tiny random Hugging Face protein models saved with ``save_pretrained``, one per family.
 
 Vocabularies follow the real checkpoints: ESM-2's 33 tokens (fair-esm's order), ProtBert's 30
 (``[PAD] [UNK] [CLS] [SEP] [MASK]`` + 25 letters), ProtT5's sentencepiece pieces ``"▁A"`` with ``<pad> </s> <unk>``

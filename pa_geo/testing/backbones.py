@@ -1,4 +1,5 @@
-"""Private test backbones and protein factories for tests/cache (not collected: no ``test_`` prefix)."""
+"""Backbones registered for tests (``_test_slow``, ``_test_slow_struct``, ``_test_toy_esm``) on import: the registry
+has them in every process that imports this module (subprocess jobs included)."""
 from __future__ import annotations
 
 import hashlib
@@ -6,32 +7,12 @@ import os
 import time
 from typing import Sequence
 
-import esm
-import numpy as np
 import torch
 
 from pa_geo.backbones.base import Backbone, register_backbone
-from pa_geo.io.protein import AMINO_ACIDS, Protein
+from pa_geo.io.protein import AMINO_ACIDS
 
 LOG_ENV = "PA_GEO_TEST_EMBED_LOG"
-
-
-def random_proteins(n: int, lo: int = 5, hi: int = 60, seed: int = 0, prefix: str = "p") -> list[Protein]:
-    """``n`` sequence-only proteins of random length in ``[lo, hi]``."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        L = int(rng.integers(lo, hi + 1))
-        out.append(Protein.from_sequence(f"{prefix}{i}", "".join(rng.choice(list(AMINO_ACIDS), L))))
-    return out
-
-
-def with_structure(p: Protein, seed: int = 0) -> Protein:
-    """A copy of ``p`` with random backbone coordinates (``has_structure=True``)."""
-    rng = np.random.default_rng(seed)
-    bb = rng.normal(size=(len(p), 4, 3)).astype(np.float32) * 10
-    return Protein(p.id, p.sequence, p.chain_ids, p.residue_numbers, p.insertion_codes, bb, p.chain_breaks,
-                   source=p.source, has_structure=True)
 
 
 @register_backbone("_test_slow")
@@ -79,6 +60,8 @@ class ToyEsmBackbone(Backbone):
     """A tiny randomly initialised ESM-2 (2 layers, D=32) run as ONE padded batch, like the real ESM backbones."""
 
     def __init__(self, layers: Sequence[int] = (1, 2), seed: int = 0) -> None:
+        import esm
+
         super().__init__(layers)
         torch.manual_seed(seed)
         self.alphabet = esm.Alphabet.from_architecture("ESM-1b")

@@ -1,6 +1,6 @@
-"""Pieces of the resume / reliability tests that run inside ``pa-geo`` subprocesses (not collected: no ``test_``
-prefix). Run as a script, it is the ``pa-geo`` program with the test tasks registered:
-``python tests/train/resume_kit.py fit --config ...``."""
+"""Pieces of the resume / reliability tests that run inside ``pa-geo`` subprocesses. Run as a module, it is the
+``pa-geo`` program with the test tasks registered: ``python -m pa_geo.testing.resume fit --config ...``
+(:data:`PROGRAM`)."""
 from __future__ import annotations
 
 import os
@@ -11,10 +11,9 @@ from typing import Any
 
 from pytorch_lightning.callbacks import Callback
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import train_testkit as tk  # noqa: E402 - registers the ttest_* tasks in this process
+from pa_geo.testing import training as tk  # registers the ttest_* tasks in this process
 
-SCRIPT = str(Path(__file__).resolve())
+PROGRAM = [sys.executable, "-m", "pa_geo.testing.resume"]  # run with pa_geo.testing.subprocess_env()
 
 
 class LossLog(Callback):
@@ -68,9 +67,9 @@ def levels_config(tmp: Path, cache: Path, run: str, max_epochs: int = 3, num_wor
 
 def callback_args(losses: Path, kill_at: tuple[int, int] | None = None) -> list[str]:
     """Command-line arguments adding :class:`LossLog` (and :class:`KillAt`) to the config's callbacks."""
-    args = ["--trainer.callbacks+=resume_kit.LossLog", f"--trainer.callbacks.path={losses}"]
+    args = ["--trainer.callbacks+=pa_geo.testing.resume.LossLog", f"--trainer.callbacks.path={losses}"]
     if kill_at is not None:
-        args += ["--trainer.callbacks+=resume_kit.KillAt", f"--trainer.callbacks.epoch={kill_at[0]}",
+        args += ["--trainer.callbacks+=pa_geo.testing.resume.KillAt", f"--trainer.callbacks.epoch={kill_at[0]}",
                  f"--trainer.callbacks.batch={kill_at[1]}"]
     return args
 

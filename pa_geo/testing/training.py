@@ -1,5 +1,5 @@
-"""Shared pieces of tests/train (not collected: no ``test_`` prefix): real StructureDB tasks, a one-hot cache,
-YAML configs for the CLI. Task and backbone registration happens at import, so subprocesses importing this module
+"""Shared pieces of the training tests: real StructureDB tasks (``ttest_ss3``, ``ttest_rsa``, ``ttest_helix``), a
+one-hot cache, YAML configs for the CLI. Task registration happens at import, so subprocesses importing this module
 (CLI / DDP runs) see the same registry."""
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from pytorch_lightning.callbacks import Callback
 
 import pa_geo.backbones  # noqa: F401 - registers the onehot backbone
 from pa_geo.backbones.base import Backbone, get_backbone
+from pa_geo.testing import REPO
 from pa_geo.tasks.registry import register_task
 from pa_geo.tasks.spec import TaskRecord, TaskSpec
 
 # The test box runs many jobs on 2 cores: one intra-op thread avoids oversubscription (10x slower graph building).
 torch.set_num_threads(1)
 
-REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO / "data"  # the shipped structuredb_subset.npz (real PDB chains with DSSP and SASA)
 SPLITS = {"train": range(0, 16), "valid": range(16, 22), "test": range(22, 28), "test_b": range(28, 32)}
 

@@ -6,31 +6,30 @@ Node features are random (seeded) with the right shapes; the geometry and topolo
 """
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 
 import numpy as np
-import pytest
 import torch
+import torch_cluster
 from torch_geometric.data import Batch, Data
 
-torch_cluster = pytest.importorskip("torch_cluster")
+from pa_geo.testing import TEST_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "nn_real_chains.npz"
+DATA = TEST_DATA / "nn_real_chains.npz"
 
 
-def _chains() -> list[np.ndarray]:
+@functools.lru_cache(maxsize=1)
+def chains() -> tuple[np.ndarray, ...]:
+    """The 4 chains' coordinates, each ``[L, 5, 3]`` (N, CA, C, O, CB), read once."""
     d = np.load(DATA)
     offsets = np.concatenate([[0], np.cumsum(d["lengths"])])
-    return [d["coords"][offsets[i]:offsets[i + 1]] for i in range(len(d["lengths"]))]
-
-
-CHAINS = _chains()
+    return tuple(d["coords"][offsets[i]:offsets[i + 1]] for i in range(len(d["lengths"])))
 
 
 def residue_graph(chain: int, dim: int, seed: int = 0, radius: float = 10.0) -> Data:
     """CA radius graph of chain ``chain``: ``x [L, dim]`` random, ``pos [L, 3]``, ``edge_attr [E, 2]`` =
     (distance / 10, tanh(sequence separation / 10))."""
-    pos = torch.from_numpy(CHAINS[chain][:, 1].copy())
+    pos = torch.from_numpy(chains()[chain][:, 1].copy())
     edge_index = torch_cluster.radius_graph(pos, r=radius, max_num_neighbors=64)
     src, dst = edge_index
     edge_attr = torch.stack([(pos[src] - pos[dst]).norm(dim=-1) / 10.0,
@@ -48,8 +47,8 @@ def residue_batch(chains: tuple[int, ...] = (0, 1, 2), dim: int = 32, seed: int 
 def atom_graph(dim: int, num_atoms: int = 600, radius: float = 4.5, seed: int = 0) -> Batch:
     """A pocket-like atom cloud: the ``num_atoms`` backbone + CB atoms of 12AS_A nearest to its centre,
     radius-``radius`` edges; ``element [M]`` 0 = N, 1 = C, 2 = O (CB is C)."""
-    xyz = CHAINS[2].reshape(-1, 3)
-    element = np.tile(np.array([0, 1, 1, 2, 1]), CHAINS[2].shape[0])
+    xyz = chains()[2].reshape(-1, 3)
+    element = np.tile(np.array([0, 1, 1, 2, 1]), chains()[2].shape[0])
     centre = xyz.mean(axis=0)
     keep = np.sort(np.argsort(np.linalg.norm(xyz - centre, axis=1))[:num_atoms])
     pos = torch.from_numpy(xyz[keep].copy())

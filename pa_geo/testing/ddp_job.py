@@ -1,5 +1,6 @@
-"""DDP job for test_train_ddp.py (not collected): ``python ddp_job.py OUT_DIR CACHE_DIR`` trains the adapter model
-on 2 CPU processes (gloo) through the CLI; every rank writes ``OUT_DIR/rank<r>.json`` with hashes of its weights."""
+"""DDP job for tests/train/test_train_ddp.py: ``python -m pa_geo.testing.ddp_job OUT_DIR CACHE_DIR`` trains the
+adapter model on 2 CPU processes (gloo) through the CLI (Lightning re-launches the other rank with the same ``-m``
+command); every rank writes ``OUT_DIR/rank<r>.json`` with hashes of its weights."""
 from __future__ import annotations
 
 import hashlib
@@ -7,15 +8,13 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from pytorch_lightning.callbacks import Callback
 
-from pytorch_lightning.callbacks import Callback  # noqa: E402
-
-import train_testkit as tk  # noqa: E402
+from pa_geo.testing import training as tk
 
 
 def weights_hash(module) -> str:
+    """sha256 over a module's state dict (names and bytes, sorted by name)."""
     h = hashlib.sha256()
     for name, t in sorted(module.state_dict().items()):
         h.update(name.encode())
@@ -54,7 +53,7 @@ def main() -> int:
                     "init_args": {"levels": {tk.FIELD: tk.EMB_DIM}, "d_model": 16, "n_blocks": 1, "n_heads": 2}},
         "predictor": {"class_path": "pa_geo.nn.predictor.MultiScalePredictor",
                       "init_args": {"in_dim": 16, "hidden_dim": 16, "num_scales": 2, "pool": "graclus"}}}}
-    cfg["trainer"]["callbacks"] = [{"class_path": "ddp_job.RankWeights", "init_args": {"out_dir": str(out)}}]
+    cfg["trainer"]["callbacks"] = [{"class_path": "pa_geo.testing.ddp_job.RankWeights", "init_args": {"out_dir": str(out)}}]
     return cli_main(["fit", "--config", str(tk.write_config(out / "ddp.yaml", cfg))])
 
 

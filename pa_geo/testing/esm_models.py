@@ -1,7 +1,12 @@
-"""Tiny randomly initialised fair-esm checkpoints in fair-esm's own on-disk format (for tests of backbones/cache).
+"""fair-esm models with random weights: tiny checkpoints in fair-esm's own on-disk format, and full-size
+architectures in memory.
 
 Each ``make_tiny_*`` writes ``path`` (atomically) and returns the freshly built model in eval mode, so a test can
 compare what pa_geo loads from disk with the model's own forward. ``seed`` changes the weights.
+
+``full_*``: fair-esm's constructors initialise 650 M parameters with several RNG passes (20-30 s on the shared test
+box); here the model is built on the meta device, materialised uninitialised, and every parameter is filled from
+one random block (rolled per parameter, scaled by 1/sqrt(fan-in)): random enough for equivalence tests, ~1 s.
 """
 from __future__ import annotations
 
@@ -84,3 +89,75 @@ def make_tiny_esm_if1(path: str | os.PathLike, seed: int = 0, embed_dim: int = 3
         args, esm.Alphabet.from_architecture("invariant_gvp")).eval()
     _save({"args": args, "model": {k: v.clone() for k, v in model.state_dict().items()}}, path)
     return model
+
+
+# ---- full-size architectures, random weights -------------------------------------------------------------------
+_BLOCK = 1 << 20
+
+
+def materialize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give a meta-device fair-esm ``model`` real CPU storage and random weights; returns it in eval mode."""
+    model.to_empty(device="cpu")
+    block = torch.randn(2 * _BLOCK, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        for i, (name, p) in enumerate(model.named_parameters()):
+            flat = p.view(-1)
+            shift = (7919 * i) % _BLOCK
+            for start in range(0, flat.numel(), _BLOCK):
+                n = min(_BLOCK, flat.numel() - start)
+                flat[start:start + n] = block[shift:shift + n]
+            if p.dim() >= 2:
+                p.mul_(p.shape[-1] ** -0.5)
+            elif name.endswith("weight"):  # layer norms around 1
+                p.mul_(0.1).add_(1.0)
+            else:
+                p.mul_(0.1)
+        for name, buf in model.named_buffers():
+            if name.endswith("rot_emb.inv_freq"):  # fair-esm RotaryEmbedding's fixed frequencies
+                dim = 2 * buf.numel()
+                buf.copy_(1.0 / (10000 ** (torch.arange(0, dim, 2).float() / dim)))
+            else:
+                buf.zero_()
+    return model.eval()
+
+
+def full_esm1b() -> tuple[torch.nn.Module, object]:
+    """ESM-1b (``esm1b_t33_650M_UR50S`` architecture: 33 x 1280, 20 heads), random weights."""
+    import esm
+    from esm.model.esm1 import ProteinBertModel
+
+    alphabet = esm.Alphabet.from_architecture("ESM-1b")
+    args = Namespace(arch="roberta_large", layers=33, embed_dim=1280, ffn_embed_dim=5120, attention_heads=20,
+                     max_positions=1024, emb_layer_norm_before=False, token_dropout=True)
+    with torch.device("meta"):
+        model = ProteinBertModel(args, alphabet)
+    return materialize(model), alphabet
+
+
+def full_esm2_650m() -> tuple[torch.nn.Module, object]:
+    """ESM-2 (``esm2_t33_650M_UR50D`` architecture: 33 x 1280, 20 heads, rotary), random weights."""
+    import esm
+    from esm.model.esm2 import ESM2
+
+    alphabet = esm.Alphabet.from_architecture("ESM-1b")
+    with torch.device("meta"):
+        model = ESM2(num_layers=33, embed_dim=1280, attention_heads=20, alphabet=alphabet)
+    return materialize(model), alphabet
+
+
+def full_esm_if1() -> tuple[torch.nn.Module, object]:
+    """ESM-IF1 (``esm_if1_gvp4_t16_142M_UR50`` arguments), random weights."""
+    import esm
+
+    from pa_geo.backbones._esm_compat import import_inverse_folding
+
+    inverse_folding = import_inverse_folding()
+    args = Namespace(arch="vqvae_invariant_gvp", encoder_embed_dim=512, decoder_embed_dim=512, encoder_layers=8,
+                     decoder_layers=8, encoder_attention_heads=8, decoder_attention_heads=8,
+                     encoder_ffn_embed_dim=2048, decoder_ffn_embed_dim=2048, dropout=0.1, attention_dropout=0.1,
+                     gvp_node_hidden_dim_scalar=1024, gvp_node_hidden_dim_vector=256, gvp_edge_hidden_dim_scalar=32,
+                     gvp_edge_hidden_dim_vector=1, gvp_num_encoder_layers=4, gvp_top_k_neighbors=30, gvp_dropout=0.1)
+    alphabet = esm.Alphabet.from_architecture("invariant_gvp")
+    with torch.device("meta"):
+        model = inverse_folding.gvp_transformer.GVPTransformerModel(args, alphabet)
+    return materialize(model), alphabet

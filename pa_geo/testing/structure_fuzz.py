@@ -1,7 +1,6 @@
 """Seeded mutations of real PDB / mmCIF files and how ``read_structure`` takes each one.
 
-Shared by ``tests/io/test_structure_fuzz.py`` (a few hundred mutations) and ``benchmarks/fuzz.py`` (10,000); not
-collected by pytest (no ``test_`` prefix).
+Shared by ``tests/io/test_structure_fuzz.py`` (a few hundred mutations) and ``benchmarks/fuzz.py`` (10,000).
 
 Outcomes: ``parsed-same`` (same residues and backbone as the intact file), ``parsed-changed``, ``refused`` (a
 one-line :class:`~pa_geo.errors.StructureError`) and ``other-exception`` (anything else, a multi-line message
@@ -20,8 +19,7 @@ import numpy as np
 
 from pa_geo.errors import StructureError
 from pa_geo.io import Protein, read_structure
-
-DATA = Path(__file__).resolve().parents[1] / "data"
+from pa_geo.testing import TEST_DATA as DATA
 SEEDS = ("2cviA.pdb.gz", "2cviA_nmr.pdb.gz", "2cviA_mse.pdb.gz", "2cviA_altloc.pdb", "2cviA_inscode.pdb.gz",
          "1mr1D.pdb.gz", "atom3d/1ahsA.pdb.gz", "3mht.cif.gz")
 KINDS = ("truncate", "byte_flip", "dup_line", "del_line", "stray_model", "stray_endmdl", "huge_coord", "nan_coord")
