@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ SETTINGS: dict[str, list[str]] = {
     "defaults": [],
     "lr 3e-4": ["--model.lr", "3e-4"],
     "lr 3e-3": ["--model.lr", "3e-3"],
+    "lr 1e-2": ["--model.lr", "1e-2"],
     "1 block": [A + "n_blocks", "1"],
     "3 blocks": [A + "n_blocks", "3"],
     "d_model 128": [A + "d_model", "128", P + "in_dim", "128", P + "hidden_dim", "128"],
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--extra", nargs="*", default=[], help="overrides added to every setting")
+    parser.add_argument("--extra", default="", help="overrides added to every setting, one string: "
+                                                    "--extra='--model.lr 3e-3'")
     args = parser.parse_args(argv)
     args.experiments, args.models = ["structure"], ["adapter"]
     for key, value in {"epochs": 4, "seeds": 1, "max_records": None, "solubility_max_records": None}.items():
@@ -56,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     specs = []
     for name in args.settings:
         for spec in plan_runs(args, "structure", cli, ["adapter"], jobs):
-            spec.args += SETTINGS[name] + list(args.extra)
+            spec.args += SETTINGS[name] + shlex.split(args.extra)
             spec.run_dir = str(Path(spec.run_dir).parent.parent / "sweep" / name.replace(" ", "_") / f"seed{spec.seed}")
             i = spec.args.index("--trainer.default_root_dir")
             spec.args[i + 1] = spec.run_dir
-            spec.test, spec.meta = False, {"setting": name, "overrides": SETTINGS[name] + list(args.extra)}
+            spec.test, spec.meta = False, {"setting": name, "overrides": SETTINGS[name] + shlex.split(args.extra)}
             specs.append(spec)
     rows = run_all(specs, jobs)
     lines = [f"{'setting':<24}{'val accuracy (mean ± sd)':>26}{'seeds':>7}{'train s/run':>13}",

@@ -8,12 +8,13 @@ import random
 import numpy as np
 import pytest
 import torch
-from backbone_testkit import DATA, read_test_structure, structuredb_chains, single_torch_thread  # noqa: F401  (autouse)
 
 from pa_geo.backbones import get_backbone
 from pa_geo.errors import ConfigError
 from pa_geo.graphs.schema import embedding_field
 from pa_geo.io.protein import Protein
+from pa_geo.testing import TEST_DATA as DATA
+from pa_geo.testing.proteins import read_test_structure, structuredb_chains
 
 
 @pytest.fixture(scope="module")
