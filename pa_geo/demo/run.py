@@ -33,7 +33,7 @@ from pa_geo.datasets.structuredb import DATA_DIR
 from pa_geo.demo.models import ALL_MODELS, CONFIGS, DEMO_MODELS, EXPERIMENTS, model_args, models_for
 from pa_geo.demo.training import RunSpec, build_cli, run_all
 
-DEFAULTS = {"epochs": 4, "solubility_epochs": 4, "seeds": 3, "max_records": None, "solubility_max_records": None}
+DEFAULTS = {"epochs": 5, "solubility_epochs": 1, "seeds": 3, "max_records": None, "solubility_max_records": None}
 QUICK = {"epochs": 1, "solubility_epochs": 1, "seeds": 1, "max_records": 24, "solubility_max_records": 48}
 
 

@@ -3,13 +3,22 @@ this process or in a worker process (:func:`run_all`: runs in parallel, each wit
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import multiprocessing
+import os
 import shlex
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+ROW_FILE = "row.json"
+KNOWN_WARNINGS = (  # third-party notices a demo run prints every time, none of them about this run's data
+    "Sparse invariant checks are implicitly disabled", "Metric `SpearmanCorrcoef` will save all targets",
+    "`isinstance\\(treespec, LeafSpec\\)` is deprecated", "LightningCLI's args parameter is intended",
+    "Sparse CSR tensor support is in beta")
 
 
 @dataclass
@@ -55,6 +64,8 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         torch.set_num_threads(spec.threads)
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for message in KNOWN_WARNINGS:  # the same few lines from every run would bury the demo's own progress lines
+        warnings.filterwarnings("ignore", message=message)
     cli = build_cli(spec.args)
     start, cpu_start = time.perf_counter(), time.process_time()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -83,25 +94,60 @@ def _describe(row: dict[str, Any]) -> str:
             + (f"; {tests}" if tests else ""))
 
 
+def finished_row(spec: RunSpec) -> dict[str, Any] | None:
+    """The row a finished run wrote to ``<run_dir>/row.json``, if it ran exactly this command; else None."""
+    path = Path(spec.run_dir) / ROW_FILE
+    try:
+        row = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = row.get("command") == f"pa-geo fit {shlex.join(spec.args)}" and row.get("meta", {}) == spec.meta
+    return row if same and (row.get("test") or not spec.test) else None
+
+
+def save_row(spec: RunSpec, row: dict[str, Any]) -> None:
+    """Write the row next to the run, atomically (a killed demo keeps every finished run)."""
+    path = Path(spec.run_dir) / ROW_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{ROW_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({**row, "meta": spec.meta}, indent=1))
+    os.replace(tmp, path)
+
+
 def run_all(specs: list[RunSpec], jobs: int, on_row: Callable[[dict[str, Any]], None] | None = None
             ) -> list[dict[str, Any]]:
-    """Every run, ``jobs`` at a time (``jobs`` > 1: spawned worker processes); rows in the order of ``specs``."""
+    """Every run, ``jobs`` at a time (``jobs`` > 1: spawned worker processes); rows in the order of ``specs``.
+    A run whose folder holds the row of the same command (a finished run of an earlier, maybe interrupted, demo;
+    or the default rows when ``--all-models`` follows ``pa-geo demo``) is reused, not rerun."""
     rows: list[dict[str, Any] | None] = [None] * len(specs)
 
     def done(i: int, row: dict[str, Any]) -> None:
         rows[i] = row
+        save_row(specs[i], row)
         print(_describe(row), flush=True)
         if on_row is not None:
             on_row(row)
 
-    if jobs <= 1:
-        for i, spec in enumerate(specs):
+    todo = []
+    for i, spec in enumerate(specs):
+        row = finished_row(spec)
+        if row is None:
+            todo.append(i)
+        else:
+            rows[i] = row
+            print(f"[demo] reusing the finished run in {spec.run_dir}", flush=True)
+    if len(todo) < len(specs):
+        print(f"[demo] {len(specs) - len(todo)} runs reused, {len(todo)} to train", flush=True)
+    specs_todo = {i: specs[i] for i in todo}
+
+    if jobs <= 1 or len(todo) <= 1:
+        for i, spec in specs_todo.items():
             print(f"[demo] pa-geo fit {shlex.join(spec.args)}", flush=True)
             done(i, train_run(spec))
         return [r for r in rows if r is not None]
     ctx = multiprocessing.get_context("spawn")  # fork after torch started its thread pools is not safe
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {pool.submit(train_run, spec): i for i, spec in enumerate(specs)}
+        futures = {pool.submit(train_run, spec): i for i, spec in specs_todo.items()}
         for fut in concurrent.futures.as_completed(futures):
             done(futures[fut], fut.result())
     return [r for r in rows if r is not None]

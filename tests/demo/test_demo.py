@@ -128,3 +128,27 @@ def test_demo_runs_end_to_end(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     embedded = json.loads((out / "demo.json").read_text())["embeddings"]
     assert all(e["embedded"] == 0 and e["cached"] > 0 for e in embedded)  # the second run reuses the cache
+
+
+def test_finished_runs_are_reused_only_for_the_same_command(tmp_path, monkeypatch):
+    from pa_geo.demo import training
+
+    trained = []
+
+    def fake_train(spec):
+        trained.append(spec.model)
+        return {"experiment": spec.experiment, "model": spec.model, "seed": spec.seed, "train_time_s": 1.0,
+                "train_cpu_s": 1.0, "epochs": 1, "best_val": 0.5, "test": {SS8: 0.5},
+                "command": f"pa-geo fit {' '.join(spec.args)}"}
+
+    monkeypatch.setattr(training, "train_run", fake_train)
+    specs = [training.RunSpec("structure", m, 0, ["--config", f"{m}.yaml"], str(tmp_path / m)) for m in ("a", "b")]
+    assert [r["model"] for r in training.run_all(specs, jobs=1)] == ["a", "b"] and trained == ["a", "b"]
+    assert json.loads((tmp_path / "a" / "row.json").read_text())["test"] == {SS8: 0.5}
+    trained.clear()
+    specs[1].args.append("--trainer.max_epochs=2")  # another command in b's folder: b trains again
+    assert [r["model"] for r in training.run_all(specs, jobs=1)] == ["a", "b"] and trained == ["b"]
+    (tmp_path / "a" / "row.json").write_text("{truncated")  # a damaged row is a run to redo, not an error
+    trained.clear()
+    training.run_all(specs, jobs=1)
+    assert trained == ["a"]
