@@ -48,7 +48,7 @@ from torch_geometric.nn import global_mean_pool
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.adapter import ProteinAdapter, level_inputs
-from pa_geo.nn.outputs import EncoderOutput
+from pa_geo.nn.outputs import EncoderOutput, OneWidthEncoder
 
 
 class ScalarMix(nn.Module):
@@ -79,7 +79,7 @@ class ScalarMix(nn.Module):
         return self.gamma * torch.einsum("k,knd->nd", w, torch.stack(layers))
 
 
-class MeanEmbeddingEncoder(nn.Module):
+class MeanEmbeddingEncoder(OneWidthEncoder):
     """Frozen-embedding probe encoder.
 
     levels: node field -> dim, e.g. ``{"emb_esm1b_33": 1280}``. node [N, D] = the fields concatenated
@@ -97,16 +97,6 @@ class MeanEmbeddingEncoder(nn.Module):
         self.levels = dict(levels)
         self.mix = ScalarMix(list(levels.values()), mix_dim) if mix == "scalar_mix" else None
         self._dim = self.mix.out_dim if self.mix is not None else sum(levels.values())
-
-    @property
-    def graph_dim(self) -> int:
-        """Width of ``EncoderOutput.graph``."""
-        return self._dim
-
-    @property
-    def node_dim(self) -> int:
-        """Width of ``EncoderOutput.node``."""
-        return self._dim
 
     @property
     def required_batch_attributes(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 
 @dataclass
@@ -18,3 +19,20 @@ class EncoderOutput:
     graph: torch.Tensor
     node: torch.Tensor
     batch: torch.Tensor
+
+
+class OneWidthEncoder(nn.Module):
+    """Base of encoders whose node rows ``[N, d]`` and graph rows ``[B, d]`` have one width ``d``, set as ``self._dim``
+    in ``__init__``; :attr:`graph_dim` / :attr:`node_dim` are what heads are sized from."""
+
+    _dim: int
+
+    @property
+    def graph_dim(self) -> int:
+        """Width of ``EncoderOutput.graph``."""
+        return self._dim
+
+    @property
+    def node_dim(self) -> int:
+        """Width of ``EncoderOutput.node``."""
+        return self._dim

@@ -57,7 +57,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import global_add_pool, global_mean_pool
 
 from pa_geo.errors import ConfigError
-from pa_geo.nn.outputs import EncoderOutput
+from pa_geo.nn.outputs import EncoderOutput, OneWidthEncoder
 from pa_geo.nn.structure_encoders.inputs import (
     check_fields, node_batch, resolve_sequence_levels, segment_index, sequence_features,
 )
@@ -85,7 +85,7 @@ class RelationalConv(nn.Module):
         return F.relu(self.norm(self.linear(agg) + self.self_loop(x)))
 
 
-class GearNetEncoder(nn.Module):
+class GearNetEncoder(OneWidthEncoder):
     """GearNet-Edge-style encoder: ``forward(batch) -> EncoderOutput(graph [B, graph_dim], node [N, node_dim],
     batch [N])`` (see the module docstring for the architecture and its sources).
 
@@ -148,16 +148,6 @@ class GearNetEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         struct_dim = sum(dims[1:]) if concat_hidden else dims[-1]
         self._dim = struct_dim + (in_dim if self.concat_sequence_output else 0)
-
-    @property
-    def graph_dim(self) -> int:
-        """Width of ``EncoderOutput.graph``."""
-        return self._dim
-
-    @property
-    def node_dim(self) -> int:
-        """Width of ``EncoderOutput.node``."""
-        return self._dim
 
     @property
     def required_batch_attributes(self) -> list[str]:

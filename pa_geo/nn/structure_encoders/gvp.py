@@ -38,7 +38,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import global_mean_pool
 
 from pa_geo.errors import ConfigError
-from pa_geo.nn.outputs import EncoderOutput
+from pa_geo.nn.outputs import EncoderOutput, OneWidthEncoder
 from pa_geo.nn.structure_encoders.gvp_features import (
     dihedral_features, edge_features, orientation_vectors, sidechain_vector,
 )
@@ -51,7 +51,7 @@ NUM_RESIDUE_TYPES = 21
 RESIDUE_EMBEDDING_DIM = 20
 
 
-class GVPEncoder(nn.Module):
+class GVPEncoder(OneWidthEncoder):
     """GVP-GNN: ``forward(batch) -> EncoderOutput(graph [B, graph_dim], node [N, node_dim], batch [N])``, both
     invariant to rotations and translations of ``pos`` / ``backbone``.
 
@@ -100,16 +100,6 @@ class GVPEncoder(nn.Module):
         self.out = nn.Sequential(GVPLayerNorm(node_h), GVP(node_h, (node_h[0], 0), vector_gate=vector_gate))
         self.concat_sequence_output = bool(concat_sequence_output and self.sequence_levels)
         self._dim = node_h[0] + (seq_dim if self.concat_sequence_output else 0)
-
-    @property
-    def graph_dim(self) -> int:
-        """Width of ``EncoderOutput.graph``."""
-        return self._dim
-
-    @property
-    def node_dim(self) -> int:
-        """Width of ``EncoderOutput.node``."""
-        return self._dim
 
     @property
     def required_batch_attributes(self) -> list[str]:
