@@ -23,8 +23,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
+from pa_geo.errors import ConfigError
 from pa_geo.nn.attention import GraphContext
 from pa_geo.nn.varlen import DEFAULT_CHUNK_ELEMENTS, LengthBuckets, varlen_attention
+
+
+def check_sizes(n_levels: int, d_model: int, n_heads: int) -> None:
+    """One-line :class:`ConfigError` for fewer than two levels or a width the heads do not divide."""
+    if n_levels < 2:
+        raise ConfigError(f"cross-level attention needs at least two levels (got {n_levels})")
+    if d_model % n_heads:
+        raise ConfigError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
 
 
 def edge_attention(q: Tensor, k: Tensor, v: Tensor, edge_index: Tensor, dropout_p: float = 0.0) -> Tensor:
@@ -49,10 +58,7 @@ class NodeSetCrossAttention(nn.Module):
     def __init__(self, n_levels: int, d_model: int, n_heads: int, attn_dropout: float = 0.0,
                  chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, use_checkpoint: bool = True) -> None:
         super().__init__()
-        if n_levels < 2:
-            raise ValueError("cross-level attention needs at least two levels")
-        if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        check_sizes(n_levels, d_model, n_heads)
         self.n_heads, self.attn_dropout = n_heads, attn_dropout
         self.chunk_elements, self.use_checkpoint = chunk_elements, use_checkpoint
         self.query = nn.ModuleList(nn.Linear(d_model, d_model, bias=False) for _ in range(n_levels))
@@ -92,10 +98,7 @@ class ResidueCrossAttention(nn.Module):
 
     def __init__(self, n_levels: int, d_model: int, n_heads: int, attn_dropout: float = 0.0) -> None:
         super().__init__()
-        if n_levels < 2:
-            raise ValueError("cross-level attention needs at least two levels")
-        if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        check_sizes(n_levels, d_model, n_heads)
         self.n_heads, self.attn_dropout = n_heads, attn_dropout
         self.value = nn.ModuleList(nn.Linear(d_model, d_model, bias=False) for _ in range(n_levels))
         self.out = nn.ModuleList(nn.Linear(d_model, d_model) for _ in range(n_levels))

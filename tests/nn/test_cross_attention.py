@@ -222,3 +222,13 @@ def test_cuda_batch_independence_without_host_syncs(attention):
         for g, s in enumerate(batch.ptr.tolist()[:-1]):
             alone = model(Batch.from_data_list([graphs[g]]).cuda())
             torch.testing.assert_close(batched[s:s + alone.shape[0]], alone, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [NodeSetCrossAttention, ResidueCrossAttention])
+def test_bad_sizes_are_one_line_config_errors(cls):
+    from pa_geo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="at least two levels"):
+        cls(1, 64, 4)
+    with pytest.raises(ConfigError, match="d_model=66 is not divisible by n_heads=4"):
+        cls(2, 66, 4)
