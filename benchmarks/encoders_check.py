@@ -25,8 +25,7 @@ import torch
 
 from pa_geo.backbones import get_backbone
 from pa_geo.io.protein import Protein
-from pa_geo.testing.proteinmpnn_reference import original_encoder_states
-from pa_geo.testing.proteins import read_test_structure
+from pa_geo.testing.proteinmpnn_reference import max_diff_to_original
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -64,17 +63,8 @@ def batch_vs_single(bb, proteins: list[Protein]) -> float:
 
 def mpnn_vs_original(tmp: Path) -> float:
     bb = get_backbone("proteinmpnn", layers="all")
-    worst = 0.0
-    for name, chains in [("backbones_3a4rA_gap.pdb.gz", ["A"]), ("2hhb.pdb.gz", ["A", "B"])]:
-        p = read_test_structure(name).select_chains(chains)
-        states, order, lengths = original_encoder_states(bb, name, chains, tmp)
-        ours, start = bb.embed([p])[0], 0
-        for c in order:
-            idx = np.flatnonzero(p.chain_ids == c)
-            rows = start + p.residue_numbers[idx] - p.residue_numbers[idx].min()
-            start += lengths[c]
-            worst = max(worst, max(float((ours[k][idx] - states[k - 1][0, rows]).abs().max()) for k in (1, 2, 3)))
-    return worst
+    return max(max_diff_to_original(bb, name, chains, tmp)
+               for name, chains in [("backbones_3a4rA_gap.pdb.gz", ["A"]), ("2hhb.pdb.gz", ["A", "B"])])
 
 
 def unirep_near_vs_reference() -> dict[str, float]:

