@@ -89,7 +89,7 @@ def test_demo_tasks_register_only_with_the_demo() -> None:
             "print(sorted(set(t.available_tasks()) - before))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "['demo_rsa', 'demo_solubility', 'demo_ss3']"
+    assert out.stdout.strip().splitlines()[-1] == "['demo_rsa', 'demo_solubility', 'demo_ss3', 'demo_ss8']"
 
 
 def test_unknown_task_is_one_line_listing_names() -> None:
