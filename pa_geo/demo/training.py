@@ -34,6 +34,11 @@ class RunSpec:
     meta: dict[str, Any] = field(default_factory=dict)  # copied into the row (e.g. sweep settings)
     test: bool = True  # False: never touch the test split (model selection, pa_geo.demo.sweep)
 
+    @property
+    def command(self) -> str:
+        """The equivalent ``pa-geo fit`` command line."""
+        return f"pa-geo fit {shlex.join(self.args)}"
+
 
 def build_cli(args: list[str]) -> Any:
     """The CLI object (model, data module, trainer) of ``pa-geo fit <args>``, without running anything."""
@@ -83,7 +88,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
             "best_val": None if ckpt.best_model_score is None else float(ckpt.best_model_score),
             "monitor": ckpt.monitor, "residues_per_s": round(residues * cli.trainer.current_epoch / train_time, 1),
             "test": {k: float(v) for d in tested for k, v in d.items()},
-            "metrics_csv": str(log_dir / "metrics.csv"), "command": f"pa-geo fit {shlex.join(spec.args)}",
+            "metrics_csv": str(log_dir / "metrics.csv"), "command": spec.command,
             **spec.meta}
 
 
@@ -101,7 +106,7 @@ def finished_row(spec: RunSpec) -> dict[str, Any] | None:
         row = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    same = row.get("command") == f"pa-geo fit {shlex.join(spec.args)}" and row.get("meta", {}) == spec.meta
+    same = row.get("command") == spec.command and row.get("meta", {}) == spec.meta
     return row if same and (row.get("test") or not spec.test) else None
 
 
@@ -142,7 +147,7 @@ def run_all(specs: list[RunSpec], jobs: int, on_row: Callable[[dict[str, Any]], 
 
     if jobs <= 1 or len(todo) <= 1:
         for i, spec in specs_todo.items():
-            print(f"[demo] pa-geo fit {shlex.join(spec.args)}", flush=True)
+            print(f"[demo] {spec.command}", flush=True)
             done(i, train_run(spec))
         return [r for r in rows if r is not None]
     ctx = multiprocessing.get_context("spawn")  # fork after torch started its thread pools is not safe
