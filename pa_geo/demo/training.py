@@ -17,8 +17,7 @@ from typing import Any, Callable
 ROW_FILE = "row.json"
 KNOWN_WARNINGS = (  # third-party notices a demo run prints every time, none of them about this run's data
     "Sparse invariant checks are implicitly disabled", "Metric `SpearmanCorrcoef` will save all targets",
-    "`isinstance\\(treespec, LeafSpec\\)` is deprecated", "LightningCLI's args parameter is intended",
-    "Sparse CSR tensor support is in beta")
+    "`isinstance\\(treespec, LeafSpec\\)` is deprecated", "Sparse CSR tensor support is in beta")
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -139,7 +140,9 @@ def build_cli(args: list[str] | dict[str, Any] | None = None, run: bool = True, 
         save_config_kwargs={"overwrite": True}, parser_kwargs={"prog": "pa-geo"} if run else {},
     )
     defaults.update(kwargs)
-    return cli_class(PaGeoModule, PaGeoDataModule, args=args, run=run, **defaults)
+    with warnings.catch_warnings():  # args given on purpose (the program's own, extends expanded): not a mistake
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        return cli_class(PaGeoModule, PaGeoDataModule, args=args, run=run, **defaults)
 
 
 _WORKER = re.compile(r"^Caught (\w+) in DataLoader worker process \d+\.\s*Original Traceback", re.S)

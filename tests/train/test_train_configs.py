@@ -141,3 +141,15 @@ def test_extends_is_expanded_and_the_saved_config_stands_alone(tmp_path: Path) -
     missing.write_text("extends: nowhere.yaml\n")
     with pytest.raises(ConfigError, match="nowhere.yaml"):
         expand_extends(["--config", str(missing)])
+
+
+def test_building_from_given_args_warns_nothing_about_sys_argv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["pa-geo", "embed", "--config", "x.yaml"])  # what `pa-geo embed --config` sees
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_cli(["--config", str(CONFIGS / "demo_ss8.yaml")], run=False)
+    assert not [w for w in caught if "args parameter" in str(w.message)]
