@@ -28,7 +28,6 @@ def test_default_rows_and_the_full_grid():
     assert "gvp" not in models_for("solubility", list(ALL_MODELS)) and "gvp" in models_for("structure", ["gvp"])
 
 
-@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
 @pytest.mark.parametrize("experiment", list(EXPERIMENTS))
 def test_every_default_row_is_a_config_a_user_runs(experiment, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -20,8 +20,7 @@ from pa_geo.train.checkpoints import AtomicCheckpointIO, load_checkpoint, write_
 from pa_geo.train.cli import build_cli
 from pa_geo.train.module import PaGeoModule
 
-pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
-              pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def _cfg(work: Path, name: str, hidden: int | None = None) -> dict:

@@ -28,8 +28,7 @@ from pa_geo.testing import resume as rk
 from pa_geo.testing import subprocess_env
 from pa_geo.testing import training as tk
 
-pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
-              pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 ADVICE = re.compile(r"(?:: |`)(pa-geo [^`(]+?)`?(?: \([^)]*\))?$")
 

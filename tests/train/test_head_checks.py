@@ -11,8 +11,7 @@ import pytest
 from pa_geo.cli import main
 from pa_geo.testing import training as tk
 
-pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
-              pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 CASES = {  # name: (task, head class, head init args, aux heads, expected line after "pa-geo fit: error: ")
     "node_head_on_protein_task": (

@@ -13,7 +13,6 @@ from pa_geo.train.cli import build_cli
 from pa_geo.train.datamodule import PaGeoDataModule
 from pa_geo.train.module import PaGeoModule
 
-pytestmark = pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TASK_CONFIGS = sorted(p for p in CONFIGS.glob("*.yaml"))
 MULTITASK = sorted((CONFIGS / "multitask").glob("*.yaml"))

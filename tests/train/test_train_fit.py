@@ -14,8 +14,7 @@ from pa_geo.cli import main
 from pa_geo.testing import training as tk
 from pa_geo.train.cli import build_cli
 
-pytestmark = [pytest.mark.filterwarnings("ignore:LightningCLI's args parameter"),
-              pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
