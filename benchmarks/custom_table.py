@@ -60,7 +60,7 @@ def write_backbone_pdb(protein, path: Path) -> None:
 
 def write_table(work: Path, chains: int) -> tuple[Path, dict[str, Path]]:
     """PDB files of the first ``chains`` shipped StructureDB chains + ``labels.csv``; returns (table, id -> file)."""
-    from pa_geo.datasets.structuredb import load_structuredb
+    from pa_geo.formats.structuredb import load_structuredb
 
     (work / "pdb").mkdir(parents=True, exist_ok=True)
     rows, files = ["id,structure,label"], {}
@@ -108,7 +108,7 @@ def run(chains: int, epochs: int, work: Path) -> dict:
         table, files = write_table(work, chains)
     with clock("split"):
         cli = build_cli(["--config", str(ROOT / "configs" / "custom" / "residue_classification.yaml"),
-                         "--data.table", str(table), "--trainer.max_epochs", str(epochs),
+                         "--data.table.path", str(table), "--trainer.max_epochs", str(epochs),
                          "--trainer.default_root_dir", str(work / "runs"), "--trainer.enable_progress_bar", "false"],
                         run=False)
     dm, model, trainer = cli.datamodule, cli.model, cli.trainer
@@ -138,7 +138,7 @@ def run(chains: int, epochs: int, work: Path) -> dict:
 
 
 def _split_file_rows(table: Path) -> list[list[str]]:
-    from pa_geo.datasets.similarity_split import split_file_for
+    from pa_geo.tables.similarity_split import split_file_for
 
     lines = split_file_for(table).read_text().splitlines()
     return [line.split(",") for line in lines if not line.startswith(("#", "id,"))]
@@ -153,7 +153,7 @@ def _split_counts(table: Path) -> dict[str, int]:
 
 
 def _split_method(table: Path) -> str:
-    from pa_geo.datasets.similarity_split import split_file_for
+    from pa_geo.tables.similarity_split import split_file_for
 
     for line in split_file_for(table).read_text().splitlines():
         if line.startswith("# method:"):

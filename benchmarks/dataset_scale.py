@@ -28,6 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import checkout  # noqa: F401 - the sibling module: makes this checkout's tests.helpers importable
+from tests.helpers.caches import fill_random_cache
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BUDGET = 8192  # data.batch_nodes of configs/base/model.yaml
@@ -36,7 +39,7 @@ DIMS = {"near": {8: 256}, "proteinmpnn": {3: 128}}
 
 @functools.lru_cache(maxsize=1)
 def chains() -> list:
-    from pa_geo.datasets.structuredb import load_structuredb
+    from pa_geo.formats.structuredb import load_structuredb
 
     return load_structuredb(ROOT / "data" / "structuredb_subset.npz")
 
@@ -172,8 +175,6 @@ def main() -> int:
         return 0
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pa_geo_scale_"))
     try:
-        from pa_geo.testing.caches import fill_random_cache
-
         proteins = [r.protein for r in chains()]
         for backbone, dims in DIMS.items():
             fill_random_cache(work / "embeddings", backbone, dims, proteins)

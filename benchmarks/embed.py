@@ -38,13 +38,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+import checkout  # noqa: F401 - the sibling module: makes this checkout's tests.helpers importable
 from pa_geo.io.protein import Protein
-from pa_geo.testing.esm_models import full_esm1b, full_esm_if1, materialize
+from tests.helpers.esm_models import full_esm1b, full_esm_if1, materialize
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-DATA_CANDIDATES = [ROOT.parent / "shared" / "data" / "structuredb_sample.npz",
-                   Path("/work/shared/data/structuredb_sample.npz"), ROOT / "data" / "structuredb_subset.npz"]
+DATA_CANDIDATES = [ROOT.parent / "shared" / "data" / "structuredb_sample.npz", ROOT / "data" / "structuredb_subset.npz"]
 
 
 # -- inputs and models --------------------------------------------------------------------------------------------

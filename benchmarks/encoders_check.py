@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import checkout  # noqa: F401 - the sibling module: makes this checkout's tests.helpers importable
 from pa_geo.backbones import get_backbone
 from pa_geo.io.protein import Protein
-from pa_geo.testing.proteinmpnn_reference import max_diff_to_original
+from tests.helpers.proteinmpnn_reference import max_diff_to_original
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

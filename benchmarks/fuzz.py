@@ -1,6 +1,6 @@
 """Structure-reader fuzz: 10,000 seeded mutations of real PDB / mmCIF files through ``read_structure``.
 
-Mutations (``pa_geo/testing/structure_fuzz.py``): truncation, byte flips, line duplication / deletion, stray MODEL /
+Mutations (``tests/helpers/structure_fuzz.py``): truncation, byte flips, line duplication / deletion, stray MODEL /
 ENDMDL records, huge and NaN coordinates, over the real files in ``tests/data``. Outcomes: parsed-same,
 parsed-changed, refused (one-line StructureError), other-exception (a bug). Also counts mutations that kept every
 atom record yet changed the residues (must be 0). Prints a kind x outcome table and writes
@@ -18,7 +18,8 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from pa_geo.testing.structure_fuzz import KINDS, OUTCOMES, load_seeds, run
+import checkout  # noqa: F401 - the sibling module: makes this checkout's tests.helpers importable
+from tests.helpers.structure_fuzz import KINDS, OUTCOMES, load_seeds, run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "fuzz.json"

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from pa_geo.datasets.atom3d import Atom3DLMDB
-from pa_geo.datasets.atom3d_frames import frame_to_protein
+from pa_geo.formats.atom3d import Atom3DLMDB
+from pa_geo.formats.atom3d_frames import frame_to_protein
 from pa_geo.graphs import atom_graph, residue_graph
 from pa_geo.graphs.atom import _vocab_index
 from pa_geo.graphs.features import backbone_frames, rbf, residue_positions

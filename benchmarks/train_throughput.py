@@ -27,6 +27,10 @@ from pathlib import Path
 
 import torch
 
+import checkout  # noqa: F401 - the sibling module: makes this checkout's tests.helpers importable
+from pa_geo.graphs.schema import embedding_field
+from tests.helpers.caches import fill_random_cache
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 STAGE_PREFIXES = ("adapter.", "predictor.", "head")
@@ -34,7 +38,6 @@ STAGE_PREFIXES = ("adapter.", "predictor.", "head")
 
 def build(model: str, cache: str, store: str) -> object:
     """The demo's CLI object for ``model`` on demo_ss8 (seed 0), embeddings from ``cache``."""
-    import pa_geo.demo  # noqa: F401 - registers the demo tasks
     from pa_geo.demo.models import CONFIGS, model_args
     from pa_geo.demo.training import build_cli
 
@@ -100,9 +103,6 @@ def main() -> None:
     clis = {}
     for model in args.models:
         if cache is None:  # random vectors for every protein the config reads, in a temporary cache
-            from pa_geo.graphs.schema import embedding_field
-            from pa_geo.testing.caches import fill_random_cache
-
             cache = str(Path(tmp.name) / "embeddings")
             first = build(model, cache, store)
             levels = first.model.encoder.adapter.levels
@@ -141,7 +141,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"batches": len(data), "residues": residues, "repeats": args.repeats,
-               "threads": torch.get_num_threads(), "embeddings": "random" if args.cache is None else args.cache,
+               "threads": torch.get_num_threads(), "embeddings": "random" if args.cache is None else "cache",
                "rows": rows, "profile_ms": profile, "table": "\n".join(lines)}
     out.write_text(json.dumps(payload, indent=2))
     print(f"wrote {out}")

@@ -7,7 +7,7 @@ Subcommands
     cache     verify / repair an embedding cache                           (pa_geo.cache.cache_cli)
     demo      the main job on the embedded default data                    (pa_geo.demo.run)
     fit | validate | test | predict   LightningCLI over configs/*.yaml       (pa_geo.train.cli)
-    predict --ckpt_path X --input FILES --output CSV   from a checkpoint alone (pa_geo.train.predict_cli)
+    predict --ckpt_path X --input FILES --output CSV   from a checkpoint alone (pa_geo.train.predict)
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import argparse
 import importlib
 import logging
 import sys
+
+from pa_geo.errors import PaGeoError
 
 # subcommand -> (module, one-line help). Each module exposes add_arguments(parser) and run(args) -> int.
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -33,13 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["predict"] and _from_checkpoint(argv[1:]):
         return _predict_from_checkpoint(argv[1:])
     if argv and argv[0] in _LIGHTNING:
-        import pa_geo.demo  # noqa: F401 - the program's task set includes the demo tasks (configs/demo_*.yaml)
-        from pa_geo.train.cli import main as lightning_main
+        from pa_geo.train.cli import main as lightning_main  # torch-heavy: only for these subcommands
 
         return lightning_main(argv)
     if argv[:1] == ["embed"] and any(a in ("--config", "-c") or a.startswith("--config=") for a in argv[1:]):
-        import pa_geo.demo  # noqa: F401 - as above: a training config may name a demo task
-        from pa_geo.train.embed_config import main as embed_config_main
+        from pa_geo.train.embed_config import main as embed_config_main  # as above
 
         return embed_config_main(argv[1:])
     parser = argparse.ArgumentParser(prog="pa-geo", description=__doc__.splitlines()[0])
@@ -56,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from pa_geo.errors import PaGeoError
-
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except PaGeoError as err:
@@ -93,15 +91,13 @@ def _from_checkpoint(args: list[str]) -> bool:
 
 
 def _predict_from_checkpoint(args: list[str]) -> int:
-    import pa_geo.demo  # noqa: F401 - a demo task's checkpoint names its task like the Lightning path
-    from pa_geo.errors import PaGeoError
-    from pa_geo.train import predict_cli
+    from pa_geo.train import predict  # torch-heavy: only for this subcommand
 
-    parser = argparse.ArgumentParser(prog="pa-geo predict", description=predict_cli.__doc__.splitlines()[0])
-    predict_cli.add_arguments(parser)
+    parser = argparse.ArgumentParser(prog="pa-geo predict", description=predict.__doc__.splitlines()[0])
+    predict.add_arguments(parser)
     parsed = parser.parse_args(args)
     try:
-        return predict_cli.run(parsed)
+        return predict.run(parsed)
     except PaGeoError as err:
         print(f"pa-geo predict: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 1

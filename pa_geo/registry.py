@@ -6,7 +6,11 @@ Rules shared by all of them (PyG's ``torch_geometric/resolver.py`` is the model)
 * registering a name twice with the *same* object is a no-op; with a different object it is an error unless
   ``overwrite=True`` (a plugin replacing a built-in must say so);
 * an unknown name raises :class:`~pa_geo.errors.ConfigError` on one line, with "did you mean" suggestions and the
-  list of known names.
+  list of known names;
+* with ``entry_points=<group>``, installed packages add objects through that entry-point group: each entry point
+  names a function that registers them (``demo = "pa_geo.demo.tasks:register_demo_tasks"`` under
+  ``[project.entry-points."pa_geo.tasks"]``). They are loaded once, the first time a name is not found or the
+  names are listed, so importing the registry's package never imports its plugins.
 
 >>> reg = Registry("widget")
 >>> _ = reg.register("Big-One", int)
@@ -20,6 +24,7 @@ pa_geo.errors.ConfigError: unknown widget 'big_on' (did you mean 'big_one'?); kn
 from __future__ import annotations
 
 import difflib
+import importlib.metadata
 from typing import Callable, Generic, Iterator, TypeVar
 
 from pa_geo.errors import ConfigError
@@ -35,11 +40,21 @@ def normalize_name(name: str) -> str:
 class Registry(Generic[T]):
     """Objects of one kind by name; ``kind`` names them in error messages (``"unknown backbone 'x'"``)."""
 
-    def __init__(self, kind: str, plural: str | None = None) -> None:
+    def __init__(self, kind: str, plural: str | None = None, entry_points: str | None = None) -> None:
         self.kind = kind
         self.plural = plural or f"{kind}s"
+        self.entry_points = entry_points
         self._items: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
+        self._plugins_loaded = entry_points is None
+
+    def load_plugins(self) -> None:
+        """Call every registering function of the :attr:`entry_points` group (once per process)."""
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for entry in importlib.metadata.entry_points(group=self.entry_points):
+            entry.load()()
 
     def register(self, name: str, obj: T, overwrite: bool = False, aliases: tuple[str, ...] = ()) -> T:
         """Add ``obj`` under ``name`` (and ``aliases``); returns ``obj``."""
@@ -67,6 +82,9 @@ class Registry(Generic[T]):
         """The canonical name of ``name`` (or an alias); unknown -> one-line :class:`ConfigError`."""
         key = normalize_name(name)
         key = self._aliases.get(key, key)
+        if key not in self._items and not self._plugins_loaded:
+            self.load_plugins()
+            key = self._aliases.get(normalize_name(name), normalize_name(name))
         if key not in self._items:
             choices = sorted({*self._items, *self._aliases})
             close = difflib.get_close_matches(key, choices, n=3, cutoff=0.6)
@@ -87,23 +105,31 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """Registered canonical names, sorted (aliases not included)."""
+        self.load_plugins()
         return sorted(self._items)
 
     def aliases(self) -> dict[str, str]:
         """Alias -> canonical name."""
+        self.load_plugins()
         return dict(self._aliases)
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` (or an alias) is registered now, without loading plugins."""
+        key = normalize_name(name)
+        return key in self._items or key in self._aliases
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = normalize_name(name)
-        return key in self._items or key in self._aliases
+        if not self.has(name):
+            self.load_plugins()
+        return self.has(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.names())
 
 
 def _describe(obj: object) -> str:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parents[1] / "pa_geo"
+REPO = Path(__file__).resolve().parents[1]
+PKG = REPO / "pa_geo"
 LAYERS: dict[str, int] = {  # first package level under pa_geo -> layer (docs/ARCHITECTURE.md)
-    "__init__": 0, "errors": 0, "registry": 0, "io": 1, "graphs": 2, "backbones": 3, "cache": 4, "datasets": 5,
-    "nn": 6, "tasks": 7, "train": 8, "demo": 9, "cli": 10, "testing": 10,
+    "__init__": 0, "errors": 0, "registry": 0, "batching": 0, "io": 1, "graphs": 2, "backbones": 3, "cache": 4,
+    "datasets": 5, "formats": 6, "nn": 7, "tasks": 8, "tables": 9, "train": 10, "demo": 11, "cli": 12, "testing": 12,
 }
 # (importer, imported) package pairs allowed against the order, each with its reason
-EXCEPTIONS = {("io", "datasets"): "pa-geo inspect summarises ATOM3D LMDB folders (lazy import)"}
+EXCEPTIONS = {("io", "formats"): "pa-geo inspect summarises ATOM3D LMDB folders (lazy import)"}
 
 
 def _module_name(path: Path) -> str:
@@ -69,9 +70,18 @@ def test_imports_follow_the_layers(path: Path) -> None:
     assert not bad, "\n".join(bad)
 
 
-def test_nothing_but_testing_imports_testing() -> None:
-    """pa_geo.testing (test helpers) sits beside the cli in layer 10, yet no library module may import it, the cli
-    included: the package never loads test helpers (they register test backbones and tasks on import)."""
+def test_the_architecture_document_lists_the_same_layers() -> None:
+    """docs/ARCHITECTURE.md's layer table names every package of :data:`LAYERS` at its layer."""
+    rows = [line.split("|") for line in (REPO / "docs" / "ARCHITECTURE.md").read_text().splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+    documented = {name.strip("` ").split(".")[-1]: int(row[1]) for row in rows
+                  for name in row[3].split(",") if name.strip().startswith("`pa_geo")}
+    documented = {("__init__" if name == "pa_geo" else name): layer for name, layer in documented.items()}
+    assert documented == {k: v for k, v in LAYERS.items() if k != "__init__"}, documented
+
+
+def test_no_module_imports_pa_geo_testing() -> None:
+    """``pa_geo.testing`` holds checks users run on their models; no pa_geo module imports it."""
     bad = [f"{path.relative_to(PKG.parent)}:{line} imports {name}" for path in sorted(PKG.rglob("*.py"))
            if _stage(_module_name(path)) != "testing"
            for line, name in imports_of(path) if _stage(name) == "testing"]

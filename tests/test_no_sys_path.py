@@ -1,6 +1,6 @@
 """No file of tests/, benchmarks/ or pa_geo/ edits ``sys.path`` (or adds a site dir): shared test helpers are
-imported from :mod:`pa_geo.testing`, subprocess helpers run as ``python -m pa_geo.testing.<name>`` with
-``pa_geo.testing.subprocess_env()``. Found by parsing every file, so lazy edits inside functions count too."""
+imported from :mod:`tests.helpers`, subprocess helpers run as ``python -m tests.helpers.<name>`` with
+``tests.helpers.subprocess_env()``. Found by parsing every file, so lazy edits inside functions count too."""
 from __future__ import annotations
 
 import ast
@@ -52,7 +52,7 @@ def _files() -> list[Path]:
 @pytest.mark.parametrize("path", _files(), ids=lambda p: str(p.relative_to(REPO)))
 def test_no_sys_path_edits(path: Path) -> None:
     edits = sys_path_edits(path.read_text(), str(path))
-    assert not edits, f"{path.relative_to(REPO)} edits sys.path (import from pa_geo.testing instead): {edits}"
+    assert not edits, f"{path.relative_to(REPO)} edits sys.path (import from tests.helpers instead): {edits}"
 
 
 def test_the_checker_sees_every_kind_of_edit() -> None:
@@ -65,4 +65,4 @@ def test_the_checker_sees_every_kind_of_edit() -> None:
 
 def test_the_scan_covers_tests_and_benchmarks() -> None:
     names = {str(p.relative_to(REPO)) for p in _files()}
-    assert {"tests/test_no_sys_path.py", "benchmarks/fuzz.py", "pa_geo/testing/__init__.py"} <= names
+    assert {"tests/test_no_sys_path.py", "benchmarks/fuzz.py", "tests/helpers/__init__.py"} <= names

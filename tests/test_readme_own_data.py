@@ -22,7 +22,7 @@ def own_data_section() -> str:
 def test_section_has_one_shell_block_and_its_output():
     section = own_data_section()
     assert len(re.findall(r"```bash\n", section)) == 1 and len(re.findall(r"```text\n", section)) == 1
-    assert "pa-geo fit --config configs/custom/residue_classification.yaml --data.table my/labels.csv" in section
+    assert "pa-geo fit --config configs/custom/residue_classification.yaml --data.table.path my/labels.csv" in section
 
 
 @pytest.mark.slow

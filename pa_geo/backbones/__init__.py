@@ -5,7 +5,8 @@ Registered: ``esm1b`` / ``esm2`` (fair-esm sequence models), ``esm_if1`` (fair-e
 ``unirep``, ``near``, ``onehot``, ``blosum62``. Heavy libraries are imported only when a backbone is built, so
 importing this package is cheap.
 """
-from pa_geo.backbones import esm_if1, esm_sequence, hf, near, proteinmpnn, tabular, unirep  # noqa: F401  (registers)
+from pa_geo.backbones import (esm_if1, esm_sequence, hf, near, proteinmpnn,  # noqa: F401  (registers)
+                              residue_encodings, unirep)
 from pa_geo.backbones.base import (Backbone, Layer, available_backbones, get_backbone, register_backbone,
                                    resolve_layers)
 

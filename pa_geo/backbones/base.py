@@ -104,10 +104,21 @@ class Backbone(torch.nn.Module, abc.ABC):
 
     registry_name: str = ""
     level: Literal["sequence", "structure"] = "sequence"
+    # width D of every layer with the default weights and options, known without loading them (None: build to know)
+    width: int | None = None
     half_on_cuda: bool = False
     # padded residues per forward pass the embed runner uses by default, per device type (measured; see
     # benchmarks/embed.py): the key "*" covers device types not listed
     batch_tokens_by_device: dict[str, int] = {"*": 4096}
+
+    @classmethod
+    def layer_widths(cls, layers: Sequence[Layer], **options: Any) -> dict[Layer, int]:
+        """Width ``D`` of each of ``layers``: what an adapter level of this backbone reads. Known without loading
+        weights when the class declares :attr:`width` and no option changes the model; otherwise the backbone is
+        built with ``options`` to know."""
+        if cls.width is not None and not options:
+            return {layer: int(cls.width) for layer in layers}
+        return dict(cls(layers=list(layers), **options).dims)
 
     def __init__(self, layers: Sequence[Layer]) -> None:
         super().__init__()

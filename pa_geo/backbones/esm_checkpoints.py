@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from pa_geo.backbones._esm_compat import import_inverse_folding
 from pa_geo.backbones._weights import load_checkpoint
 from pa_geo.errors import BackboneUnavailable
 
@@ -49,8 +50,6 @@ def load_esm_model(path: Path) -> tuple[torch.nn.Module, object]:
     else:
         name = "esm1"
         if "invariant_gvp" in str(getattr(data["args"], "arch", "")):
-            from pa_geo.backbones._esm_compat import import_inverse_folding
-
             import_inverse_folding()
     try:
         with warnings.catch_warnings():

@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from pa_geo.backbones._esm_compat import import_inverse_folding
 from pa_geo.backbones._weights import WeightFileBackbone
 from pa_geo.backbones.base import Layer, Prepared, chain_segments, register_backbone, resolve_layers
 from pa_geo.backbones.esm_checkpoints import load_esm_model, resolve_esm_checkpoint
@@ -43,14 +44,13 @@ class ESMIF1Backbone(WeightFileBackbone):
 
     level = "structure"
     default_model = "esm_if1_gvp4_t16_142M_UR50"
+    width = 512
     # CPU time per residue, 24 real chains, 1 thread: 1 chain per forward 81.9 s, 1024 padded residues 82.3 s,
     # 2048 83.5 s, 4096 88.8 s: only short chains are grouped on CPU. GPUs need larger batches to fill.
     batch_tokens_by_device = {"cpu": 1024, "*": 8192}
 
     def __init__(self, layers: Sequence[int] | int | str | None = None, model: str | None = None,
                  complex_context: bool = True, chain_gap: int = 10) -> None:
-        from pa_geo.backbones._esm_compat import import_inverse_folding
-
         inverse_folding = import_inverse_folding()
         name = self.registry_name
         path = resolve_esm_checkpoint(model or self.default_model, name)

@@ -38,6 +38,7 @@ class ESMSequenceBackbone(WeightFileBackbone):
 
     level = "sequence"
     default_model = "esm1b_t33_650M_UR50S"
+    width = 1280
     half_on_cuda = True
     # CPU: 1024 padded residues per forward (long chains alone, short ones grouped; padding capped by the runner).
     # CPU time, 1 thread, real chains: ESM-2 35M (64 chains) 13.8 s one chain per forward, 13.2 s at 1024, 13.4 s

@@ -136,6 +136,17 @@ class HFBackbone(Backbone):
             p.requires_grad_(False)
         return net
 
+    @classmethod
+    def layer_widths(cls, layers: Sequence[Layer], **options) -> dict[Layer, int]:
+        """The model's hidden size for every layer, read from its ``config.json`` (no weights loaded)."""
+        import transformers
+
+        if not options.get("model"):
+            raise ConfigError("hf: pass model=<local directory or hub id>, e.g. facebook/esm2_t33_650M_UR50D")
+        config = transformers.AutoConfig.from_pretrained(resolve_hf_model(str(options["model"])))
+        width = int(config.hidden_size if hasattr(config, "hidden_size") else config.d_model)
+        return {layer: width for layer in layers}
+
     @property
     def dims(self) -> dict[Layer, int]:
         return {layer: self._dim for layer in self.layers}

@@ -39,6 +39,7 @@ class NEARBackbone(WeightFileBackbone):
     """
 
     level = "sequence"
+    width = 256
 
     def __init__(self, layers: Sequence[int] | int | str | None = None,
                  weights: str | os.PathLike | None = None) -> None:

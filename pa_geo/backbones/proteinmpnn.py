@@ -54,6 +54,7 @@ class ProteinMPNNBackbone(WeightFileBackbone):
 
     level = "structure"
     ca_only = False
+    width = 128
 
     def __init__(self, layers: Sequence[int] | int | str | None = None, weights: str = "vanilla",
                  noise: str = "020", model: str | os.PathLike | None = None) -> None:

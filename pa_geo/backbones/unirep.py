@@ -80,6 +80,7 @@ class UniRepBackbone(WeightFileBackbone):
     """
 
     level = "sequence"
+    width = 1900  # size 1900 (the default)
 
     def __init__(self, layers: Sequence[int] | int | str | None = None, size: int = 1900,
                  weights: str | os.PathLike | None = None) -> None:

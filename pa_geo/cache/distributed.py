@@ -12,6 +12,7 @@ every node sees. A rerun with the same inputs finds the same shard directory and
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -144,8 +145,6 @@ class ShardWriter(BasePredictionWriter):
 def shard_root_for(cache: Path, backbone: Backbone, plan: EmbedPlan) -> Path:
     """``<cache>/.shards/<run>``: the run id hashes the backbone id and the planned keys, so every rank (and a
     rerun of the same job) finds the same directory."""
-    import hashlib
-
     h = hashlib.sha256(backbone.id.encode())
     for _, keys in plan.todo:
         h.update(next(iter(keys.values())))

@@ -14,7 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import pa_geo.backbones  # noqa: F401  - registers the backbones
+from pa_geo.backbones.base import get_backbone
+from pa_geo.cache.merge import merge_caches
+from pa_geo.cache.runner import embed_proteins
 from pa_geo.errors import CacheError, ConfigError, PaGeoError
+from pa_geo.io import read_fasta, read_structure
 from pa_geo.io.protein import Protein
 
 FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fas", ".fasta.gz", ".fa.gz", ".faa.gz")
@@ -88,8 +93,6 @@ def expand_inputs(paths: list[str]) -> list[Path]:
 
 def read_inputs(paths: list[Path]) -> tuple[list[Protein], list[tuple[str, str]]]:
     """Proteins from every readable input and ``(path, reason)`` for each one that is not."""
-    from pa_geo.io import read_fasta, read_structure
-
     proteins: list[Protein] = []
     bad: list[tuple[str, str]] = []
     for p in paths:
@@ -111,8 +114,6 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 
 def _run_merge(args: argparse.Namespace) -> int:
-    from pa_geo.cache.merge import merge_caches
-
     copied = merge_caches(args.merge, args.cache)
     print(f"merged {len(args.merge)} cache(s) into {args.cache}")
     print(_table([(name, f"{n} entries") for name, n in copied.items()]))
@@ -126,13 +127,11 @@ def _lightning_requested(args: argparse.Namespace) -> bool:
 def _embed(args: argparse.Namespace, backbone, proteins: list[Protein], shard: tuple[int, int] | None):
     """The run's summary (None on Lightning ranks other than global rank 0, which reports)."""
     if not _lightning_requested(args):
-        from pa_geo.cache.runner import embed_proteins
-
         return embed_proteins(backbone, proteins, args.cache, batch_tokens=args.batch_tokens, shard=shard,
                               progress=not args.no_progress, dtype=args.dtype)
     if shard is not None:
         raise ConfigError("--shard and --devices/--num_nodes/--strategy: use one way of splitting the work")
-    from pa_geo.cache.distributed import embed_distributed
+    from pa_geo.cache.distributed import embed_distributed  # imports Lightning: only for multi-device runs
 
     devices = args.devices or "auto"
     return embed_distributed(backbone, proteins, args.cache, batch_tokens=args.batch_tokens, dtype=args.dtype,
@@ -147,9 +146,6 @@ def run(args: argparse.Namespace) -> int:
         return _run_merge(args)
     if not args.backbone or not args.input:
         raise ConfigError("pa-geo embed needs --backbone and --input (or --merge SRC... --cache DEST)")
-    import pa_geo.backbones  # noqa: F401  - registers the backbones
-    from pa_geo.backbones.base import get_backbone
-
     shard = parse_shard(args.shard)
     kwargs: dict = {}
     layers = parse_layers(args.layers)

@@ -4,8 +4,8 @@ The embedding sources are the config's ``data.embeddings`` entries (``{cache, ba
 is built once (its weights fingerprinted), the proteins stream through in chunks, and
 :func:`pa_geo.cache.runner.embed_proteins` embeds what is missing (progress bar in residues/s, one LMDB
 transaction per batch, so an interrupted run resumes where it stopped). Proteins a backbone refuses are logged one
-line each and returned. Structure-level backbones are left out when the proteins have no structures
-(:func:`drop_structure_sources`).
+line each and returned. A task reads only the backbone levels it can use (:func:`keep_levels`: no structure level
+without coordinates).
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from pa_geo.backbones.base import Backbone, get_backbone
+import torch
+
+from pa_geo.backbones.base import BACKBONES, Backbone, get_backbone
 from pa_geo.cache.runner import EmbedSummary, embed_proteins
 from pa_geo.errors import ConfigError
 from pa_geo.io.protein import Protein
@@ -23,27 +25,43 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CHUNK = 2048
 
 
+SOURCE_KEYS = ("cache", "backbone", "layers", "options")
+
+
 @dataclass(frozen=True)
 class SourceConfig:
-    """One ``data.embeddings`` entry: cache root, backbone name, layers."""
+    """One ``data.embeddings`` entry: cache root, backbone name, layers, and the backbone's keyword arguments
+    (``options``, e.g. ``{model: <directory or hub id>}`` for ``hf``)."""
 
     cache: str
     backbone: str
     layers: tuple[int | str, ...]
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, source: Mapping[str, Any] | Any) -> "SourceConfig":
-        """From a config dict (``cache`` / ``backbone`` / ``layers``) or an object with ``cache_root``,
-        ``backbone``, ``layers`` attributes (``EmbeddingSource``)."""
+        """From a config dict (``cache`` / ``backbone`` / ``layers`` / optional ``options``) or an object with
+        ``cache_root``, ``backbone``, ``layers`` attributes (``EmbeddingSource``)."""
         if isinstance(source, Mapping):
             cache, name, layers = source.get("cache"), source.get("backbone"), source.get("layers")
+            options = source.get("options") or {}
         else:
             cache = getattr(source, "cache_root", None) or getattr(source, "cache", None)
-            name, layers = getattr(source, "backbone", None), getattr(source, "layers", None)
+            name, layers, options = getattr(source, "backbone", None), getattr(source, "layers", None), {}
         if cache is None or name is None or layers is None:
             raise ConfigError(f"embedding source {source!r} needs cache, backbone and layers")
         layers = tuple(layers) if isinstance(layers, (list, tuple)) else (layers,)
-        return cls(str(cache), str(name), layers)
+        return cls(str(cache), str(name), layers, dict(options))
+
+    @property
+    def level(self) -> str:
+        """``sequence`` or ``structure``: the backbone class's level (no model is built)."""
+        return str(BACKBONES.get(self.backbone).level)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``data.embeddings`` entry (``options`` only when there are some)."""
+        out: dict[str, Any] = {"cache": self.cache, "backbone": self.backbone, "layers": list(self.layers)}
+        return {**out, "options": dict(self.options)} if self.options else out
 
 
 @dataclass
@@ -60,37 +78,32 @@ class EnsureReport:
 
 
 def build_backbones(sources: Sequence[Any], device: str | None = None) -> list[tuple[SourceConfig, Backbone]]:
-    """Each source with its backbone, built with the source's layers on ``device`` (default: CUDA when
-    available, else CPU)."""
-    import torch
-
+    """Each source with its backbone, built with the source's layers and options on ``device`` (default: CUDA
+    when available, else CPU)."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out = []
     for src in map(SourceConfig.of, sources):
-        backbone = get_backbone(src.backbone, layers=list(src.layers))
+        backbone = get_backbone(src.backbone, layers=list(src.layers), **src.options)
         out.append((src, backbone.to(device)))
     return out
 
 
-def drop_structure_sources(sources: Sequence[Any], where: str = "the data") -> tuple[list[Any], list[SourceConfig]]:
-    """``(kept sources as given, dropped SourceConfigs)`` for proteins without structures: every structure-level
-    backbone is left out (one log line names them); none left is a one-line :class:`ConfigError`."""
-    from pa_geo.backbones.base import get_backbone
-
+def keep_levels(sources: Sequence[Any], levels: Sequence[str], where: str) -> tuple[list[Any], list[SourceConfig]]:
+    """``(kept sources as given, left-out SourceConfigs)``: the sources whose backbone level is in ``levels`` (one
+    INFO log line names the others, with ``where``: why they are left out); none kept is a one-line
+    :class:`ConfigError`."""
     kept, dropped = [], []
     for source in sources:
         cfg = SourceConfig.of(source)
-        if get_backbone(cfg.backbone, layers=list(cfg.layers)).level == "structure":
-            dropped.append(cfg)
-        else:
-            kept.append(source)
+        (kept if cfg.level in levels else dropped).append(source if cfg.level in levels else cfg)
     if dropped:
-        LOG.warning("%s has no structures: leaving out the structure level (%s); the model uses %s alone", where,
+        LOG.info("%s: leaving out the %s level (%s); the model uses %s", where,
+                    " and ".join(sorted({s.level for s in dropped})),
                     ", ".join(f"{s.backbone} layer(s) {', '.join(map(str, s.layers))}" for s in dropped),
                     ", ".join(SourceConfig.of(s).backbone for s in kept) or "nothing")
     if not kept:
-        raise ConfigError(f"{where} has no structures and every embedding source is structure-level "
-                          f"({', '.join(s.backbone for s in dropped)}); add a sequence backbone")
+        raise ConfigError(f"{where}: every embedding source is {' or '.join(sorted({s.level for s in dropped}))}-"
+                          f"level ({', '.join(s.backbone for s in dropped)}); add a {' or a '.join(levels)} backbone")
     return kept, dropped
 
 

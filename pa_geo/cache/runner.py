@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pa_geo.backbones.base import Backbone, Layer, Prepared
+from pa_geo.batching import pack_by_budget
 from pa_geo.cache.keys import protein_keys, shard_of
 from pa_geo.cache.store import CorruptEntry, EmbeddingStore, check_entry
 from pa_geo.errors import CacheError
@@ -77,24 +78,8 @@ def make_batches(lengths: Sequence[int], batch_tokens: int, max_residues: int | 
     forward 56 s, 4096-residue batches without a cap 76 s).
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    total = 0
-    for i in order:
-        L = lengths[i]
-        if L >= batch_tokens or (max_residues is not None and L > max_residues):
-            batches.append([i])
-            continue
-        # sorted longest first: the batch's padded length is its first member's
-        padded = (len(cur) + 1) * lengths[cur[0]] if cur else L
-        if cur and (padded > batch_tokens or total + L < (1.0 - max_padding) * padded):
-            batches.append(cur)
-            cur, total = [], 0
-        cur.append(i)
-        total += L
-    if cur:
-        batches.append(cur)
-    return batches
+    return pack_by_budget(lengths, batch_tokens, order, padded=True, max_padding=max_padding,
+                          alone=lambda n: n >= batch_tokens or (max_residues is not None and n > max_residues))
 
 
 def _check_output(backbone: Backbone, protein: Protein, out: dict[Layer, torch.Tensor]) -> str | None:

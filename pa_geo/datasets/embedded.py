@@ -16,13 +16,15 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
+from pa_geo.backbones.base import get_backbone
+from pa_geo.cache.embed_cli import FASTA_SUFFIXES, STRUCTURE_SUFFIXES, read_inputs
 from pa_geo.cache.keys import content_digest, entry_key
 from pa_geo.cache.store import CorruptEntry, EmbeddingStore, StoreMeta, check_entry, store_dirname
-
-ENTRY_HEADER_BYTES = 20  # pa_geo.cache.store: magic, version, dtype, reserved, rows, cols, crc32
-from pa_geo.errors import CacheError
+from pa_geo.errors import CacheError, ConfigError, PaGeoError
 from pa_geo.graphs.schema import embedding_field
 from pa_geo.io.protein import Protein
+
+ENTRY_HEADER_BYTES = 20  # pa_geo.cache.store: magic, version, dtype, reserved, rows, cols, crc32
 
 
 @dataclass
@@ -135,8 +137,6 @@ def _embed_reads_back(protein: Protein, level: str | None = None) -> bool:
     """Whether ``pa-geo embed --input <protein.source>`` embeds this very protein: the source is a structure / FASTA
     file that embed reads, and one protein read from it has the same content digest at the backbone's ``level``
     (both levels when it is not known)."""
-    from pa_geo.cache.embed_cli import FASTA_SUFFIXES, STRUCTURE_SUFFIXES, read_inputs
-
     path = Path(str(protein.source or ""))
     if not path.name.lower().endswith(FASTA_SUFFIXES + STRUCTURE_SUFFIXES) or not path.is_file():
         return False
@@ -148,9 +148,6 @@ def _embed_reads_back(protein: Protein, level: str | None = None) -> bool:
 def _not_a_layer(backbone: str, layers: Sequence[int | str]) -> str | None:
     """Why ``layers`` are not layers of ``backbone`` at all (its valid range), or None when they are or the backbone
     cannot be built here (weights absent: then only the cache can say)."""
-    from pa_geo.backbones.base import get_backbone
-    from pa_geo.errors import ConfigError, PaGeoError
-
     try:
         get_backbone(backbone, layers=list(layers))
     except ConfigError as err:

@@ -15,11 +15,11 @@ Why not LMDB: reading an mmap'ed file leaves every page touched during an epoch 
 grows with the dataset (``benchmarks/dataset_scale.py``: reading a 20k-graph, 3.3 GB store through ``mmap`` peaked at
 3.9 GB RSS, through ``pread`` at 0.9 GB, as for 1k graphs); ``pread`` goes through the page cache, which RSS
 does not count. Compaction: int64 tensors are stored as int32 when their values fit (edge indices, residue numbers),
-and ``edge_attr`` as float16 (error below 1e-3 on features in [-1, 1]: RBFs, unit vectors, clipped separations).
-Measured on the shipped chains (192 residues, 3,258 edges on average): 178 kB per graph with float16 edge features,
-315 kB with float32, 41 kB with none (derived on read). We store them in float16 rather than derive them: deriving
-needs the graph builder and its settings in every reader and spends builder time on every read of every epoch
-(rebuilding a graph costs 1.3 ms, decoding one 0.09 ms), while disk is the cheaper resource (3.3 GB for 20k graphs).
+and ``edge_attr`` as float16 (error below 1e-3 on features in [-1, 1]: RBFs, unit vectors, clipped separations):
+about half the bytes of float32 edge features (``benchmarks/results/dataset_scale.json``). They are stored rather
+than derived on read because deriving needs the graph builder and its settings in every reader and costs builder
+time on every read of every epoch (rebuilding a graph takes about 15 times as long as decoding it), while disk is
+the cheaper resource.
 Readers may keep float16 fields in float16 (``keep_half``): the training path does, and converts on the device.
 """
 from __future__ import annotations
@@ -183,7 +183,7 @@ def build_store(path: str | os.PathLike, records: Iterable[Any], to_data: Callab
     """Consume ``records`` once, write ``to_data(record)`` of each, return the store at ``path``.
 
     A record that is a :class:`DatasetError` (a loader reporting an unreadable record), whose reading raises one
-    (``next(records)``; the reader goes on with the next record, as :class:`~pa_geo.datasets.atom3d_loader.Atom3DRecords`
+    (``next(records)``; the reader goes on with the next record, as :class:`~pa_geo.formats.atom3d_loader.Atom3DRecords`
     does) or whose ``to_data`` raises one is skipped and counted (``meta.json``: ``skipped``, ``skipped_reasons``; one log line). Each accumulator
     (``update(record)`` / ``result()``) sees every built record; its result goes into ``meta[name]``. The folder
     appears atomically; if another process built the same store meanwhile, that one is kept.

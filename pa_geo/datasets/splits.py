@@ -1,8 +1,8 @@
 """Deterministic train/valid/test splits in which a group (PDB entry, sequence cluster) never straddles splits.
 
-StructureDB chains are grouped by PDB entry (the id part before ``_``). Solubility sequences are grouped by a
-cheap sequence-similarity rule (:func:`sequence_similarity_groups`): single linkage over shared k-mers, so
-near-identical sequences and fragments of one another always land in the same split.
+Groups: PDB entries (:func:`pdb_id_groups`, the id part before ``_``) or a cheap sequence-similarity rule
+(:func:`sequence_similarity_groups`: single linkage over shared k-mers, so near-identical sequences and fragments of
+one another always land in the same split).
 """
 from __future__ import annotations
 
@@ -119,15 +119,3 @@ def _kmer_pairs(sequences: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     kmer_id = np.empty(len(kmer), np.int64)
     kmer_id[order] = np.cumsum(np.r_[False, kmer[order][1:] != kmer[order][:-1]])
     return pair_key // span, kmer_id
-
-
-def split_structuredb(ids: Sequence[str], fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                      seed: int = 0) -> dict[str, np.ndarray]:
-    """:func:`split_by_group` of StructureDB ids grouped by PDB entry (:func:`pdb_id_groups`)."""
-    return split_by_group(ids, pdb_id_groups(ids), fractions, seed)
-
-
-def split_solubility(names: Sequence[str], sequences: Sequence[str],
-                     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> dict[str, np.ndarray]:
-    """:func:`split_by_group` of solubility records grouped by :func:`sequence_similarity_groups`."""
-    return split_by_group(names, sequence_similarity_groups(sequences), fractions, seed)

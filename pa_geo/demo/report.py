@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pa_geo.demo.models import MODEL_DESCRIPTIONS
 from pa_geo.errors import ConfigError
+from pa_geo.tasks import get_task
+from pa_geo.tasks.metric_factories import metric_higher_is_better
 
 REFERENCE = "adapter"
 FLAG_SD = 2.0
@@ -21,8 +24,6 @@ FLAG_RULE = (f"(+) / (-): mean better / worse than the full adapter's by more th
 
 def table_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """``(task, metric key)`` of the reported test metrics: each task's primary metric on its first test split."""
-    from pa_geo.tasks import get_task
-
     cols: list[tuple[str, str]] = []
     for row in rows:
         primary = get_task(row["task"])
@@ -45,8 +46,6 @@ def metric_value(row: dict[str, Any], task: str, key: str) -> float | None:
 
 
 def _higher_is_better(key: str) -> bool:
-    from pa_geo.tasks.metrics import metric_higher_is_better
-
     return metric_higher_is_better(key.rsplit("/", 1)[1])
 
 
@@ -117,7 +116,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _pyplot() -> Any:
     """``matplotlib.pyplot`` on the Agg backend; a one-line error when the demo extra is not installed."""
     try:
-        import matplotlib
+        import matplotlib  # the optional demo extra
     except ImportError:
         raise ConfigError("the demo's plots need matplotlib: pip install 'pa_geo[demo]'") from None
     matplotlib.use("Agg")
@@ -135,10 +134,6 @@ def _save(fig: Any, path: Path) -> None:
 
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
     """Validation primary metric per epoch, one panel per experiment, one colour per model, one line per seed."""
-    import pandas as pd
-
-    from pa_geo.tasks import get_task
-
     plt = _pyplot()
     exps = list(dict.fromkeys(r["experiment"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))

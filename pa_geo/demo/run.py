@@ -29,8 +29,11 @@ from typing import Any
 
 import torch
 
-from pa_geo.datasets.structuredb import DATA_DIR
+from pa_geo.backbones import get_backbone
+from pa_geo.cache.runner import embed_proteins
+from pa_geo.demo.data import DATA_DIR
 from pa_geo.demo.models import ALL_MODELS, CONFIGS, DEMO_MODELS, EXPERIMENTS, model_args, models_for
+from pa_geo.demo.report import write_report
 from pa_geo.demo.training import RunSpec, build_cli, run_all
 
 DEFAULTS = {"epochs": 5, "solubility_epochs": 1, "seeds": 3, "max_records": None, "solubility_max_records": None}
@@ -76,13 +79,10 @@ def default_jobs() -> int:
 def embed_all(name: str, datamodule: Any, cache: str) -> list[dict[str, Any]]:
     """Fill the cache for every protein of the experiment with every backbone / layers its config names (skips what
     is cached); one summary row per backbone."""
-    from pa_geo.backbones import get_backbone
-    from pa_geo.cache.runner import embed_proteins
-
     proteins = datamodule.proteins()
     rows = []
     for entry in datamodule.embeddings:
-        backbone = get_backbone(entry["backbone"], layers=entry["layers"])
+        backbone = get_backbone(entry["backbone"], layers=entry["layers"], **entry.get("options", {}))
         print(f"[demo] embedding {len(proteins)} proteins ({name}) with {backbone.registry_name} "
               f"layers {entry['layers']} -> {cache}", flush=True)
         start = time.perf_counter()
@@ -140,8 +140,6 @@ def plan_runs(args: argparse.Namespace, name: str, config: Any, models: list[str
 
 def run(args: argparse.Namespace) -> int:
     """Embed, train every model with every seed on every experiment, test, report. Returns the exit code."""
-    from pa_geo.demo.report import write_report
-
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)

@@ -8,8 +8,8 @@ sequence level (NEAR) sees residue identities and no coordinates, and neither re
 Relative solvent accessibility (auxiliary) depends on side chains, which neither level sees. Solubility is a
 property of the sequence (two NEAR layers as the two levels).
 
-Splits are deterministic train/valid/test (80/10/10) from :mod:`pa_geo.datasets.splits`: StructureDB chains grouped
-by PDB entry, solubility sequences grouped by shared k-mers, seed 0; all 3,230 solubility sequences are used.
+Splits are deterministic train/valid/test (80/10/10) from :mod:`pa_geo.demo.data`: StructureDB chains grouped by
+PDB entry, solubility sequences grouped by shared k-mers, seed 0; all 3,230 solubility sequences are used.
 ``root`` may be the repo's ``data/`` folder (or any folder holding ``structuredb_subset.npz`` / ``solubility.csv``);
 a path to the file itself works too.
 """
@@ -20,11 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from pa_geo.datasets.records import TaskRecord
+from pa_geo.demo.data import split_solubility, split_structuredb
+from pa_geo.demo.solubility import load_solubility
 from pa_geo.errors import DatasetError
+from pa_geo.formats.structuredb import load_structuredb
 from pa_geo.io.protein import AtomTable, Protein
 from pa_geo.io.structure import chain_breaks_from_backbone
-from pa_geo.tasks.registry import register_task
-from pa_geo.tasks.spec import TaskRecord, TaskSpec
+from pa_geo.tasks import register_task
+from pa_geo.tasks.spec import TaskSpec
 
 DEMO_SPLITS = ["train", "valid", "test"]
 STRUCTUREDB_FILE = "structuredb_subset.npz"
@@ -66,18 +70,12 @@ def dssp8_labels(record_id: str, dssp8: str) -> np.ndarray:
 
 @lru_cache(maxsize=2)
 def _structuredb(path: str, mtime: float) -> tuple[list, dict]:
-    from pa_geo.datasets.splits import split_structuredb
-    from pa_geo.datasets.structuredb import load_structuredb
-
     records = load_structuredb(path)
     return records, split_structuredb([r.protein.id for r in records])
 
 
 @lru_cache(maxsize=2)
 def _solubility(path: str, mtime: float) -> tuple[list, dict]:
-    from pa_geo.datasets.solubility import load_solubility
-    from pa_geo.datasets.splits import split_solubility
-
     records = load_solubility(path)
     return records, split_solubility([r.protein.id for r in records], [r.protein.sequence for r in records])
 
@@ -123,6 +121,6 @@ DEMO_TASKS: list[TaskSpec] = [
 
 
 def register_demo_tasks() -> None:
-    """Register the demo tasks (idempotent)."""
+    """Register the demo tasks (idempotent; the ``pa_geo.tasks`` entry point of the package)."""
     for spec in DEMO_TASKS:
         register_task(spec, overwrite=True)

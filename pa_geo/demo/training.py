@@ -14,6 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
+from pa_geo.nn.params import parameter_report
+from pa_geo.train.cli import build_cli as build_pa_geo_cli
+
 ROW_FILE = "row.json"
 KNOWN_WARNINGS = (  # third-party notices a demo run prints every time, none of them about this run's data
     "Sparse invariant checks are implicitly disabled", "Metric `SpearmanCorrcoef` will save all targets",
@@ -41,17 +46,7 @@ class RunSpec:
 
 def build_cli(args: list[str]) -> Any:
     """The CLI object (model, data module, trainer) of ``pa-geo fit <args>``, without running anything."""
-    from pa_geo.train.cli import build_cli as _build
-
-    return _build(args, run=False)
-
-
-def _best_epoch(ckpt: Any) -> int | None:
-    path = Path(ckpt.best_model_path or "")
-    for part in path.stem.split("-"):
-        if part.startswith("epoch="):
-            return int(part.split("=")[1])
-    return None
+    return build_pa_geo_cli(args, run=False)
 
 
 def train_run(spec: RunSpec) -> dict[str, Any]:
@@ -59,11 +54,6 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     (every logged test metric), ``best_val`` (the monitored validation value), ``train_time_s`` (fit only, wall) and
     ``train_cpu_s`` (its process CPU time: on a loaded machine, what the fit would take alone on its threads),
     ``trainable_params``, ``residues_per_s`` (primary-task training residues x epochs / fit time)."""
-    import torch
-
-    import pa_geo.demo  # noqa: F401 - registers the demo tasks in a worker process
-    from pa_geo.nn.params import parameter_report
-
     if spec.threads:
         torch.set_num_threads(spec.threads)
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
@@ -83,7 +73,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     return {"experiment": spec.experiment, "task": dm.task, "model": spec.model, "seed": spec.seed,
             "trainable_params": parameter_report(cli.model).trainable, "train_time_s": round(train_time, 1),
             "train_cpu_s": round(train_cpu, 1), "threads": torch.get_num_threads(),
-            "epochs": cli.trainer.current_epoch, "best_epoch": _best_epoch(ckpt),
+            "epochs": cli.trainer.current_epoch, "best_epoch": ckpt.best_epoch,
             "best_val": None if ckpt.best_model_score is None else float(ckpt.best_model_score),
             "monitor": ckpt.monitor, "residues_per_s": round(residues * cli.trainer.current_epoch / train_time, 1),
             "test": {k: float(v) for d in tested for k, v in d.items()},

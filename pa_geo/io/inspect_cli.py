@@ -1,7 +1,7 @@
 """``pa-geo inspect PATH [PATH ...] [--json]``: check structure files / ATOM3D LMDBs before a long run.
 
 For each structure file: its protein chains with sequence, length and the fraction of residues whose backbone
-(N, CA, C, O) is complete; for an ATOM3D LMDB directory: ``pa_geo.datasets.atom3d.lmdb_summary``. A file that
+(N, CA, C, O) is complete; for an ATOM3D LMDB directory: ``pa_geo.formats.atom3d.lmdb_summary``. A file that
 cannot be read gets one error line instead. Exit status 0 when every input was read, 1 when any was refused.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def chain_summaries(protein: Protein) -> list[dict[str, Any]]:
 
 def _lmdb_summary(path: str) -> dict[str, Any]:
     try:
-        from pa_geo.datasets.atom3d import lmdb_summary
+        from pa_geo.formats.atom3d import lmdb_summary
     except ImportError as err:
         return {"file": path, "error": f"{path}: ATOM3D LMDB support is not available ({err})"}
     return {"file": path, "lmdb": lmdb_summary(path)}

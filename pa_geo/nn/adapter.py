@@ -129,7 +129,7 @@ class ProteinAdapter(nn.Module):
     """Trainable multi-level adapter over frozen node embeddings.
 
     levels: node field -> embedding dim, e.g. ``{"emb_esm1b_33": 1280, "emb_esm_if1_3": 512}`` (field order = level
-    order). ``forward(batch)`` reads ``batch[field]`` [N, D_level], ``batch.ptr`` [B+1] (or ``batch.batch`` [N])
+    order; the pa-geo CLI derives them from ``data.embeddings``). ``forward(batch)`` reads ``batch[field]`` [N, D_level], ``batch.ptr`` [B+1] (or ``batch.batch`` [N])
     and, in graph mode, ``batch.edge_index`` [2, E] (and ``batch.edge_attr`` [E, edge_dim] if ``edge_dim``); returns
     [N, d_model]. Ablation switches: ``self_attention=False`` drops the intra-level self-attention,
     ``cross_attention=False`` keeps the levels in separate streams until the final fusion (late fusion),
@@ -138,14 +138,15 @@ class ProteinAdapter(nn.Module):
     ``checkpoint_attention`` recomputes chunks in backward so long proteins never keep more than one chunk's scores.
     """
 
-    def __init__(self, levels: dict[str, int], d_model: int = 128, n_blocks: int = 2, n_heads: int = 4,
+    def __init__(self, levels: dict[str, int] | None = None, d_model: int = 128, n_blocks: int = 2, n_heads: int = 4,
                  attention: Attention = "global", fusion: Fusion = "concat", cross_attention: bool = True,
                  dropout: float = 0.1, ffn_mult: int = 2, fusion_first: bool = False, attn_dropout: float = 0.0,
                  attn_chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, checkpoint_attention: bool = True,
                  edge_dim: int | None = None, self_attention: bool = True, cross_scope: CrossScope = "nodes") -> None:
         super().__init__()
         if not levels:
-            raise ConfigError("ProteinAdapter: levels is empty (give at least one embedding field -> dim)")
+            raise ConfigError("ProteinAdapter: levels is empty (give at least one embedding field -> dim; the pa-geo "
+                              "CLI derives them from data.embeddings)")
         bad = [name for name in levels if not name or "." in name]
         if bad:
             raise ConfigError(f"ProteinAdapter: invalid level field name(s) {bad} (no '.' allowed)")

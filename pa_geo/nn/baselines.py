@@ -19,7 +19,7 @@ linear probe                       ``AdapterEncoder(MeanEmbeddingEncoder(levels)
 scalar mix of several layers       ``MeanEmbeddingEncoder(levels, mix="scalar_mix")``  scalar_mix.yaml
 levels summed, plain transformer   adapter ``SummedLevelsTransformer(levels, d_model,  summed_levels_transformer.yaml
                                    n_blocks, n_heads)``: one stream, same depth /
-                                   width / heads / predictor (the reviewer's baseline)
+                                   width / heads / predictor
 no intra-level self-attention      ``ProteinAdapter(levels, self_attention=False)``    no_self_attention.yaml
 no cross-attention (late fusion)   ``ProteinAdapter(levels, cross_attention=False)``:  no_cross_attention.yaml
                                    separate streams, fused after the last block
@@ -87,11 +87,12 @@ class MeanEmbeddingEncoder(OneWidthEncoder):
     graph [B, D] = mean of node over each graph; batch [N].
     """
 
-    def __init__(self, levels: dict[str, int], mix: Literal["concat", "scalar_mix"] = "concat",
+    def __init__(self, levels: dict[str, int] | None = None, mix: Literal["concat", "scalar_mix"] = "concat",
                  mix_dim: int | None = None) -> None:
         super().__init__()
         if not levels:
-            raise ConfigError("MeanEmbeddingEncoder: levels is empty (give at least one embedding field -> dim)")
+            raise ConfigError("MeanEmbeddingEncoder: levels is empty (give at least one embedding field -> dim; the "
+                              "pa-geo CLI derives them from data.embeddings)")
         if mix not in ("concat", "scalar_mix"):
             raise ConfigError(f"MeanEmbeddingEncoder: unknown mix {mix!r} (choose concat or scalar_mix)")
         self.levels = dict(levels)
@@ -114,18 +115,13 @@ class MeanEmbeddingEncoder(OneWidthEncoder):
 
 
 class SummedLevelsTransformer(ProteinAdapter):
-    """The reviewer's baseline: levels projected to d_model and summed, then a plain transformer (self-attention +
+    """Levels projected to d_model and summed, then a plain transformer (self-attention +
     FFN blocks) on that one stream, with the full adapter's depth, width and heads
     (``ProteinAdapter(cross_attention=False, fusion="sum", fusion_first=True)``). batch -> [N, d_model]."""
 
-    def __init__(self, levels: dict[str, int], d_model: int = 128, n_blocks: int = 2, n_heads: int = 4,
-                 attention: Literal["global", "graph"] = "global", dropout: float = 0.1, ffn_mult: int = 2,
+    def __init__(self, levels: dict[str, int] | None = None, d_model: int = 128, n_blocks: int = 2,
+                 n_heads: int = 4, attention: Literal["global", "graph"] = "global", dropout: float = 0.1, ffn_mult: int = 2,
                  attn_dropout: float = 0.0, edge_dim: int | None = None) -> None:
         super().__init__(levels, d_model=d_model, n_blocks=n_blocks, n_heads=n_heads, attention=attention,
                          fusion="sum", cross_attention=False, dropout=dropout, ffn_mult=ffn_mult,
                          fusion_first=True, attn_dropout=attn_dropout, edge_dim=edge_dim)
-
-
-AdapterWithoutCrossAttention = SummedLevelsTransformer
-"""Deprecated name of :class:`SummedLevelsTransformer` (it never was the late-fusion "no cross-attention" adapter,
-which is ``ProteinAdapter(cross_attention=False)``)."""

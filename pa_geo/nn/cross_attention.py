@@ -5,7 +5,7 @@
   the self-attention's length buckets, no L x L matrix kept); graph mode: over each node's graph neighbours plus
   itself (bipartite message passing on the same edges). With K > 2 levels the keys are the concatenated nodes of
   all K - 1 other levels (one softmax over (K - 1) * L keys), so the levels compete for attention.
-* :class:`ResidueCrossAttention` (``cross_scope="residue"``): the per-residue level mixing of the first version:
+* :class:`ResidueCrossAttention` (``cross_scope="residue"``): per-residue level mixing:
   level l's token at residue i sees only the other levels' tokens of residue i. With K = 2 a softmax over one key
   is always 1, so the layer is exactly ``out_l(V_l(x_other))`` and is built as such (no query/key weights that
   could never get a gradient); with K >= 3 queries and keys choose among the K - 1 other levels.

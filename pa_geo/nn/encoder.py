@@ -39,6 +39,9 @@ class AdapterEncoder(nn.Module):
             return
         in_dim = getattr(predictor, "in_dim", None)
         out_dim = getattr(adapter, "out_dim", None)
+        if in_dim is None and out_dim is not None and callable(getattr(predictor, "bind", None)):
+            predictor.bind(out_dim)  # the predictor's input width is the adapter's output width
+            in_dim = out_dim
         if in_dim is not None and out_dim is not None and in_dim != out_dim:
             raise ConfigError(f"AdapterEncoder: adapter emits {out_dim}-dim node features but the predictor "
                               f"expects in_dim={in_dim}")

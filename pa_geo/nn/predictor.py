@@ -42,7 +42,8 @@ class MultiScalePredictor(nn.Module):
     """Hierarchical graph encoder over per-node features.
 
     Args:
-        in_dim: width of the input node features (e.g. the adapter's ``d_model``).
+        in_dim: width of the input node features; None = bound from the adapter by :class:`AdapterEncoder`
+            (:meth:`bind`), as task heads are bound from the encoder.
         hidden_dim: width H of every scale.
         num_scales: S; scale s runs ``conv -> pool -> readout`` on the graph pooled s times.
         conv: name in :func:`pa_geo.nn.convs.get_conv`; pool: name in :func:`pa_geo.nn.pooling.get_pooling`.
@@ -66,7 +67,7 @@ class MultiScalePredictor(nn.Module):
     ``pool="none", num_scales=1`` is the "global pooling only" ablation.
     """
 
-    def __init__(self, in_dim: int, hidden_dim: int = 128, num_scales: int = 3, conv: str = "gcn",
+    def __init__(self, in_dim: int | None = None, hidden_dim: int = 128, num_scales: int = 3, conv: str = "gcn",
                  pool: str = "topk", pool_kwargs: dict[str, Any] | None = None, readout: str = "mean",
                  merge: str = "concat", dropout: float = 0.1, edge_dim: int | None = None,
                  conv_kwargs: dict[str, Any] | None = None, num_rbf: int = 16, rbf_max: float = 24.0) -> None:
@@ -75,21 +76,35 @@ class MultiScalePredictor(nn.Module):
             raise ConfigError(f"MultiScalePredictor: num_scales must be >= 1, got {num_scales}")
         if merge not in MERGES:
             raise ConfigError(f"unknown merge '{merge}'; known: {', '.join(MERGES)}")
-        self.in_dim, self.hidden_dim, self.num_scales = int(in_dim), int(hidden_dim), int(num_scales)
+        self.in_dim: int | None = None
+        self.hidden_dim, self.num_scales = int(hidden_dim), int(num_scales)
         self.merge, self.edge_dim = merge, edge_dim
         self.num_rbf, self.rbf_max = int(num_rbf), float(rbf_max)
-        conv_edge_dim = self.num_rbf + (edge_dim or 0)
-        self.input = nn.Linear(in_dim, hidden_dim)
-        self.convs = nn.ModuleList(get_conv(conv, hidden_dim, hidden_dim, edge_dim=conv_edge_dim,
-                                            **(conv_kwargs or {})) for _ in range(num_scales))
-        self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in range(num_scales))
-        self.pools = nn.ModuleList(get_pooling(pool, hidden_dim, **self._scale_kwargs(pool_kwargs or {}, s))
-                                   for s in range(num_scales))
-        self.readouts = nn.ModuleList(Readout(readout, hidden_dim) for _ in range(num_scales))
-        self.scale_score = nn.Linear(hidden_dim, 1) if merge == "attention" else None
-        self.act, self.dropout = nn.SiLU(), nn.Dropout(dropout)
+        self._layers = dict(conv=conv, pool=pool, pool_kwargs=pool_kwargs or {}, readout=readout, dropout=dropout,
+                            conv_kwargs=conv_kwargs or {})
         self.graph_dim = hidden_dim * (num_scales if merge == "concat" else 1)
         self.node_dim = self.graph_dim
+        if in_dim is not None:
+            self.bind(in_dim)
+
+    def bind(self, in_dim: int) -> None:
+        """Build the layers for ``in_dim``-wide input node features (once; another width is a ConfigError)."""
+        if self.in_dim is not None:
+            if int(in_dim) != self.in_dim:
+                raise ConfigError(f"MultiScalePredictor: in_dim is {self.in_dim}, not {in_dim}")
+            return
+        hidden_dim, num_scales, c = self.hidden_dim, self.num_scales, self._layers
+        self.in_dim = int(in_dim)
+        conv_edge_dim = self.num_rbf + (self.edge_dim or 0)
+        self.input = nn.Linear(in_dim, hidden_dim)
+        self.convs = nn.ModuleList(get_conv(c["conv"], hidden_dim, hidden_dim, edge_dim=conv_edge_dim,
+                                            **c["conv_kwargs"]) for _ in range(num_scales))
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in range(num_scales))
+        self.pools = nn.ModuleList(get_pooling(c["pool"], hidden_dim, **self._scale_kwargs(c["pool_kwargs"], s))
+                                   for s in range(num_scales))
+        self.readouts = nn.ModuleList(Readout(c["readout"], hidden_dim) for _ in range(num_scales))
+        self.scale_score = nn.Linear(hidden_dim, 1) if self.merge == "attention" else None
+        self.act, self.dropout = nn.SiLU(), nn.Dropout(c["dropout"])
 
     @property
     def required_batch_attributes(self) -> list[str]:
@@ -121,6 +136,9 @@ class MultiScalePredictor(nn.Module):
         """``x [N, in_dim]`` + a PyG ``Batch``/``Data`` (``edge_index``, ``batch``, ``pos``, ``edge_attr``) ->
         ``EncoderOutput(graph [B, graph_dim], node [N, node_dim], batch [N])``."""
         n = x.size(0)
+        if self.in_dim is None:
+            raise ConfigError("MultiScalePredictor: in_dim was never bound (pass in_dim, or use it in an "
+                              "AdapterEncoder, which binds it to the adapter's width)")
         if x.dim() != 2 or x.size(-1) != self.in_dim:
             raise ConfigError(f"MultiScalePredictor: expected node features [N, {self.in_dim}], got "
                               f"{list(x.shape)}")

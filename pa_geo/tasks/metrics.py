@@ -2,8 +2,8 @@
 
 ``build_metrics(spec, prefix)`` returns a :class:`TaskMetrics` (a torchmetrics ``MetricCollection``) the Lightning
 module drives with ``update(preds, target, mask=..., pair_index=..., batch=..., group=...)`` / ``compute()`` /
-``reset()``. Whether a metric is better high or low is the metric's own ``higher_is_better``
-(:func:`metric_higher_is_better`): the one rule specs and checkpoint callbacks follow.
+``reset()``. The metrics themselves, and whether each is better high or low, are
+:mod:`pa_geo.tasks.metric_factories`'.
 
 Inputs to ``update`` (raw head outputs; activations are applied here):
     regression   preds [B] / [B, T] / [N, 1]    target same numel, float
@@ -17,96 +17,28 @@ Inputs to ``update`` (raw head outputs; activations are applied here):
 """
 from __future__ import annotations
 
-import functools
 import inspect
-import re
-import warnings
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
-from torchmetrics import classification as C
-from torchmetrics import regression as R
 
 from pa_geo.errors import ConfigError
-from pa_geo.tasks.custom_metrics import (ContactPrecisionAtL, PeerContactPrecisionAtL, PerProteinAccuracy,
-                                         PerTargetSpearman, ProteinCentricFmax)
+from pa_geo.tasks.metric_factories import (CONTACT, FACTORIES, NEEDS, PAIR_METRICS, contact_metric,
+                                          metric_names)
 from pa_geo.tasks.spec import TaskSpec
 
 
-class PearsonCorrCoef(R.PearsonCorrCoef):
-    """torchmetrics' Pearson r with a direction: torchmetrics leaves it None (either sign is informative); as a
-    score to select models on (as PEER / ATOM3D report it) a higher correlation is better."""
-
-    higher_is_better = True
-
-
-# name -> (label types it applies to, factory(num_outputs, label_type) -> Metric)
-_FACTORIES: dict[str, tuple[tuple[str, ...], Callable[[int, str], Metric]]] = {
-    "mse": (("regression",), lambda n, t: R.MeanSquaredError()),
-    "rmse": (("regression",), lambda n, t: R.MeanSquaredError(squared=False)),
-    "mae": (("regression",), lambda n, t: R.MeanAbsoluteError()),
-    "r2": (("regression",), lambda n, t: R.R2Score()),
-    "pearson": (("regression",), lambda n, t: PearsonCorrCoef()),
-    "spearman": (("regression",), lambda n, t: R.SpearmanCorrCoef()),
-    "per_target_spearman": (("regression",), lambda n, t: PerTargetSpearman()),
-    "accuracy": (("binary", "multiclass"), lambda n, t: C.BinaryAccuracy() if t == "binary" else
-                 C.MulticlassAccuracy(num_classes=n, average="micro")),
-    "auroc": (("binary",), lambda n, t: C.BinaryAUROC()),
-    "auprc": (("binary",), lambda n, t: C.BinaryAveragePrecision()),
-    "f1": (("binary",), lambda n, t: C.BinaryF1Score()),
-    "mcc": (("binary",), lambda n, t: C.BinaryMatthewsCorrCoef()),
-    "accuracy_macro": (("multiclass",), lambda n, t: C.MulticlassAccuracy(num_classes=n, average="macro")),
-    "macro_acc": (("multiclass",), lambda n, t: PerProteinAccuracy()),  # PEER's name: per protein, then mean
-    "f1_macro": (("multiclass",), lambda n, t: C.MulticlassF1Score(num_classes=n, average="macro")),
-    "top5_accuracy": (("multiclass",), lambda n, t: C.MulticlassAccuracy(num_classes=n, top_k=min(5, n))),
-    "fmax": (("multilabel",), lambda n, t: ProteinCentricFmax()),
-    "auprc_micro": (("multilabel",), lambda n, t: C.MultilabelAveragePrecision(num_labels=n, average="micro")),
-}
-# contact_precision_at_l5 / _at_l2 / _at_l (unordered pairs); peer_contact_precision_at_l5 (PEER's counting)
-_CONTACT = re.compile(r"^(peer_)?contact_precision_at_l(\d*)$")
-_PAIR_METRICS = (ContactPrecisionAtL, PeerContactPrecisionAtL)  # fed raw logits + pair_index, not prepared rows
-_NEEDS = {"group": "group ids [B]", "batch": "batch [N], the protein of each node"}
-
-
-def metric_names() -> list[str]:
-    """Every metric name :func:`build_metrics` understands (``[peer_]contact_precision_at_l<k>`` for any k)."""
-    return sorted(_FACTORIES) + ["contact_precision_at_l<k>", "peer_contact_precision_at_l<k>"]
-
-
-def _contact(match: re.Match, min_separation: int = 6) -> Metric:
-    k = int(match.group(2)) if match.group(2) else 1
-    cls = PeerContactPrecisionAtL if match.group(1) else ContactPrecisionAtL
-    return cls(k=k, min_separation=min_separation)
-
-
-@functools.lru_cache(maxsize=None)
-def metric_higher_is_better(name: str) -> bool:
-    """Whether a larger value of metric ``name`` is better: the metric class's own ``higher_is_better``."""
-    m = _CONTACT.match(name)
-    if m:
-        return bool(_contact(m).higher_is_better)
-    if name not in _FACTORIES:
-        raise ConfigError(f"unknown metric {name!r}; known: {', '.join(metric_names())}")
-    types, factory = _FACTORIES[name]
-    with warnings.catch_warnings():  # e.g. SpearmanCorrCoef's buffer-size notice: nothing is accumulated here
-        warnings.simplefilter("ignore")
-        direction = factory(2, types[0]).higher_is_better
-    if direction is None:
-        raise ConfigError(f"metric {name!r} has no direction (higher_is_better is None): it cannot rank models")
-    return bool(direction)
-
-
 def _make(name: str, spec: TaskSpec) -> Metric:
-    m = _CONTACT.match(name)
+    m = CONTACT.match(name)
     if m:
         if spec.level != "residue_pair":
             raise ConfigError(f"task {spec.name!r}: {name} needs a residue_pair task, not {spec.level}")
-        return _contact(m, int(spec.options.get("min_separation", 6)))
-    if name not in _FACTORIES:
+        return contact_metric(m, int(spec.options.get("min_separation", 6)))
+    if name not in FACTORIES:
         raise ConfigError(f"task {spec.name!r}: unknown metric {name!r}; known: {', '.join(metric_names())}")
-    types, factory = _FACTORIES[name]
+    types, factory = FACTORIES[name]
     if spec.label_type not in types:
         raise ConfigError(f"task {spec.name!r}: metric {name!r} does not apply to {spec.label_type} labels")
     if name == "macro_acc" and spec.level != "node":
@@ -166,7 +98,7 @@ class TaskMetrics(MetricCollection):
         """Accumulate one batch (see the module docstring for shapes)."""
         prepared = None
         for name, metric in self.items(keep_base=True, copy_state=False):
-            if isinstance(metric, _PAIR_METRICS):
+            if isinstance(metric, PAIR_METRICS):
                 if pair_index is None or batch is None:
                     raise ValueError(f"{name}: update needs pair_index [2, P] and batch [N]")
                 metric.update(preds.detach(), target, pair_index=pair_index, batch=batch, mask=mask)
@@ -178,7 +110,7 @@ class TaskMetrics(MetricCollection):
             kwargs = {k: v for k, v in extras.items() if k in inspect.signature(metric.update).parameters}
             missing = [k for k, v in kwargs.items() if v is None]
             if missing:
-                raise ValueError(f"{name}: update needs {missing[0]} ({_NEEDS[missing[0]]})")
+                raise ValueError(f"{name}: update needs {missing[0]} ({NEEDS[missing[0]]})")
             metric.update(prepared[0], prepared[1], **kwargs)
 
 

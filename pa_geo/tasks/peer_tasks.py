@@ -1,6 +1,7 @@
 """The 17 PEER tasks (Xu et al. 2022), with TorchDrug's split names and PEER's evaluation metrics.
 
 The first metric of each list is the one pa_geo selects models on (``primary_metric``). Files: ``docs/tasks.md``.
+Every PEER input is a sequence (pairs and ligand tasks too: the proteins have no coordinates).
 Protocol points checked against upstream (``DeepGraphLearning/PEER_Benchmark`` ``config/single_task/*``,
 ``script/run_single.py``; ``DeepGraphLearning/torchdrug`` ``torchdrug/datasets``, ``torchdrug/tasks``):
 
@@ -18,8 +19,10 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from pa_geo.tasks.registry import register_task
-from pa_geo.tasks.spec import TaskRecord, TaskSpec
+from pa_geo.datasets.records import TaskRecord
+from pa_geo.formats.peer import load_peer_lmdb
+from pa_geo.formats.peer_flip import load_flip
+from pa_geo.tasks.spec import TaskSpec
 
 TRAIN_VALID_TEST = ["train", "valid", "test"]
 _REGRESSION = ["spearman", "pearson", "mae", "rmse"]
@@ -27,15 +30,11 @@ _AFFINITY = ["rmse", "mae", "pearson", "spearman"]
 
 
 def _lmdb_loader(task: str, root: Path, split: str) -> list[TaskRecord]:
-    from pa_geo.datasets.peer import load_peer_lmdb  # lazy: datasets import tasks.spec
-
     return load_peer_lmdb(task, root, split)
 
 
 def _flip_loader(task: str, root: Path, split: str, flip_split: str | None = None,
                  keep_mutation_region: bool = False) -> list[TaskRecord]:
-    from pa_geo.datasets.peer_flip import load_flip
-
     return load_flip(task, root, split, flip_split, keep_mutation_region=keep_mutation_region)
 
 
@@ -45,9 +44,8 @@ def _spec(name: str, input_kind: str, level: str, label_type: str, num_outputs: 
     flip = {"flip_split": flip_split, "keep_mutation_region": keep_mutation_region} if flip_split else {}
     loader = partial(_flip_loader, name, **flip) if flip_split else partial(_lmdb_loader, name)
     return TaskSpec(name=name, input_kind=input_kind, level=level, label_type=label_type, num_outputs=num_outputs,
-                    metrics=list(metrics), primary_metric=metrics[0], splits=list(splits),
-                    loader=loader,
-                    source="PEER", description=description, options=dict(options, **flip))
+                    metrics=list(metrics), primary_metric=metrics[0], splits=list(splits), loader=loader,
+                    source="PEER", description=description, options=dict(options, has_structures=False, **flip))
 
 
 PEER_TASKS: list[TaskSpec] = [
@@ -98,9 +96,3 @@ PEER_TASKS: list[TaskSpec] = [
           splits=["train", "valid", "holdout_test", "random_test"],
           description="BindingDB Kd affinity; ligand SMILES in extra['smiles']"),
 ]
-
-
-def register_peer_tasks() -> None:
-    """Register every PEER task (idempotent)."""
-    for spec in PEER_TASKS:
-        register_task(spec, overwrite=True)

@@ -1,12 +1,15 @@
-"""Task specifications: inputs, labels, loss, metrics, split names and the loader of each task's records."""
+"""Task specifications: inputs, labels, loss, metrics, split names and the loader of each task's records; a spec as
+plain values (:func:`spec_record`) for checkpoints and configs."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
 
-
-from pa_geo.datasets.records import TaskRecord  # noqa: F401  (re-exported: tasks build records)
+from pa_geo.datasets.records import TaskRecord
+from pa_geo.errors import ConfigError
+from pa_geo.tasks.metric_factories import metric_higher_is_better
 
 InputKind = Literal["sequence", "structure", "pair", "ligand", "mutation", "atom"]
 Level = Literal["graph", "node", "residue_pair"]
@@ -31,10 +34,13 @@ class TaskSpec:
     num_outputs   head output width: 1 for regression / binary, C classes for multiclass, T for multilabel
     metrics       torchmetrics-style names resolved by :func:`pa_geo.tasks.metrics.build_metrics`
     primary_metric / higher_is_better   what model selection / checkpointing monitors; ``higher_is_better`` defaults
-                  to the primary metric's own direction (:func:`pa_geo.tasks.metrics.metric_higher_is_better`)
+                  to the primary metric's own direction (:func:`pa_geo.tasks.metric_factories.metric_higher_is_better`)
     loader        ``(root: Path, split: str) -> Iterable[TaskRecord]`` reading the benchmark's released files (a list, or
                   a generator that streams; it may yield a ``DatasetError`` for a record it cannot read)
     kind          name of its task kind (``pa_geo.tasks.kinds``); default :func:`default_kind` of input kind + level
+    options       task-specific settings; ``has_structures`` (whether the proteins come with coordinates; default:
+                  every input kind but ``sequence``) and ``backbone_levels`` decide which frozen backbones it reads
+                  (:attr:`backbone_levels`)
     """
 
     name: str
@@ -57,9 +63,22 @@ class TaskSpec:
         if not self.kind:
             self.kind = default_kind(self.input_kind, self.level)
         if self.higher_is_better is None:
-            from pa_geo.tasks.metrics import metric_higher_is_better  # one rule: the metric's own direction
-
             self.higher_is_better = metric_higher_is_better(self.primary_metric)
+
+    @property
+    def has_structures(self) -> bool:
+        """Whether the task's proteins come with coordinates."""
+        return bool(self.options.get("has_structures", self.input_kind != "sequence"))
+
+    @property
+    def backbone_levels(self) -> tuple[str, ...]:
+        """The backbone levels whose embeddings the task reads (``data.embeddings`` of other levels are left out):
+        ``options["backbone_levels"]`` when given, else sequence and structure, or sequence alone without
+        coordinates."""
+        given = self.options.get("backbone_levels")
+        if given:
+            return tuple(given)
+        return ("sequence", "structure") if self.has_structures else ("sequence",)
 
     @property
     def train_split(self) -> str:
@@ -78,10 +97,22 @@ class TaskSpec:
 
     def load(self, root: str | Path, split: str) -> Iterable[TaskRecord]:
         """Read ``split`` from the task's released files under ``root``."""
-        from pa_geo.errors import ConfigError
-
         if split not in self.splits:
             raise ConfigError(f"task {self.name!r} has no split {split!r}; splits: {', '.join(self.splits)}")
         if self.loader is None:
             raise ConfigError(f"task {self.name!r} has no file loader")
         return self.loader(Path(root), split)
+
+
+def spec_record(spec: TaskSpec) -> dict[str, Any]:
+    """Every field of ``spec`` but its loader, as plain values (what a checkpoint stores to rebuild the task)."""
+    return {f.name: copy.deepcopy(getattr(spec, f.name)) for f in fields(spec) if f.name != "loader"}
+
+
+def spec_from_record(record: dict[str, Any]) -> TaskSpec:
+    """The spec :func:`spec_record` wrote, without a loader (a checkpoint's task: predicts, cannot load splits)."""
+    known = {f.name for f in fields(TaskSpec)} - {"loader"}
+    unknown = sorted(set(record) - known)
+    if unknown or "name" not in record:
+        raise ConfigError(f"task record with unknown field(s) {unknown} or no name: not written by this pa_geo")
+    return TaskSpec(**{k: copy.deepcopy(v) for k, v in record.items()})

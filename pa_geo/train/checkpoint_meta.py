@@ -3,9 +3,9 @@
 ``checkpoint["pa_geo"]`` (written by ``PaGeoModule.on_save_checkpoint``):
 
     version       pa_geo version that wrote it
-    task          the primary task's spec, every field but the loader (:func:`pa_geo.tasks.table.spec_record`)
-    backbones     per ``data.embeddings`` source: ``backbone``, ``layers``, ``cache``, ``id`` (``<name>-<weights
-                  fingerprint>``, from the cache's metadata), ``level``, ``dims``
+    task          the primary task's spec, every field but the loader (:func:`pa_geo.tasks.spec.spec_record`)
+    backbones     per ``data.embeddings`` source: ``backbone``, ``layers``, ``cache``, ``options`` (when given),
+                  ``id`` (``<name>-<weights fingerprint>``, from the cache's metadata), ``level``, ``dims``
     graph         the graph recipe (``GraphBuilder.settings``: ``kind``, ``kwargs``, ``ligand``)
     batch_nodes   the data module's node budget
 
@@ -17,7 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pa_geo.errors import ConfigError
+import pa_geo
+from pa_geo.cache.ensure import SourceConfig, build_backbones
+from pa_geo.datasets.embedded import EmbeddingSource
+from pa_geo.errors import CacheError, ConfigError
+from pa_geo.tasks.spec import spec_record
 
 META_KEY = "pa_geo"
 META_VERSION = 1
@@ -25,9 +29,6 @@ META_VERSION = 1
 
 def checkpoint_metadata(module: Any) -> dict[str, Any]:
     """``checkpoint["pa_geo"]`` of ``module`` (a ``PaGeoModule``; its trainer's data module gives the data side)."""
-    import pa_geo
-    from pa_geo.tasks.table import spec_record
-
     meta: dict[str, Any] = {"format": META_VERSION, "version": getattr(pa_geo, "__version__", ""),
                             "task": spec_record(module.specs[module.task])}
     trainer = getattr(module, "_trainer", None)
@@ -41,14 +42,12 @@ def checkpoint_metadata(module: Any) -> dict[str, Any]:
     return meta
 
 
-def _source_meta(source: dict[str, Any]) -> dict[str, Any]:
-    from pa_geo.datasets.embedded import EmbeddingSource
-    from pa_geo.errors import CacheError
-
-    layers = source["layers"] if isinstance(source["layers"], (list, tuple)) else [source["layers"]]
-    out = {"backbone": str(source["backbone"]), "layers": list(layers), "cache": str(source["cache"])}
+def _source_meta(entry: dict[str, Any]) -> dict[str, Any]:
+    source = SourceConfig.of(entry)
+    out = source.as_dict()
+    layers = out["layers"]
     try:
-        store_meta = EmbeddingSource(str(source["cache"]), str(source["backbone"]), list(layers)).meta
+        store_meta = EmbeddingSource(source.cache, source.backbone, layers).meta
     except CacheError:  # nothing cached yet (a model saved before any data was read)
         return out
     return {**out, "id": store_meta.backbone_id, "level": store_meta.level,
@@ -72,10 +71,7 @@ def check_backbones(meta: dict[str, Any], path: str | Path, device: str | None =
     one-line :class:`ConfigError` naming the backbone and both fingerprints; missing weights raise the backbone's
     own one-line ``BackboneUnavailable``.
     """
-    from pa_geo.cache.ensure import build_backbones
-
-    built = build_backbones([{"cache": b["cache"], "backbone": b["backbone"], "layers": b["layers"]}
-                             for b in meta["backbones"]], device)
+    built = build_backbones([SourceConfig.of(b).as_dict() for b in meta["backbones"]], device)
     for recorded, (_, backbone) in zip(meta["backbones"], built):
         want = recorded.get("id")
         if want is not None and want != backbone.id:

@@ -3,14 +3,20 @@ PaGeoDataModule. User errors (a missing file, an unknown name, embeddings not ca
 
 Configs compose: later ``--config`` files override earlier ones, and a config file may name the files it builds on,
 ``extends: <file>`` or ``extends: [<file>, ...]`` (relative to it): :func:`expand_extends` turns ``--config X`` into
-``--config <bases of X, recursively> --config X``. Two conventions keep the shared blocks (``configs/base/``)
-task-free: ``{run_dir}`` in a logger / callback argument is ``trainer.default_root_dir``, and a
-``ModelCheckpoint`` with ``monitor: null`` monitors the task's primary metric (``val/<metric>``, ``mode`` from
-``higher_is_better``).
+``--config <bases of X, recursively> --config X``. Conventions keep the shared blocks (``configs/base/``) task-free:
+``{task}`` in ``trainer.default_root_dir`` is ``data.task``; ``{run_dir}`` in a logger / callback argument is
+``trainer.default_root_dir``; a ``ModelCheckpoint`` with ``monitor: null`` monitors the task's primary metric
+(``val/<metric>``, ``mode`` from ``higher_is_better``).
+
+What follows from the data is taken from the data module, built first and once (:meth:`PaGeoCLI.
+before_instantiate_classes`): the encoder's ``levels`` (and ``sequence_levels: sequence``) wherever the config leaves
+them out (:mod:`pa_geo.train.levels`), and a label table's task (``model.task_spec``).
 """
 from __future__ import annotations
 
+import importlib
 import re
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -18,16 +24,22 @@ from typing import Any, Callable, Optional, Union
 
 import yaml
 from jsonargparse import Namespace
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from pa_geo.datasets.embedded import EMBED_FOR_CONFIG
 from pa_geo.errors import ConfigError, PaGeoError
+from pa_geo.tables import TableSettings
+from pa_geo.train.checkpoints import check_ckpt_path, replaced_settings
 from pa_geo.train.datamodule import PaGeoDataModule
+from pa_geo.train.levels import fill_levels
 from pa_geo.train.module import PaGeoModule
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
-
-
 RUN_DIR = "{run_dir}"
+TASK = "{task}"
+# options of the Lightning subcommands that the data module does not take (each followed by one value)
+SUBCOMMAND_OPTIONS = ("--ckpt_path", "--verbose", "--return_predictions")
 
 
 def _config_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[str]:
@@ -82,9 +94,24 @@ def _fill_run_dir(value: Any, run_dir: str) -> Any:
     return value
 
 
+def _class_of(path: str) -> type:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def datamodule_from_config(data: Namespace) -> PaGeoDataModule:
+    """The data module of a parsed ``data`` group (``data.table`` as :class:`~pa_geo.tables.TableSettings`)."""
+    kwargs = data.as_dict() if isinstance(data, Namespace) else dict(data)
+    table = kwargs.get("table")
+    if isinstance(table, dict):
+        kwargs["table"] = TableSettings(**table.get("init_args", table))
+    return PaGeoDataModule(**kwargs)
+
+
 class PaGeoCLI(LightningCLI):
     """LightningCLI with ``data.task`` linked into ``model.task`` (the task is named once, under ``data``), the
-    ``{run_dir}`` placeholder and task-derived checkpoint monitors (see the module docstring)."""
+    ``{task}`` / ``{run_dir}`` placeholders, task-derived checkpoint monitors and what the model takes from the data
+    module (see the module docstring)."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.task", "model.task")
@@ -95,8 +122,6 @@ class PaGeoCLI(LightningCLI):
         """Check a ``--ckpt_path`` file (one line when it is missing, damaged or not a checkpoint) before
         LightningCLI reads its hyper-parameters. Those replace the config's model settings (the checkpoint's weights
         fit only its own encoder and heads): a note on stderr names every setting replaced."""
-        from pa_geo.train.checkpoints import check_ckpt_path, replaced_settings
-
         sub = self.config.get("subcommand")
         path = self.config[sub].get("ckpt_path") if sub else None
         if not check_ckpt_path(path):
@@ -109,18 +134,24 @@ class PaGeoCLI(LightningCLI):
                   f"model.{replaced.replace('; ', '; model.')}", file=sys.stderr)
 
     def before_instantiate_classes(self) -> None:
-        from pa_geo.tasks import get_task
-        from pa_geo.train.table_task import prepare_table_config
-
+        """Fill the placeholders, build the data module (once: the parser hands this one on), and complete the
+        model config from it: ``task_spec`` of a label table, the encoder's levels where the config leaves them
+        out, the checkpoint monitors."""
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         cfg.extends = None  # already expanded: the saved config is complete on its own
         trainer = cfg.trainer
-        run_dir = str(trainer.default_root_dir or ".")
+        trainer.default_root_dir = str(trainer.default_root_dir or ".").replace(TASK, str(cfg.data.task))
         for group in ("logger", "callbacks"):
-            setattr(trainer, group, _fill_run_dir(getattr(trainer, group), run_dir))
-        spec = prepare_table_config(cfg.data, cfg.model) or get_task(cfg.data.task)
+            setattr(trainer, group, _fill_run_dir(getattr(trainer, group), trainer.default_root_dir))
+        data = self.built_datamodule = datamodule_from_config(cfg.data)
+        if data.task_spec_record is not None:
+            cfg.model.task_spec = data.task_spec_record
+        fill_levels(cfg.model, data.levels)
+        self.parser.add_instantiator(lambda cls, *args, **kwargs: data, PaGeoDataModule, subclasses=False,
+                                     prepend=True)
+        spec = data.specs[data.task]
         for cb in trainer.callbacks or []:
-            if isinstance(cb, Namespace) and str(cb.class_path).endswith("ModelCheckpoint"):
+            if isinstance(cb, Namespace) and issubclass(_class_of(str(cb.class_path)), ModelCheckpoint):
                 args = cb.init_args
                 if getattr(args, "monitor", None) is None:
                     args.monitor = f"val/{spec.primary_metric}"
@@ -191,12 +222,30 @@ def run_guarded(command: str, fn: Callable[[], int | None], advise: Callable[[st
         return 130
 
 
+def embed_arguments(argv: list[str]) -> list[str]:
+    """``pa-geo <subcommand> ARGS`` -> the ``pa-geo embed`` arguments that embed what it reads: ``ARGS`` without the
+    subcommand and its own options (``--ckpt_path X`` / ``--ckpt_path=X`` ...)."""
+    args = list(argv[1:] if argv and not argv[0].startswith("-") else argv)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        name = args[i].split("=", 1)[0]
+        if name in SUBCOMMAND_OPTIONS:
+            i += 1 if "=" in args[i] else 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
+def embed_command(argv: list[str]) -> str:
+    """The shell command that fills the cache for the run ``pa-geo <argv>``."""
+    return "pa-geo embed " + shlex.join(embed_arguments(argv))
+
+
 def _advice_for(argv: list[str]) -> Callable[[str], str]:
     """Put the run's own ``pa-geo embed --config ...`` command where an error says ``pa-geo embed --config <your
     config>`` (the embedding errors cannot know the config they were read for)."""
-    from pa_geo.datasets.embedded import EMBED_FOR_CONFIG
-    from pa_geo.train.embed_config import embed_command
-
     def advise(line: str) -> str:
         at = line.find(EMBED_FOR_CONFIG)
         if at < 0:

@@ -15,41 +15,50 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from pa_geo.cache.ensure import SOURCE_KEYS, EnsureReport, SourceConfig, build_backbones, embed_missing, keep_levels
+from pa_geo.datasets.embedded import AttachEmbeddings, EmbeddingSource
+from pa_geo.datasets.example_store import ExampleStore, StoredDataset, build_store, files_fingerprint
 from pa_geo.errors import ConfigError, DatasetError
+from pa_geo.io.protein import Protein
+from pa_geo.tables import LabelTable, TableSettings
+from pa_geo.tables.task import settings_record, table_task_spec
+from pa_geo.tasks import get_kind, get_task
+from pa_geo.tasks.losses import TargetStats
+from pa_geo.tasks.spec import TaskSpec, spec_from_record, spec_record
 from pa_geo.train.collate import TaskCollater
-from pa_geo.train.graphs import GraphBuilder
+from pa_geo.train.graph_builder import GraphBuilder
+from pa_geo.train.levels import Level, embedding_levels, field_levels
+from pa_geo.train.predict_inputs import PredictInputs
 from pa_geo.train.sampler import NodeBudgetBatchSampler
 
 STORE_VERSION = 1
+INPUT_SPLIT = "input"  # the pseudo-split of predict_inputs
 
 
-def _embedding_sources(embeddings: list[dict[str, Any]]) -> list[Any]:
-    from pa_geo.backbones import available_backbones
-    from pa_geo.datasets.embedded import EmbeddingSource
-
-    sources = []
-    for i, spec in enumerate(embeddings):
-        unknown = set(spec) - {"cache", "backbone", "layers"}
-        if unknown or not {"cache", "backbone", "layers"} <= set(spec):
-            raise ConfigError(f"data.embeddings[{i}] must have exactly the keys cache, backbone, layers; got "
-                              f"{', '.join(sorted(spec))}")
-        if spec["backbone"] not in available_backbones():
-            raise ConfigError(f"data.embeddings[{i}]: unknown backbone {spec['backbone']!r}; known backbones: "
-                              f"{', '.join(available_backbones())}")
-        layers = spec["layers"] if isinstance(spec["layers"], (list, tuple)) else [spec["layers"]]
-        sources.append(EmbeddingSource(str(spec["cache"]), str(spec["backbone"]), list(layers)))
-    return sources
+def source_configs(embeddings: list[dict[str, Any]]) -> list[SourceConfig]:
+    """``data.embeddings`` checked (keys, known backbone names) as :class:`SourceConfig` s."""
+    out = []
+    for i, entry in enumerate(embeddings):
+        if not {"cache", "backbone", "layers"} <= set(entry) or set(entry) - set(SOURCE_KEYS):
+            raise ConfigError(f"data.embeddings[{i}] must have the keys cache, backbone, layers (and optionally "
+                              f"options); got {', '.join(sorted(entry))}")
+        source = SourceConfig.of(entry)
+        source.level  # noqa: B018 - an unknown backbone is a one-line ConfigError here
+        out.append(source)
+    return out
 
 
 class PaGeoDataModule(pl.LightningDataModule):
     """Examples of one primary task (and optional auxiliary tasks) for training, evaluation and prediction.
 
     Args:
-        task: primary task name (``pa_geo.tasks.get_task``).
+        task: primary task name (``pa_geo.tasks.get_task``), or the name a label table's task gets.
         data_root: directory with the task's released files.
-        embeddings: frozen-backbone inputs, each ``{cache: <cache root>, backbone: <name>, layers: [int, ...]}``;
-            attached per example as ``emb_<backbone>_<layer>`` node fields by one transform (read-only LMDB:
-            DDP ranks and workers share one cache).
+        embeddings: frozen-backbone inputs, each ``{cache: <cache root>, backbone: <name>, layers: [int, ...]}``
+            (+ ``options``: the backbone's keyword arguments, e.g. ``{model: ...}`` for ``hf``); attached per example
+            as ``emb_<backbone>_<layer>`` node fields by one transform (read-only LMDB: DDP ranks and workers share
+            one cache). Sources of a backbone level the task cannot read are left out (``TaskSpec.backbone_levels``:
+            no structure level without coordinates), with one log line.
         graph: ``{kind: residue | atom, ...builder kwargs, ligand: {...atom-graph kwargs}}``.
         batch_nodes: node budget of a batch (all graphs of an example count).
         num_workers: DataLoader workers.
@@ -59,25 +68,22 @@ class PaGeoDataModule(pl.LightningDataModule):
             (the loss weights live in ``model.aux_tasks``; a different name, so Lightning can merge both hparams).
         predict_split: split written by ``predict`` (default: the primary task's first test split).
         bucket_size: examples per length-sorted shuffle bucket.
-        table: a label table (CSV / TSV / Parquet) to train on instead of a registered task: it is registered as
-            ``task`` on the fly (``pa_geo.train.table_task``; ``data_root`` is then unused). The options below
-            are its :class:`~pa_geo.datasets.table.TableSettings` (None = the default given there).
-        level: table: ``protein``, ``residue`` or ``pair`` (columns with ``_a`` / ``_b``).
-        type: table: ``regression``, ``binary``, ``multiclass`` or ``multilabel``.
-        label_columns: table: the label column(s) (default ``[label]``).
-        class_names: table: classes in output order (default: the values seen in the training split, sorted).
-        mask_symbols: table: residue label symbols that are not scored (default ``.``).
-        skip_bad: table: skip and count rows that cannot be read instead of stopping at the first one.
-        split_fractions: table without a split column: train / valid / test fractions (default 0.8 0.1 0.1).
-        split_identity: table without a split column: MMseqs2 ``--min-seq-id`` of the grouping (default 0.3).
-        split_coverage: table without a split column: MMseqs2 ``-c`` (default 0.8).
-        split_method: table without a split column: ``auto`` (MMseqs2 when on PATH), ``mmseqs`` or ``kmer``.
-        split_seed: table without a split column: seed of the order clusters are dealt to the splits.
-        embed_missing: ``prepare_data`` first embeds every protein of every split that the cache lacks, with the
-            backbones and layers of ``embeddings`` (``pa_geo.cache.ensure``; one process under DDP).
         graph_cache: folder of the example stores (``<graph_cache>/<task>/<split>/<key>/``, see
             :mod:`pa_geo.datasets.example_store`): built once by ``prepare_data`` and reused by every later run with
             the same task, split, graph settings and data files; None = a temporary folder removed at exit.
+        table: a label table (CSV / TSV / Parquet) to train on instead of a registered task
+            (:class:`~pa_geo.tables.TableSettings`: ``path``, ``level``, ``type``, split options, ...); its task is
+            named ``task`` and is not registered: the model gets it from here (:attr:`task_spec_record`).
+            ``data_root`` is then unused.
+        task_record: the task as plain values (:func:`pa_geo.tasks.spec.spec_record`) instead of a registered name:
+            a checkpoint's task, which predicts ``predict_inputs`` and has no splits to read.
+        embed_missing: ``prepare_data`` first embeds every protein of every split that the cache lacks, with the
+            backbones and layers of ``embeddings`` (``pa_geo.cache.ensure``; one process under DDP).
+        extra_levels: node fields besides the embeddings that the encoder reads as levels, ``{field: width}``
+            (fields the graph recipe puts on every residue).
+        predict_inputs: structure files, FASTA files, tables or folders that ``predict`` reads instead of
+            ``predict_split`` (:mod:`pa_geo.train.predict_inputs`; rows per input in input order, residue rows with
+            chain, number, insertion code and residue).
 
     Batches are PyG ``Batch`` es of the task kind's ``TaskData`` with ``batch.task`` / ``batch.split`` set, their
     embeddings and edge features in float16 as stored (``PaGeoModule`` takes float32 on the device); with
@@ -85,47 +91,46 @@ class PaGeoDataModule(pl.LightningDataModule):
     one loader per (task, split).
     """
 
-    def __init__(self, task: str, data_root: str, embeddings: list[dict[str, Any]] | None = None,
+    def __init__(self, task: str, data_root: str = ".", embeddings: list[dict[str, Any]] | None = None,
                  graph: dict[str, Any] | None = None, batch_nodes: int = 4096, num_workers: int = 0, seed: int = 0,
                  max_records: int | None = None, aux_data_roots: dict[str, str | None] | None = None,
                  predict_split: str | None = None, bucket_size: int = 256, graph_cache: str | None = None,
-                 table: str | None = None, level: str | None = None, type: str | None = None,
-                 label_columns: list[str] | None = None, class_names: list[str] | None = None,
-                 mask_symbols: str | None = None, skip_bad: bool | None = None,
-                 split_fractions: list[float] | None = None, split_identity: float | None = None,
-                 split_coverage: float | None = None, split_method: str | None = None, split_seed: int | None = None,
-                 embed_missing: bool = False) -> None:
+                 table: TableSettings | None = None, embed_missing: bool = False,
+                 extra_levels: dict[str, int] | None = None, predict_inputs: list[str] | None = None,
+                 task_record: dict[str, Any] | None = None) -> None:
         super().__init__()
-        from pa_geo.tasks import get_kind, get_task
-
         if batch_nodes < 1:
             raise ConfigError(f"data.batch_nodes must be >= 1, got {batch_nodes}")
-        self.save_hyperparameters()
-        if table is not None:
-            from pa_geo.cache.ensure import drop_structure_sources
-            from pa_geo.train.table_task import register_table_task, table_settings
-
-            spec = register_table_task(task, table_settings(table, self.hparams))
-            data_root = table
-            if not spec.options["has_structures"] and embeddings:
-                embeddings, _ = drop_structure_sources(list(embeddings), table)
+        self.save_hyperparameters(ignore=["table"])
+        self.hparams["table"] = settings_record(table) if table is not None else None  # plain values in checkpoints
+        self.table = LabelTable(table) if table is not None else None
+        if self.table is not None:
+            spec, data_root = table_task_spec(self.table, task), str(self.table.settings.path)
+        else:
+            spec = spec_from_record(task_record) if task_record is not None else get_task(task)
         self.embed_missing = embed_missing
-        self.specs = {task: get_task(task)}
+        self.specs: dict[str, TaskSpec] = {task: spec}
         for name in aux_data_roots or {}:
             self.specs[name] = get_task(name)
-        self.kinds = {name: get_kind(spec) for name, spec in self.specs.items()}
+        self.kinds = {name: get_kind(s) for name, s in self.specs.items()}
         self.task = task
         self.roots = {task: Path(data_root)}
         self.roots.update({k: Path(v or data_root) for k, v in (aux_data_roots or {}).items()})
-        self.embeddings = list(embeddings or [])
+        why = f"{self.table.settings.path} has no structures" if self.table is not None and not spec.has_structures \
+            else f"task {task} reads {' and '.join(spec.backbone_levels)} embeddings"
+        sources = keep_levels(source_configs(embeddings), spec.backbone_levels, why)[0] if embeddings else []
+        self.sources: list[SourceConfig] = sources
+        self.embeddings = [s.as_dict() for s in sources]
+        self.levels: list[Level] = embedding_levels(sources) + field_levels(extra_levels)
         self.builder = GraphBuilder(**dict(graph or {}))
         self.batch_nodes, self.num_workers, self.seed = batch_nodes, num_workers, seed
         self.max_records, self.bucket_size = max_records, bucket_size
-        if predict_split is not None and predict_split not in self.specs[task].splits:
+        if predict_split is not None and predict_split not in spec.splits:
             raise ConfigError(f"data.predict_split {predict_split!r} is not a split of {task}: "
-                              f"{', '.join(self.specs[task].splits)}")
-        self.predict_split = predict_split or (self.specs[task].test_splits or self.specs[task].splits[-1:])[0]
-        self._sources: list[Any] = _embedding_sources(self.embeddings)  # checks names now; stores open lazily
+                              f"{', '.join(spec.splits)}")
+        self.predict_split = predict_split or (spec.test_splits or spec.splits[-1:])[0]
+        self.inputs = PredictInputs(predict_inputs, spec) if predict_inputs else None
+        self._sources = [EmbeddingSource(s.cache, s.backbone, list(s.layers)) for s in sources]  # open lazily
         self.graph_cache = graph_cache
         self._tmp: str | None = None
         self._datasets: dict[tuple[str, str], Any] = {}
@@ -136,28 +141,37 @@ class PaGeoDataModule(pl.LightningDataModule):
         """Primary task first, then the auxiliary tasks."""
         return list(self.specs)
 
+    @property
+    def task_spec_record(self) -> dict[str, Any] | None:
+        """The primary task's spec as plain values when it is not a registered task (a label table), else None:
+        what the model stores as ``task_spec`` so that a checkpoint rebuilds the task."""
+        return spec_record(self.specs[self.task]) if self.table is not None else None
+
     def records(self, task: str, split: str) -> Iterable:
         """The records of ``task``'s ``split`` as its loader gives them (first ``max_records``; may stream)."""
+        if split == INPUT_SPLIT and self.inputs is not None:
+            return self.inputs.records
         records = self.specs[task].load(self.roots[task], split)
         return records if self.max_records is None else itertools.islice(records, self.max_records)
 
-    def proteins(self) -> list:
-        """Every distinct protein (by id) of every task and split, in first-seen order: what the embedding cache must
-        hold before training (``pa-geo demo`` embeds them; reads each split's records once, streaming)."""
+    def proteins(self) -> list[Protein]:
+        """Every distinct protein (by id) of every task and split (of the inputs, with ``predict_inputs``), in
+        first-seen order: what the embedding cache must hold (``pa-geo demo`` embeds them; streams the splits)."""
         return list(self.iter_proteins())
 
-    def iter_proteins(self) -> Iterator[Any]:
+    def iter_proteins(self) -> Iterator[Protein]:
         """:meth:`proteins` as a stream (memory: the ids seen, not the proteins)."""
+        pairs = [(self.task, INPUT_SPLIT)] if self.inputs is not None else \
+            [(task, split) for task, spec in self.specs.items() for split in spec.splits]
         seen: set[str] = set()
-        for task, spec in self.specs.items():
-            for split in spec.splits:
-                for rec in self.records(task, split):
-                    if isinstance(rec, Exception):  # a loader's report of an unreadable record
-                        continue
-                    for p in rec.proteins:
-                        if p.id not in seen:
-                            seen.add(p.id)
-                            yield p
+        for task, split in pairs:
+            for rec in self.records(task, split):
+                if isinstance(rec, Exception):  # a loader's report of an unreadable record
+                    continue
+                for p in rec.proteins:
+                    if p.id not in seen:
+                        seen.add(p.id)
+                        yield p
 
     # ---- example stores -----------------------------------------------------------------------------------------
     def store_root(self) -> Path:
@@ -171,19 +185,15 @@ class PaGeoDataModule(pl.LightningDataModule):
 
     def store_settings(self, task: str, split: str) -> dict[str, Any]:
         """What the store of (task, split) depends on (hashed into its folder name; also in its ``meta.json``)."""
-        from pa_geo.datasets.example_store import files_fingerprint
-
         kind = self.kinds[task]
+        files = self.inputs.fingerprint() if split == INPUT_SPLIT and self.inputs is not None else \
+            self.specs[task].options.get("data_files") or files_fingerprint(self.roots[task])
         return {"version": STORE_VERSION, "task": task, "kind": kind.name, "kind_version": kind.version,
                 "split": split, "graph": self.builder.settings, "max_records": self.max_records,
-                "data_root": str(self.roots[task].resolve()),
-                "data_files": self.specs[task].options.get("data_files") or files_fingerprint(self.roots[task])}
+                "data_root": str(self.roots[task].resolve()), "data_files": files}
 
-    def store(self, task: str, split: str) -> Any:
+    def store(self, task: str, split: str) -> ExampleStore:
         """The :class:`~pa_geo.datasets.example_store.ExampleStore` of ``task``'s ``split``, built on first use."""
-        from pa_geo.datasets.example_store import ExampleStore, build_store
-        from pa_geo.tasks.losses import TargetStats
-
         settings = self.store_settings(task, split)
         key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
         path = self.store_root() / task / split / key
@@ -191,7 +201,8 @@ class PaGeoDataModule(pl.LightningDataModule):
             return ExampleStore(path)
         kind, spec = self.kinds[task], self.specs[task]
         acc = {"target_stats": TargetStats()} if split == spec.train_split and spec.label_type == "regression" else {}
-        return build_store(path, self.records(task, split), functools.partial(kind.to_data, graphs=self.builder),
+        to_data = kind.to_input_data if split == INPUT_SPLIT else kind.to_data
+        return build_store(path, self.records(task, split), functools.partial(to_data, graphs=self.builder),
                            kind.num_nodes, settings, what=f"{task}/{split}", accumulators=acc)
 
     def prepare_data(self) -> None:
@@ -205,28 +216,30 @@ class PaGeoDataModule(pl.LightningDataModule):
             for split in spec.splits:
                 self.store(task, split)
 
-    def embed(self, progress: bool = True) -> Any:
-        """Embed every protein of every task and split that the cache lacks (``data.embeddings``' backbones and
-        layers); returns the :class:`~pa_geo.cache.ensure.EnsureReport`. Proteins a backbone refuses: a table with
-        ``skip_bad`` skips their rows, anything else is a one-line :class:`DatasetError`."""
-        from pa_geo.cache.ensure import build_backbones, embed_missing
-        from pa_geo.train.table_task import exclude_proteins
-
-        report = embed_missing(build_backbones(self.embeddings), self.iter_proteins(), progress=progress)
-        if report.refused and not exclude_proteins(self.task, report.refused):
+    def embed(self, progress: bool = True, built: list[Any] | None = None) -> EnsureReport:
+        """Embed every protein :meth:`iter_proteins` gives that the cache lacks (``data.embeddings``' backbones and
+        layers, or the already ``built`` ``(source, backbone)`` pairs); returns the
+        :class:`~pa_geo.cache.ensure.EnsureReport`. Proteins a backbone refuses: their inputs or, for a table with
+        ``skip_bad``, their rows are left out; anything else is a one-line :class:`DatasetError`."""
+        report = embed_missing(built or build_backbones(self.embeddings), self.iter_proteins(), progress=progress)
+        if not report.refused:
+            return report
+        reasons = {pid: f"{backbone} refused it: {reason}" for backbone, pid, reason in report.refused}
+        if self.inputs is not None:
+            self.inputs.exclude(reasons)
+        elif self.table is not None and self.table.settings.skip_bad:
+            self.table.exclude(reasons)
+        else:
             backbone, pid, reason = report.refused[0]
             raise DatasetError(f"{len(report.refused)} protein(s) could not be embedded; first: {pid} ({backbone}): "
-                               f"{reason}" + ("; --data.skip_bad true skips their rows" if self.hparams.table else ""))
+                               f"{reason}" + ("; --data.table.skip_bad true skips their rows" if self.table else ""))
         return report
 
-    def dataset(self, task: str, split: str) -> Any:
+    def dataset(self, task: str, split: str) -> StoredDataset:
         """The :class:`~pa_geo.datasets.example_store.StoredDataset` of ``task``'s ``split`` (store built on first
         use; the embedding transform attached; the kind's epoch hook on training splits)."""
         key = (task, split)
         if key not in self._datasets:
-            from pa_geo.datasets.embedded import AttachEmbeddings
-            from pa_geo.datasets.example_store import StoredDataset
-
             kind = self.kinds[task]
             transform = AttachEmbeddings(self._sources) if self._sources else None
             self._datasets[key] = StoredDataset(self.store(task, split), functools.partial(kind.prepare, seed=self.seed),
@@ -248,6 +261,11 @@ class PaGeoDataModule(pl.LightningDataModule):
             return [(t, s.valid_split) for t, s in self.specs.items()]
         return [(t, split) for t, s in self.specs.items() for split in s.test_splits]
 
+    @property
+    def predicted_split(self) -> str:
+        """What ``predict`` reads: the inputs, or ``predict_split``."""
+        return INPUT_SPLIT if self.inputs is not None else self.predict_split
+
     def setup(self, stage: str | None = None) -> None:
         """Open (building if needed) the stores ``stage`` needs; then check that the embedding cache has every backbone
         and layer of ``embeddings`` (one line in this process, before any DataLoader worker starts)."""
@@ -261,7 +279,9 @@ class PaGeoDataModule(pl.LightningDataModule):
             for t, split in self.eval_splits("test"):
                 self.dataset(t, split)
         if stage == "predict":
-            self.dataset(self.task, self.predict_split)
+            self.dataset(self.task, self.predicted_split)
+            if self.inputs is not None:
+                self.inputs.skipped_in(self.dataset(self.task, INPUT_SPLIT).meta)
         for source in self._sources:
             source.resolved_layers()
 
@@ -299,5 +319,10 @@ class PaGeoDataModule(pl.LightningDataModule):
         return [self._loader(t, s, False) for t, s in self.eval_splits("test")]
 
     def predict_dataloader(self) -> DataLoader:
-        """The primary task's ``predict_split``."""
-        return self._loader(self.task, self.predict_split, False)
+        """The primary task's ``predict_split``, or the ``predict_inputs``."""
+        return self._loader(self.task, self.predicted_split, False)
+
+    def prediction_rows(self, frame: Any) -> Any:
+        """The prediction rows ``predict`` writes: of the inputs, in input order with residue columns
+        (:meth:`PredictInputs.rows`); of a split, as the task kind made them."""
+        return self.inputs.rows(frame, self.builder.kind == "atom") if self.inputs is not None else frame

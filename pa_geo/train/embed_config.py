@@ -9,41 +9,14 @@ does the same before training; this command embeds without training (a large job
 """
 from __future__ import annotations
 
-import shlex
-
 from pa_geo.train.cli import PaGeoCLI, build_cli, run_guarded
-from pa_geo.train.datamodule import PaGeoDataModule
-
-# options of the Lightning subcommands that the data module does not take (each followed by one value)
-SUBCOMMAND_OPTIONS = ("--ckpt_path", "--verbose", "--return_predictions")
 
 
 class _DataOnlyCLI(PaGeoCLI):
-    """The training CLI's parser (same configs, same overrides) instantiating only the data module."""
+    """The training CLI's parser (same configs, same overrides) building only the data module."""
 
     def instantiate_classes(self) -> None:
-        self.datamodule = PaGeoDataModule(**self.config.data.as_dict())
-
-
-def embed_arguments(argv: list[str]) -> list[str]:
-    """``pa-geo <subcommand> ARGS`` -> the ``pa-geo embed`` arguments that embed what it reads: ``ARGS`` without the
-    subcommand and its own options (``--ckpt_path X`` / ``--ckpt_path=X`` ...)."""
-    args = list(argv[1:] if argv and not argv[0].startswith("-") else argv)
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        name = args[i].split("=", 1)[0]
-        if name in SUBCOMMAND_OPTIONS:
-            i += 1 if "=" in args[i] else 2
-            continue
-        out.append(args[i])
-        i += 1
-    return out
-
-
-def embed_command(argv: list[str]) -> str:
-    """The shell command that fills the cache for the run ``pa-geo <argv>``."""
-    return "pa-geo embed " + shlex.join(embed_arguments(argv))
+        self.datamodule = self.built_datamodule
 
 
 def embed_for_config(args: list[str], progress: bool = True) -> int:

@@ -13,8 +13,15 @@ from torch import nn
 from torch_geometric.data import Batch
 
 from pa_geo.errors import CheckpointError, ConfigError, DatasetError
+from pa_geo.nn.params import ESM1B_NUM_PARAMS, parameter_report
+from pa_geo.tasks import get_kind, get_task
 from pa_geo.tasks.kinds import StepOutputs, TaskKind
-from pa_geo.tasks.spec import TaskSpec
+from pa_geo.tasks.metrics import build_metrics
+from pa_geo.tasks.spec import TaskSpec, spec_from_record
+from pa_geo.train.checkpoint_meta import META_KEY, checkpoint_metadata, read_metadata
+from pa_geo.train.checkpoints import CheckpointGuard, check_state_dict, checkpoint_file, load_checkpoint, loading
+from pa_geo.train.optim import adamw_warmup_cosine
+from pa_geo.train.resume import ResumeState
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,8 +48,9 @@ class PaGeoModule(pl.LightningModule):
         aux_heads: one head per auxiliary task (same keys as ``aux_tasks``).
         lr, weight_decay, warmup_steps, min_lr_ratio: AdamW + linear warm-up + cosine (per step) when the CLI
             is given no ``optimizer`` / ``lr_scheduler``; ``warmup_steps`` < 1 is a fraction of all steps.
-        task_spec: the primary task's spec as plain values, for tasks that are not registered in every process (a
-            label table, ``data.table``: the CLI fills it in); ``load_from_checkpoint`` rebuilds the task from it.
+        task_spec: the primary task's spec as plain values, for a task that is not registered (a label table: the
+            CLI takes it from the data module, ``PaGeoDataModule.task_spec_record``); ``load_from_checkpoint``
+            rebuilds the task from it.
 
     Built by the CLI, the hyper-parameters hold the encoder and head configs too, and checkpoints carry the data
     side (``pa_geo.train.checkpoint_meta``), so ``PaGeoModule.load_from_checkpoint(path)`` needs no other argument
@@ -59,10 +67,6 @@ class PaGeoModule(pl.LightningModule):
                  warmup_steps: float = 0.05, min_lr_ratio: float = 0.0,
                  task_spec: dict[str, Any] | None = None) -> None:
         super().__init__()
-        from pa_geo.tasks import get_kind, get_task
-        from pa_geo.tasks.metrics import build_metrics
-        from pa_geo.train.table_task import resolve_task
-
         aux_tasks, aux_heads = dict(aux_tasks or {}), dict(aux_heads or {})
         if set(aux_tasks) != set(aux_heads):
             raise ConfigError(f"model.aux_tasks {sorted(aux_tasks)} and model.aux_heads {sorted(aux_heads)} must "
@@ -78,7 +82,10 @@ class PaGeoModule(pl.LightningModule):
                                      if _holds_module(self.hparams.get(k))])
         self.encoder = encoder
         self.task = task
-        self.specs: dict[str, TaskSpec] = {task: resolve_task(task, task_spec), **{t: get_task(t) for t in aux_tasks}}
+        primary = spec_from_record(dict(task_spec)) if task_spec is not None else get_task(task)
+        if primary.name != task:
+            raise ConfigError(f"model.task {task!r} does not match model.task_spec (task {primary.name!r})")
+        self.specs: dict[str, TaskSpec] = {task: primary, **{t: get_task(t) for t in aux_tasks}}
         self.kinds: dict[str, TaskKind] = {t: get_kind(s) for t, s in self.specs.items()}
         self.heads = nn.ModuleDict({task: head, **aux_heads})
         for t, kind in self.kinds.items():
@@ -225,8 +232,6 @@ class PaGeoModule(pl.LightningModule):
                 loss.std.fill_(stats[1])
 
     def on_fit_start(self) -> None:
-        from pa_geo.nn.params import ESM1B_NUM_PARAMS, parameter_report
-
         dm = getattr(self.trainer, "datamodule", None)
         backbones = {str(e.get("backbone")) for e in getattr(dm, "embeddings", [])}
         reference = {"esm1b (frozen, cached)": ESM1B_NUM_PARAMS} if "esm1b" in backbones else None
@@ -238,36 +243,24 @@ class PaGeoModule(pl.LightningModule):
     def configure_callbacks(self) -> list[Any]:
         """Every run of this module writes checkpoints atomically and resumes exactly (RNG states and the position
         in the epoch travel in the checkpoint)."""
-        from pa_geo.train.checkpoints import CheckpointGuard
-        from pa_geo.train.resume import ResumeState
-
         return [CheckpointGuard(), ResumeState()]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Add what prediction from the checkpoint alone needs (``checkpoint["pa_geo"]``: task, backbones and
         their weights fingerprints, graph recipe; :mod:`pa_geo.train.checkpoint_meta`)."""
-        from pa_geo.train.checkpoint_meta import META_KEY, checkpoint_metadata
-
         checkpoint[META_KEY] = checkpoint_metadata(self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from pa_geo.train.checkpoint_meta import META_KEY
-        from pa_geo.train.checkpoints import checkpoint_file
-
         self._checkpoint_meta = checkpoint.get(META_KEY)
         self._checkpoint_file = checkpoint_file(checkpoint)
 
     def checkpoint_meta(self, path: str = "checkpoint") -> dict[str, Any]:
         """The ``pa_geo`` block of the checkpoint this model was loaded from (one-line error when absent)."""
-        from pa_geo.train.checkpoint_meta import read_metadata
-
         return read_metadata({"pa_geo": getattr(self, "_checkpoint_meta", None)}, path)
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """``nn.Module.load_state_dict`` after checking that the weights fit this model: a checkpoint of another
         head / encoder size is one line naming the parameter and both shapes (``CheckpointError``)."""
-        from pa_geo.train.checkpoints import check_state_dict
-
         check_state_dict(self, state_dict, strict, getattr(self, "_checkpoint_file", None))
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
@@ -277,8 +270,6 @@ class PaGeoModule(pl.LightningModule):
         """Lightning's ``load_from_checkpoint`` on a checked file: a missing, empty, truncated, damaged or foreign
         file, or weights that do not fit the model, are one ``CheckpointError`` line. Built by the CLI, the
         checkpoint's hyper-parameters rebuild the model with no other argument."""
-        from pa_geo.train.checkpoints import load_checkpoint, loading
-
         if isinstance(checkpoint_path, (str, os.PathLike)):
             saved = load_checkpoint(checkpoint_path).get("hyper_parameters") or {}
             missing = [k for k in ("encoder", "head") if k not in saved and k not in kwargs]
@@ -292,8 +283,6 @@ class PaGeoModule(pl.LightningModule):
             return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict, **kwargs)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from pa_geo.train.optim import adamw_warmup_cosine
-
         total = int(self.trainer.estimated_stepping_batches)
         warmup = self.warmup_steps if self.warmup_steps >= 1 else self.warmup_steps * total
         opt, sched = adamw_warmup_cosine(self.parameters(), self.lr, self.weight_decay, total, int(warmup),

@@ -1,5 +1,7 @@
-"""``predict`` output: ``predictions.csv``, rows from the task kind (``TaskKind.prediction_frame``: one per protein,
-per residue or per residue pair), written atomically; under DDP rank 0 merges the ranks' parts."""
+"""``predict`` output: one CSV of the task kind's rows (``TaskKind.prediction_frame``: one per protein, per residue or
+per residue pair), shaped by the data module (``PaGeoDataModule.prediction_rows``: input order and residue columns
+for input files), written atomically; under DDP rank 0 merges the ranks' parts. The one writer of both ``pa-geo
+predict --config`` and ``pa-geo predict --ckpt_path --input``."""
 from __future__ import annotations
 
 import os
@@ -28,21 +30,24 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
 
 
 class PredictionCSVWriter(BasePredictionWriter):
-    """Write ``<output_dir>/predictions.csv`` at the end of ``predict``.
-
-    ``output_dir`` None = the trainer's log directory (else its ``default_root_dir``). Under DDP every rank writes
-    its part and rank 0 merges them (rows in rank order; Lightning's predict sampler does not repeat examples).
+    """Write the predictions at the end of ``predict``: to ``output`` (a CSV file), else to
+    ``<output_dir>/predictions.csv``; ``output_dir`` None = the trainer's log directory (else its
+    ``default_root_dir``). Under DDP every rank writes its part and rank 0 merges them (rows in rank order;
+    Lightning's predict sampler does not repeat examples). :attr:`rows` is the number of rows written.
     """
 
-    def __init__(self, output_dir: str | None = None) -> None:
+    def __init__(self, output_dir: str | None = None, output: str | None = None) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
+        self.output = output
+        self.rows = 0
         self._frames: list[pd.DataFrame] = []
 
-    def _dir(self, trainer: pl.Trainer) -> Path:
-        if self.output_dir is not None:
-            return Path(self.output_dir)
-        return Path(trainer.log_dir or trainer.default_root_dir)
+    def path(self, trainer: pl.Trainer) -> Path:
+        """Where the CSV goes."""
+        if self.output is not None:
+            return Path(self.output)
+        return Path(self.output_dir or trainer.log_dir or trainer.default_root_dir) / FILENAME
 
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._frames = []
@@ -53,19 +58,24 @@ class PredictionCSVWriter(BasePredictionWriter):
         self._frames.append(pl_module.prediction_frame(batch, prediction))
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        out_dir = self._dir(trainer)
+        path = self.path(trainer)
         frame = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame({"id": []})
         self._frames = []
+        rows = getattr(trainer.datamodule, "prediction_rows", None)
         if trainer.world_size == 1:
-            write_csv_atomic(frame, out_dir / FILENAME)
+            frame = rows(frame) if rows is not None else frame
+            write_csv_atomic(frame, path)
+            self.rows = len(frame)
             return
-        part = out_dir / f"{FILENAME}.rank{trainer.global_rank}"
+        part = path.with_name(f"{path.name}.rank{trainer.global_rank}")
         write_csv_atomic(frame, part)
         trainer.strategy.barrier("prediction_parts")
         if trainer.is_global_zero:
-            parts = [out_dir / f"{FILENAME}.rank{r}" for r in range(trainer.world_size)]
+            parts = [path.with_name(f"{path.name}.rank{r}") for r in range(trainer.world_size)]
             merged = pd.concat([pd.read_csv(p, dtype={"id": str}) for p in parts], ignore_index=True)
-            write_csv_atomic(merged, out_dir / FILENAME)
+            merged = rows(merged) if rows is not None else merged
+            write_csv_atomic(merged, path)
+            self.rows = len(merged)
             for p in parts:
                 p.unlink(missing_ok=True)
         trainer.strategy.barrier("prediction_merged")
@@ -73,4 +83,4 @@ class PredictionCSVWriter(BasePredictionWriter):
     @property
     def path_hint(self) -> str:
         """Where the CSV goes (for messages)."""
-        return str(Path(self.output_dir or "<log dir>") / FILENAME)
+        return str(Path(self.output or Path(self.output_dir or "<log dir>") / FILENAME))

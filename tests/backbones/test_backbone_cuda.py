@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from pa_geo.backbones import get_backbone
-from pa_geo.testing.esm_models import make_tiny_esm2, make_tiny_esm_if1
-from pa_geo.testing.hf_models import make_tiny_prot_t5
-from pa_geo.testing.proteins import structuredb_chains
+from tests.helpers.esm_models import make_tiny_esm2, make_tiny_esm_if1
+from tests.helpers.hf_models import make_tiny_prot_t5
+from tests.helpers.proteins import structuredb_chains
 
 pytestmark = pytest.mark.cuda
 

@@ -11,9 +11,9 @@ import torch
 
 from pa_geo.backbones.esm_fast import esm_representations, supports_fast_forward
 from pa_geo.backbones.esm_if1_fast import if1_encoder_forward, supports_fast_gvp
-from pa_geo.testing.esm_models import (full_esm1b, full_esm2_650m, full_esm_if1, make_tiny_esm1b, make_tiny_esm2,
+from tests.helpers.esm_models import (full_esm1b, full_esm2_650m, full_esm_if1, make_tiny_esm1b, make_tiny_esm2,
                                        make_tiny_esm_if1)
-from pa_geo.testing.proteins import structuredb_chains
+from tests.helpers.proteins import structuredb_chains
 
 ATOL = 1e-4
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from pa_geo.backbones import get_backbone
-from pa_geo.testing.esm_models import make_tiny_esm_if1
-from pa_geo.testing.proteins import read_test_structure, structuredb_chains
+from tests.helpers.esm_models import make_tiny_esm_if1
+from tests.helpers.proteins import read_test_structure, structuredb_chains
 
 pytest.importorskip("torch_scatter")
 ATOL = 1e-5

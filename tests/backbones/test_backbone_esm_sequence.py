@@ -8,8 +8,8 @@ import torch
 from pa_geo.backbones import get_backbone
 from pa_geo.errors import BackboneUnavailable, ConfigError
 from pa_geo.io.protein import Protein
-from pa_geo.testing.esm_models import make_tiny_esm1b, make_tiny_esm2
-from pa_geo.testing.proteins import structuredb_chains
+from tests.helpers.esm_models import make_tiny_esm1b, make_tiny_esm2
+from tests.helpers.proteins import structuredb_chains
 
 ATOL = 1e-5
 

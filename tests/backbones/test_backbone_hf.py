@@ -10,9 +10,9 @@ import torch
 from pa_geo.backbones import get_backbone
 from pa_geo.errors import BackboneUnavailable, ConfigError
 from pa_geo.io.protein import Protein
-from pa_geo.testing.esm_models import make_tiny_esm2
-from pa_geo.testing.hf_models import make_tiny_ankh, make_tiny_hf_esm, make_tiny_prot_t5, make_tiny_protbert
-from pa_geo.testing.proteins import structuredb_chains
+from tests.helpers.esm_models import make_tiny_esm2
+from tests.helpers.hf_models import make_tiny_ankh, make_tiny_hf_esm, make_tiny_prot_t5, make_tiny_protbert
+from tests.helpers.proteins import structuredb_chains
 
 MAKERS = {"esm": make_tiny_hf_esm, "protbert": make_tiny_protbert, "prot_t5": make_tiny_prot_t5,
           "ankh": make_tiny_ankh}

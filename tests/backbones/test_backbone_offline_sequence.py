@@ -10,7 +10,7 @@ import torch
 
 from pa_geo.backbones import get_backbone
 from pa_geo.io.protein import Protein
-from pa_geo.testing import TEST_DATA as DATA
+from tests.helpers import TEST_DATA as DATA
 
 
 

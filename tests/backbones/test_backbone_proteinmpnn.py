@@ -8,8 +8,8 @@ import torch
 from pa_geo.backbones import get_backbone
 from pa_geo.backbones.proteinmpnn import mpnn_residue_index
 from pa_geo.io.protein import Protein
-from pa_geo.testing.proteinmpnn_reference import max_diff_to_original
-from pa_geo.testing.proteins import read_test_structure, structuredb_chains
+from tests.helpers.proteinmpnn_reference import max_diff_to_original
+from tests.helpers.proteins import read_test_structure, structuredb_chains
 
 
 @pytest.fixture(scope="module")

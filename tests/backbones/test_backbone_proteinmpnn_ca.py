@@ -11,8 +11,8 @@ from pa_geo.backbones import get_backbone
 from pa_geo.errors import ConfigError
 from pa_geo.graphs.schema import embedding_field
 from pa_geo.io.protein import Protein
-from pa_geo.testing.proteinmpnn_reference import max_diff_to_original
-from pa_geo.testing.proteins import structuredb_chains
+from tests.helpers.proteinmpnn_reference import max_diff_to_original
+from tests.helpers.proteins import structuredb_chains
 
 
 @pytest.fixture(scope="module")

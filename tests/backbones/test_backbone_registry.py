@@ -11,7 +11,7 @@ from pa_geo.backbones import available_backbones, get_backbone, resolve_layers
 from pa_geo.backbones.windows import blend_windows, plan_windows, window_weights
 from pa_geo.errors import ConfigError, StructureError
 from pa_geo.io.protein import AMINO_ACIDS, Protein
-from pa_geo.testing.proteins import structuredb_chains
+from tests.helpers.proteins import structuredb_chains
 
 
 def test_registry_lists_every_backbone_and_rejects_unknown():

@@ -12,8 +12,8 @@ from pa_geo.datasets.embedded import AttachEmbeddings, EmbeddingSource, attach_e
 from pa_geo.errors import CacheError
 from pa_geo.graphs.schema import embedding_field
 from pa_geo.tasks.kinds.data import PairData, ResidueData
-from pa_geo.testing.backbones import SlowBackbone
-from pa_geo.testing.proteins import random_proteins
+from tests.helpers.backbones import SlowBackbone
+from tests.helpers.proteins import random_proteins
 
 
 @pytest.fixture()

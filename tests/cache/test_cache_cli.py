@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-import pa_geo.testing.backbones  # noqa: F401  - registers the _test_slow backbone
+import tests.helpers.backbones  # noqa: F401  - registers the _test_slow backbone
 from pa_geo.cache import embed_cli
 from pa_geo.cache.store import EmbeddingStore
 from pa_geo.errors import ConfigError
@@ -88,7 +88,7 @@ def test_embed_hf_backbone_from_a_local_directory(tmp_path, capsys):
     from pa_geo.cache.keys import protein_keys
     from pa_geo.cache.store import decode_entry
     from pa_geo.io import read_fasta
-    from pa_geo.testing.hf_models import make_tiny_prot_t5
+    from tests.helpers.hf_models import make_tiny_prot_t5
 
     model = make_tiny_prot_t5(tmp_path / "prot_t5")
     fasta = tmp_path / "in.fasta"

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from pa_geo.cache.store import EmbeddingStore, decode_entry
-from pa_geo.testing.backbones import SlowBackbone
-from pa_geo.testing.esm_models import make_tiny_esm2
-from pa_geo.testing.proteins import random_proteins
+from tests.helpers.backbones import SlowBackbone
+from tests.helpers.esm_models import make_tiny_esm2
+from tests.helpers.proteins import random_proteins
 
 REPO = Path(__file__).resolve().parents[2]
 

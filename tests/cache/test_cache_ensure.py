@@ -5,11 +5,11 @@ import logging
 
 import pytest
 
-from pa_geo.cache.ensure import SourceConfig, build_backbones, drop_structure_sources, embed_missing
+from pa_geo.cache.ensure import SourceConfig, build_backbones, embed_missing, keep_levels
 from pa_geo.datasets.embedded import EmbeddingSource
 from pa_geo.errors import ConfigError, DatasetError
-from pa_geo.testing.backbones import LOG_ENV
-from pa_geo.testing.proteins import random_proteins, with_structure
+from tests.helpers.backbones import LOG_ENV
+from tests.helpers.proteins import random_proteins, with_structure
 
 SOURCES = [{"cache": None, "backbone": "_test_slow", "layers": [1]},
            {"cache": None, "backbone": "_test_slow_struct", "layers": [2]}]
@@ -47,20 +47,24 @@ def test_refused_proteins_are_logged_one_line_each(tmp_path, caplog):
     assert lines[0].startswith("refused p0 (_test_slow_struct): _test_slow_struct needs coordinates")
 
 
-def test_structure_level_dropped_without_structures(tmp_path, caplog):
+def test_structure_level_left_out_without_structures(tmp_path, caplog):
     given = sources(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="pa_geo.cache.ensure"):
-        kept, dropped = drop_structure_sources(given, where="labels.csv")
+    with caplog.at_level(logging.INFO, logger="pa_geo.cache.ensure"):
+        kept, dropped = keep_levels(given, ["sequence"], where="labels.csv has no structures")
     assert kept == given[:1] and [s.backbone for s in dropped] == ["_test_slow_struct"]
     (line,) = [r.getMessage() for r in caplog.records]
     assert line == ("labels.csv has no structures: leaving out the structure level (_test_slow_struct layer(s) 2); "
-                    "the model uses _test_slow alone")
+                    "the model uses _test_slow")
     with pytest.raises(ConfigError, match="every embedding source is structure-level"):
-        drop_structure_sources(given[1:])
+        keep_levels(given[1:], ["sequence"], where="x")
+    assert keep_levels(given, ["structure"], where="x")[0] == given[1:]
 
 
 def test_source_config_from_dicts_and_sources():
     assert SourceConfig.of({"cache": "c", "backbone": "near", "layers": 8}) == SourceConfig("c", "near", (8,))
     assert SourceConfig.of(EmbeddingSource("c", "near", [8])) == SourceConfig("c", "near", (8,))
+    hf = SourceConfig.of({"cache": "c", "backbone": "hf", "layers": [6], "options": {"model": "m"}})
+    assert hf.options == {"model": "m"} and hf.as_dict() == {"cache": "c", "backbone": "hf", "layers": [6],
+                                                             "options": {"model": "m"}}
     with pytest.raises(ConfigError, match="needs cache, backbone and layers"):
         SourceConfig.of({"backbone": "near"})

@@ -1,4 +1,4 @@
-"""The runner and attach with the real fair-esm backbones on tiny checkpoints (``pa_geo.testing.esm_models``)."""
+"""The runner and attach with the real fair-esm backbones on tiny checkpoints (``tests.helpers.esm_models``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +10,8 @@ from torch_geometric.data import Data
 from pa_geo.cache.runner import embed_proteins
 from pa_geo.cache.store import EmbeddingStore, decode_entry
 from pa_geo.datasets.embedded import EmbeddingSource, attach_embeddings
-from pa_geo.testing import esm_models
-from pa_geo.testing.proteins import random_proteins
+from tests.helpers import esm_models
+from tests.helpers.proteins import random_proteins
 
 esm_sequence = pytest.importorskip("pa_geo.backbones.esm_sequence")
 DATA = Path(__file__).parents[1] / "data"

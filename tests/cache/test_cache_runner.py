@@ -17,9 +17,9 @@ from pa_geo.cache.runner import embed_proteins, make_batches
 from pa_geo.cache.store import EmbeddingStore, decode_entry
 from pa_geo.errors import CacheError
 from pa_geo.io.protein import Protein
-from pa_geo.testing import subprocess_env
-from pa_geo.testing.backbones import LOG_ENV, SlowBackbone, SlowStructureBackbone, ToyEsmBackbone
-from pa_geo.testing.proteins import random_proteins, with_structure
+from tests.helpers import subprocess_env
+from tests.helpers.backbones import LOG_ENV, SlowBackbone, SlowStructureBackbone, ToyEsmBackbone
+from tests.helpers.proteins import random_proteins, with_structure
 
 
 def _entries(root: Path, name: str) -> dict[bytes, torch.Tensor]:
@@ -135,7 +135,7 @@ def test_two_shards_plus_merge_equal_one_run(tmp_path):
 
 def test_kill_9_mid_run_then_rerun_finishes_without_recomputing(tmp_path):
     cache, log = tmp_path / "cache", tmp_path / "log.txt"
-    job = [sys.executable, "-m", "pa_geo.testing.embed_job", str(cache), "24", "0.15"]
+    job = [sys.executable, "-m", "tests.helpers.embed_job", str(cache), "24", "0.15"]
     env = subprocess_env(**{LOG_ENV: str(log)})
     proc = subprocess.Popen(job, env=env, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 60

@@ -9,7 +9,7 @@ from pa_geo.cache.keys import content_digest, entry_key, protein_keys, shard_of
 from pa_geo.cache.store import CorruptEntry, EmbeddingStore, decode_entry, encode_entry
 from pa_geo.errors import CacheError
 from pa_geo.io.protein import Protein
-from pa_geo.testing.proteins import random_proteins, with_structure
+from tests.helpers.proteins import random_proteins, with_structure
 
 
 def test_encode_decode_fp16_fp32():

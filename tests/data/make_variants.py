@@ -1,7 +1,7 @@
 """How the edited test structures in tests/data were made from real records (run once; kept for provenance).
 
-Sources (all real): ``/work/shared/data/pdb_dssp/2cviA.pdb.gz`` (PDB 2CVI chain A, from the MDAnalysis test
-suite) and the ATOM3D-format LMDB ``/work/shared/data/atom3d_legacy/pdb_generic`` (PDB 2HHB and 3MHT atom frames).
+Sources (all real): ``shared/data/pdb_dssp/2cviA.pdb.gz`` (PDB 2CVI chain A, from the MDAnalysis test
+suite) and the ATOM3D-format LMDB ``shared/data/atom3d_legacy/pdb_generic`` (PDB 2HHB and 3MHT atom frames).
 The variants other than altloc/segid are stored gzipped. Each variant changes only what its name says,
 so a test can compare it with the unedited chain:
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import lmdb
 
 HERE = Path(__file__).parent
-SHARED = Path("/work/shared/data")
+SHARED = HERE.resolve().parents[2] / "shared" / "data"  # the shared data folder next to the checkout
 PLAIN = {"2cviA_altloc.pdb", "2cviA_segid.pdb"}
 
 

@@ -11,15 +11,16 @@ from torch.utils.data import DataLoader
 
 from pa_geo.datasets.example_store import (ExampleStore, StoredDataset, build_store, decode_example, encode_example,
                                            files_fingerprint)
-from pa_geo.datasets.structuredb import DEFAULT_PATH, load_structuredb
+from pa_geo.formats.structuredb import load_structuredb
 from pa_geo.errors import DatasetError
 from pa_geo.graphs import residue_graph
 from pa_geo.tasks.kinds.data import PairData, ResidueData
+from tests.helpers import STRUCTUREDB
 
 
 @pytest.fixture(scope="module")
 def graphs() -> list:
-    return [residue_graph(r.protein, radius=8.0) for r in load_structuredb(DEFAULT_PATH, max_chains=6)]
+    return [residue_graph(r.protein, radius=8.0) for r in load_structuredb(STRUCTUREDB, max_chains=6)]
 
 
 def _example(g, i: int) -> ResidueData:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pa_geo.datasets.solubility import load_solubility
-from pa_geo.datasets.splits import (pdb_id_groups, sequence_similarity_groups, split_by_group, split_solubility,
-                                    split_structuredb)
-from pa_geo.datasets.structuredb import load_structuredb
+from pa_geo.demo.solubility import load_solubility
+from pa_geo.datasets.splits import pdb_id_groups, sequence_similarity_groups, split_by_group
+from pa_geo.demo.data import split_solubility, split_structuredb
+from pa_geo.formats.structuredb import load_structuredb
 from pa_geo.errors import ConfigError
+from tests.helpers import STRUCTUREDB
 
 
 def _check_partition(splits, n, groups):
@@ -46,7 +47,7 @@ def test_split_by_group_rejects_bad_arguments():
 
 
 def test_structuredb_split_by_pdb_entry():
-    ids = [r.protein.id for r in load_structuredb()]
+    ids = [r.protein.id for r in load_structuredb(STRUCTUREDB)]
     # the shipped subset has one chain per entry: add sibling chains of real entries to exercise grouping
     ids = ids + [i.split("_")[0] + "_Z" for i in ids[:50]]
     groups = pdb_id_groups(ids)

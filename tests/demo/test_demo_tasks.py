@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import pa_geo.demo  # noqa: F401 - registers the demo tasks
-from pa_geo.datasets.structuredb import load_structuredb
+from pa_geo.formats.structuredb import load_structuredb
 from pa_geo.demo.tasks import SS8_CLASSES, ca_trace, dssp8_labels
 from pa_geo.errors import DatasetError
 from pa_geo.tasks import get_task

@@ -41,7 +41,7 @@ def sdb_proteins() -> list[Protein]:
 @pytest.fixture(scope="session")
 def legacy_items() -> dict[str, dict]:
     """Items of the real legacy-pandas ATOM3D LMDB (10 PDB structures, incl. 2HHB with hemes and waters)."""
-    from pa_geo.datasets.atom3d import Atom3DLMDB
+    from pa_geo.formats.atom3d import Atom3DLMDB
 
     ds = Atom3DLMDB(DATA / "atom3d" / "legacy_pdb_generic")
     return {ds[i]["id"]: ds[i] for i in range(len(ds))}

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from pa_geo.datasets.atom3d_frames import frame_to_protein
+from pa_geo.formats.atom3d_frames import frame_to_protein
 from pa_geo.graphs import ATOM_NAMES, ELEMENTS, AtomGraph, atom_graph
 
 pytest.importorskip("torch_cluster")

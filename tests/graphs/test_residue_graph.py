@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from pa_geo.datasets.atom3d_frames import frame_to_protein
+from pa_geo.formats.atom3d_frames import frame_to_protein
 from pa_geo.errors import ConfigError
 from pa_geo.graphs import EDGE_ATTR_LAYOUT, EDGE_DIM, edge_attr_layout, residue_graph
 from pa_geo.io.protein import Protein

@@ -94,7 +94,7 @@ def _lmdb_copy(tmp_path: Path) -> Path | None:
 
 
 def test_atom3d_lmdb_directory(main, tmp_path, capsys):
-    pytest.importorskip("pa_geo.datasets.atom3d")
+    pytest.importorskip("pa_geo.formats.atom3d")
     lmdb_dir = _lmdb_copy(tmp_path)
     if lmdb_dir is None:
         pytest.skip("no ATOM3D LMDB test data")

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from pa_geo.testing.structure_fuzz import KINDS, SEEDS, load_seeds, run
+from tests.helpers.structure_fuzz import KINDS, SEEDS, load_seeds, run
 
 
 

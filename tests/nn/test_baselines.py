@@ -8,7 +8,7 @@ from torch_geometric.data import Batch, Data
 from pa_geo.errors import ConfigError
 from pa_geo.nn.adapter import ProteinAdapter
 from pa_geo.nn.cross_attention import NodeSetCrossAttention, ResidueCrossAttention
-from pa_geo.nn.baselines import AdapterWithoutCrossAttention, MeanEmbeddingEncoder, ScalarMix
+from pa_geo.nn.baselines import MeanEmbeddingEncoder, ScalarMix, SummedLevelsTransformer
 
 LEVELS = {"emb_esm1b_33": 12, "emb_esm_if1_3": 6}
 
@@ -63,9 +63,9 @@ def test_scalar_mix_equals_weighted_sum_and_learns_its_weights():
     assert proj.out_dim == 5 and proj([torch.randn(3, 4), torch.randn(3, 8)]).shape == (3, 5)
 
 
-def test_adapter_without_cross_attention_sums_projected_levels_before_self_attention():
+def test_summed_levels_transformer_sums_projected_levels_before_self_attention():
     torch.manual_seed(0)
-    model = AdapterWithoutCrossAttention(LEVELS, d_model=8, n_heads=2).eval()
+    model = SummedLevelsTransformer(LEVELS, d_model=8, n_heads=2).eval()
     assert isinstance(model, ProteinAdapter) and model.fusion_first
     assert not any(isinstance(m, (NodeSetCrossAttention, ResidueCrossAttention)) for m in model.modules())
     assert len(model.blocks[0].attn) == 1  # one stream after the sum

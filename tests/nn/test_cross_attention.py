@@ -13,7 +13,7 @@ from pa_geo.nn import varlen as V
 from pa_geo.nn.adapter import ProteinAdapter
 from pa_geo.nn.attention import graph_context
 from pa_geo.nn.cross_attention import NodeSetCrossAttention, ResidueCrossAttention
-from pa_geo.testing.nn_graphs import residue_batch, residue_graph
+from tests.helpers.nn_graphs import residue_batch, residue_graph
 
 LEVELS = {"emb_near_8": 24, "emb_proteinmpnn_3": 16}  # two levels, as every shipped multi-level config
 H = 4

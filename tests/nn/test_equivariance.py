@@ -9,7 +9,7 @@ from torch_geometric.data import Batch
 from pa_geo.errors import ConfigError
 from pa_geo.nn.equivariant_conv import EquivariantConv
 from pa_geo.nn.predictor import MultiScalePredictor
-from pa_geo.testing.nn_graphs import residue_batch, residue_graph
+from tests.helpers.nn_graphs import residue_batch, residue_graph
 
 D = 24
 

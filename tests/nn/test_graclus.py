@@ -8,7 +8,7 @@ from torch_geometric.data import Batch
 
 from pa_geo.nn.pooling import get_pooling
 from pa_geo.nn.pooling.graclus import greedy_matching
-from pa_geo.testing.nn_graphs import atom_graph, residue_batch
+from tests.helpers.nn_graphs import atom_graph, residue_batch
 
 torch_cluster = pytest.importorskip("torch_cluster")
 D = 16

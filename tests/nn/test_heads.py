@@ -11,7 +11,7 @@ from pa_geo.nn.heads import (ContactHead, GraphHead, LigandHead, MutationHead, N
                              contact_pairs)
 from pa_geo.nn.outputs import EncoderOutput
 from pa_geo.nn.predictor import MultiScalePredictor
-from pa_geo.testing.nn_graphs import atom_graph, residue_batch
+from tests.helpers.nn_graphs import atom_graph, residue_batch
 
 D = 32
 

@@ -10,7 +10,7 @@ from torch_geometric.utils import scatter
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.pooling import PoolOutput, available_poolings, get_pooling
-from pa_geo.testing.nn_graphs import atom_graph, residue_batch, residue_graph
+from tests.helpers.nn_graphs import atom_graph, residue_batch, residue_graph
 
 ALL = ["asap", "edge", "graclus", "none", "sag", "topk", "voxel"]
 SELECTION = ["topk", "sag", "asap"]

@@ -10,7 +10,7 @@ from pa_geo.nn.convs import available_convs, get_conv
 from pa_geo.nn.outputs import EncoderOutput
 from pa_geo.nn.pooling import available_poolings
 from pa_geo.nn.predictor import MultiScalePredictor
-from pa_geo.testing.nn_graphs import atom_graph, residue_batch, residue_graph
+from tests.helpers.nn_graphs import atom_graph, residue_batch, residue_graph
 
 D, H = 32, 32
 CONVS = ["e3nn", "gat", "gatv2", "gcn", "gin", "graphconv", "sage", "transformer"]

@@ -5,7 +5,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from pa_geo.nn import AdapterEncoder, MultiScalePredictor, ProteinAdapter, profiling
-from pa_geo.testing.nn_graphs import residue_batch
+from tests.helpers.nn_graphs import residue_batch
 
 LEVELS = {"emb_near_8": 12, "emb_proteinmpnn_3": 8}
 STAGES = ["adapter.self_attention", "adapter.cross_attention", "adapter.ffn", "predictor.scale0.conv",

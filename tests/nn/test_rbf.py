@@ -7,7 +7,7 @@ import torch
 from pa_geo.graphs.features import rbf
 from pa_geo.nn import equivariant_conv, predictor
 from pa_geo.nn.predictor import MultiScalePredictor
-from pa_geo.testing.nn_graphs import chains, residue_batch
+from tests.helpers.nn_graphs import chains, residue_batch
 
 
 def first_version_rbf(distance: torch.Tensor, d_max: float, num_rbf: int) -> torch.Tensor:

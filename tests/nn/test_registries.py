@@ -8,7 +8,7 @@ from pa_geo.errors import ConfigError
 from pa_geo.nn.convs import CONVS, available_convs, get_conv, register_conv
 from pa_geo.nn.pooling import available_poolings, get_pooling, register_pooling
 from pa_geo.nn.pooling.base import GraphPooling
-from pa_geo.nn.pooling.registry import POOLINGS
+from pa_geo.nn.pooling.base import POOLINGS
 from pa_geo.nn.pooling.topk import TopKPool
 from pa_geo.registry import Registry
 

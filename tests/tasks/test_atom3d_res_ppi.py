@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from Bio.Data.PDBData import protein_letters_3to1
 from scipy.spatial.distance import cdist
 
-from pa_geo.testing.atom3d import RES_CLASS, RES_RADIUS, legacy_frames, res_item, write_atom3d_lmdb
-from pa_geo.datasets.atom3d_ppi import sample_ppi_pairs
-from pa_geo.datasets.atom3d_tasks import RES_CLASSES
+from tests.helpers.atom3d import RES_CLASS, RES_RADIUS, legacy_frames, res_item, write_atom3d_lmdb
+from pa_geo.formats.atom3d_ppi import sample_ppi_pairs
+from pa_geo.formats.atom3d_tasks import RES_CLASSES
 from pa_geo.errors import DatasetError
 from pa_geo.tasks import get_task
+from pa_geo.io.structure import one_letter
 
 PICKS = [("A", 130), ("A", 150), ("A", 152), ("A", 200)]  # 1AHS chain A residues (GLY, ...)
 
@@ -49,7 +49,7 @@ def test_res_one_record_per_environment(tmp_path: Path, frames) -> None:
         chain, number, name = row.subunit.split("_")
         number = int(number)
         assert rec.id == f"1ahsA/{chain}_{number}" and name not in rec.id  # the id does not give the answer away
-        assert rec.label == RES_CLASS[name] and RES_CLASSES[rec.label] == protein_letters_3to1[name]
+        assert rec.label == RES_CLASS[name] and RES_CLASSES[rec.label] == one_letter(name)
         (p,) = rec.proteins
         c = rec.extra["center_index"]
         assert p.residue_numbers[c] == number and p.chain_ids[c] == chain and p.sequence[c] == "X"

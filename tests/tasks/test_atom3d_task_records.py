@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
 
-from pa_geo.testing.atom3d import legacy_frames, write_atom3d_lmdb
-from pa_geo.datasets.atom3d_loader import Atom3DRecords
-from pa_geo.datasets.atom3d_tasks import parse_mutation
+from tests.helpers.atom3d import legacy_frames, write_atom3d_lmdb
+from pa_geo.formats.atom3d_loader import Atom3DRecords
+from pa_geo.formats.atom3d_tasks import parse_mutation
 from pa_geo.errors import DatasetError
 from pa_geo.tasks import get_task
 

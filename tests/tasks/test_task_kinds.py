@@ -10,21 +10,22 @@ import torch
 from torch_geometric.data import Batch
 
 from pa_geo.datasets.records import TaskRecord
-from pa_geo.datasets.structuredb import DEFAULT_PATH, load_structuredb
+from pa_geo.formats.structuredb import load_structuredb
 from pa_geo.errors import ConfigError, DatasetError
 from pa_geo.nn.baselines import MeanEmbeddingEncoder
 from pa_geo.nn.heads import ContactHead, GraphHead, NodeHead
 from pa_geo.tasks.kinds import get_kind
-from pa_geo.datasets.atom3d_ppi import sample_ppi_pairs
+from pa_geo.formats.atom3d_ppi import sample_ppi_pairs
 from pa_geo.tasks.spec import TaskSpec
-from pa_geo.train.graphs import GraphBuilder
+from pa_geo.train.graph_builder import GraphBuilder
+from tests.helpers import STRUCTUREDB
 
 SPLITS = ["train", "valid", "test"]
 
 
 @functools.lru_cache(maxsize=1)
 def chains() -> list:
-    return [r for r in load_structuredb(DEFAULT_PATH, max_chains=60) if len(r.protein) <= 80][:4]
+    return [r for r in load_structuredb(STRUCTUREDB, max_chains=60) if len(r.protein) <= 80][:4]
 
 
 def spec(name: str, input_kind: str, level: str, label_type: str = "binary", n: int = 1, **options) -> TaskSpec:

@@ -12,7 +12,7 @@ from pa_geo.errors import ConfigError
 from pa_geo.tasks import available_tasks, build_metrics, get_task
 from pa_geo.tasks.custom_metrics import (ContactPrecisionAtL, PeerContactPrecisionAtL, PerTargetSpearman,
                                          ProteinCentricFmax)
-from pa_geo.tasks.metrics import metric_higher_is_better
+from pa_geo.tasks.metric_factories import metric_higher_is_better
 
 
 def _contact_batch():

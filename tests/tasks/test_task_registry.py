@@ -12,7 +12,7 @@ import pytest
 
 from pa_geo.errors import ConfigError
 from pa_geo.tasks import available_tasks, get_kind, get_task, register_task
-from pa_geo.tasks.registry import unregister_task
+from pa_geo.tasks import unregister_task
 from pa_geo.tasks.spec import TaskSpec
 
 PEER_SPLITS = {
@@ -84,12 +84,13 @@ def test_every_task_has_its_kind() -> None:
         register_task(dataclasses.replace(explicit, name="typo_kind", kind="protien"))
 
 
-def test_demo_tasks_register_only_with_the_demo() -> None:
-    code = ("import pa_geo.tasks as t; before = set(t.available_tasks()); import pa_geo.demo; "
-            "print(sorted(set(t.available_tasks()) - before))")
+def test_demo_tasks_come_from_the_entry_point_when_a_name_is_looked_up() -> None:
+    code = ("import sys; import pa_geo.tasks as t; loaded = 'pa_geo.demo' in sys.modules; "
+            "held = sorted(n for n in t.TASKS._items if n.startswith('demo_')); t.get_task('demo_ss8'); "
+            "print(loaded, held, sorted(n for n in t.available_tasks() if n.startswith('demo_')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "['demo_rsa', 'demo_solubility', 'demo_ss3', 'demo_ss8']"
+    assert out.stdout.strip().splitlines()[-1] == "False [] ['demo_rsa', 'demo_solubility', 'demo_ss3', 'demo_ss8']"
 
 
 def test_unknown_task_is_one_line_listing_names() -> None:

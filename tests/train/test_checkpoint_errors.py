@@ -15,7 +15,7 @@ import torch
 
 from pa_geo.cli import main
 from pa_geo.errors import CheckpointError
-from pa_geo.testing import training as tk
+from tests.helpers import training as tk
 from pa_geo.train.checkpoints import AtomicCheckpointIO, load_checkpoint, write_atomic
 from pa_geo.train.cli import build_cli
 from pa_geo.train.module import PaGeoModule

@@ -1,7 +1,7 @@
 """configs/custom/*.yaml: each template, on a table with and without structures, is built by the CLI exactly as
 ``pa-geo fit --config configs/custom/<t>.yaml --data.table <table>`` and trains one step (forward + backward).
 
-Embeddings are random vectors under the right keys (``pa_geo.testing.caches``): the real encoders run in the README
+Embeddings are random vectors under the right keys (``tests.helpers.caches``): the real encoders run in the README
 test; here the wiring is checked: task registered from the table, structure level dropped without structures, heads
 sized from the encoder, every weight reached by the gradient."""
 from __future__ import annotations
@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from pa_geo.graphs.schema import embedding_field
-from pa_geo.testing.caches import fill_random_cache
-from pa_geo.testing.tables import write_dssp_table
+from tests.helpers.caches import fill_random_cache
+from tests.helpers.tables import write_dssp_table
 from pa_geo.train.cli import build_cli
+from pa_geo.errors import ConfigError
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning")]
 CUSTOM = Path(__file__).resolve().parents[2] / "configs" / "custom"
@@ -28,7 +29,7 @@ def test_template_trains_one_step(template, structures, tmp_path, monkeypatch):
     level, kind = template.split("_")
     table = write_dssp_table(tmp_path / "my", n=8, level=level,
                              type="multiclass" if kind == "classification" else "regression", structures=structures)
-    cli = build_cli(["--config", str(CUSTOM / f"{template}.yaml"), "--data.table", str(table),
+    cli = build_cli(["--config", str(CUSTOM / f"{template}.yaml"), "--data.table.path", str(table),
                      "--data.num_workers", "0", "--trainer.accelerator", "cpu"], run=False)
     dm, model = cli.datamodule, cli.model
     spec = dm.specs["table"]
@@ -56,9 +57,7 @@ def test_template_trains_one_step(template, structures, tmp_path, monkeypatch):
 
 
 def test_template_without_a_table_says_what_to_give(tmp_path, monkeypatch):
-    from pa_geo.errors import ConfigError
-
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"data.level and data.type describe a label table, but data.table is not "
-                                          r"set: give --data.table"):
+    with pytest.raises(ConfigError, match=r"data.table describes a residue-level multiclass table, but "
+                                          r"data.table.path is not set: give --data.table.path"):
         build_cli(["--config", str(CUSTOM / "residue_classification.yaml")], run=False)

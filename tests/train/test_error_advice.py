@@ -24,9 +24,9 @@ from pa_geo.cache.keys import content_digest, entry_key
 from pa_geo.cache.runner import embed_proteins
 from pa_geo.cache.store import EmbeddingStore, store_dirname
 from pa_geo.cli import main
-from pa_geo.testing import resume as rk
-from pa_geo.testing import subprocess_env
-from pa_geo.testing import training as tk
+from tests.helpers import resume as rk
+from tests.helpers import subprocess_env
+from tests.helpers import training as tk
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -268,7 +268,7 @@ def test_a_checkpoint_without_its_model_settings_predicts_with_its_config(work: 
 
 
 def test_the_embed_command_keeps_config_and_overrides_and_drops_the_subcommands_own_options() -> None:
-    from pa_geo.train.embed_config import embed_arguments, embed_command
+    from pa_geo.train.cli import embed_arguments, embed_command
 
     argv = ["predict", "--config", "a b.yaml", "--ckpt_path", "x.ckpt", "--return_predictions=false",
             "--data.embeddings", "[{cache: c, backbone: near, layers: [8]}]", "--ckpt_path=y.ckpt"]

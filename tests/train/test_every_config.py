@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import pa_geo.demo  # noqa: F401 - the demo configs name demo tasks
-from pa_geo.datasets.structuredb import DATA_DIR
 from pa_geo.graphs.schema import embedding_field
-from pa_geo.testing.caches import fill_random_cache
-from pa_geo.testing.formats import write_task_data
+from tests.helpers.caches import fill_random_cache
+from tests.helpers.formats import write_task_data
 from pa_geo.train.cli import build_cli
+from tests.helpers import DATA
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::FutureWarning")]
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -27,7 +26,9 @@ NEEDS_STRUCTURE = {"ablations/gvp.yaml", "ablations/esm_gvp.yaml"}
 CASES = [(t,) for t in TASKS] + [(e, a) for e in DEMO_EXPERIMENTS for a in ABLATIONS
                                   if not (e == "demo_solubility.yaml" and a in NEEDS_STRUCTURE)] + [
     ("fluorescence.yaml", "ablations/mlp_probe.yaml"),  # PEER's frozen ESM-1b probe
-]
+    ("res.yaml", "ablations/conv_e3nn.yaml"),  # the equivariant conv on atom graphs
+] + [(t, f"embeddings/{e.name}") for t in ("lba_30.yaml", "demo_solubility.yaml", "res.yaml")
+     for e in sorted((CONFIGS / "embeddings").glob("*.yaml")) if e.name != "hf.yaml"]
 
 
 def _args(case: tuple[str, ...]) -> list[str]:
@@ -55,7 +56,7 @@ def test_config_trains_one_step_on_its_data_format(case: tuple[str, ...], tmp_pa
     for task, root in dm.roots.items():
         if dm.specs[task].name.startswith("demo_"):
             if not root.exists():
-                os.symlink(DATA_DIR, root)
+                os.symlink(DATA, root)
         else:
             write_task_data(task, root)
     proteins = {p.id: p for p in dm.proteins()}

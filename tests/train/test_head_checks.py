@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pa_geo.cli import main
-from pa_geo.testing import training as tk
+from tests.helpers import training as tk
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -15,18 +15,16 @@ import torch
 from pa_geo.cli import main as pa_geo_main
 from pa_geo.errors import ConfigError
 from pa_geo.io import read_structure
-from pa_geo.tasks.registry import unregister_task
-from pa_geo.testing.tables import PDB_DSSP, write_dssp_table
+from pa_geo.tasks import TASKS
+from tests.helpers.tables import PDB_DSSP, write_dssp_table
 from pa_geo.train.cli import build_cli
 from pa_geo.train.module import PaGeoModule
-from pa_geo.train.predict_cli import predict_files
+from pa_geo.train.predict import predict_from_checkpoint
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning")]
 CUSTOM = Path(__file__).resolve().parents[2] / "configs" / "custom"
 ONEHOT = json.dumps([{"cache": ".cache/embeddings", "backbone": "onehot", "layers": [0]}])
-SMALL = ["--model.encoder.init_args.adapter.init_args.levels", json.dumps({"emb_onehot_0": 21}),
-         "--model.encoder.init_args.adapter.init_args.d_model", "32",
-         "--model.encoder.init_args.predictor.init_args.in_dim", "32",
+SMALL = ["--model.encoder.init_args.adapter.init_args.d_model", "32",
          "--model.encoder.init_args.predictor.init_args.hidden_dim", "32"]
 
 
@@ -35,7 +33,7 @@ def trained(tmp_path_factory):
     """``(work folder, best checkpoint)`` of a one-epoch fit of configs/custom/residue_classification.yaml."""
     work = tmp_path_factory.mktemp("fit")
     table = write_dssp_table(work / "my", n=8)
-    cli = build_cli(["--config", str(CUSTOM / "residue_classification.yaml"), "--data.table", str(table),
+    cli = build_cli(["--config", str(CUSTOM / "residue_classification.yaml"), "--data.table.path", str(table),
                      "--data.embeddings", ONEHOT, "--data.num_workers", "0", "--data.graph_cache",
                      str(work / "examples"), "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
                      "--trainer.default_root_dir", str(work / "runs"),
@@ -54,7 +52,7 @@ def trained(tmp_path_factory):
 
 def test_load_from_checkpoint_needs_no_other_argument(trained):
     work, ckpt = trained
-    unregister_task("table")  # a fresh process: the table task is not registered
+    assert "table" not in TASKS  # the table's task is handed to the model, never registered
     model = PaGeoModule.load_from_checkpoint(ckpt)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     assert model.state_dict().keys() == state.keys()
@@ -73,13 +71,13 @@ def test_predict_rows_per_residue_with_class_names(trained, tmp_path, monkeypatc
     new = PDB_DSSP / "1y1lA.pdb.gz"  # not in the table
     (tmp_path / "q.fasta").write_text(">query first record\nMKTAYIAKQRQISFVKSHF\n")
     out = tmp_path / "preds.csv"
-    summary = predict_files(ckpt, [new, tmp_path / "q.fasta"], out, progress=False)
+    summary = predict_from_checkpoint(ckpt, [new, tmp_path / "q.fasta"], out, progress=False)
     frame = pd.read_csv(out, keep_default_na=False)
     assert list(frame.columns) == ["id", "chain", "residue_number", "insertion_code", "residue", "prediction",
                                    "prob_-", "prob_E", "prob_H"]
     protein = read_structure(new)
     mine = frame[frame["id"] == "1y1lA"]
-    assert len(mine) == len(protein) and summary["rows"] == len(protein) + 19
+    assert len(mine) == len(protein) and summary.rows == len(protein) + 19
     assert mine["residue_number"].tolist() == protein.residue_numbers.tolist()
     assert "".join(mine["residue"]) == protein.sequence and set(mine["chain"]) == {"A"}
     assert set(frame["prediction"]) <= {"-", "E", "H"}
@@ -97,8 +95,8 @@ def test_predictions_follow_the_weights(trained, tmp_path, monkeypatch):
     checkpoint["state_dict"][head_bias] += torch.tensor([5.0, 0.0, 0.0])  # push every residue towards class '-'
     changed = tmp_path / "changed.ckpt"
     torch.save(checkpoint, changed)
-    predict_files(changed, [PDB_DSSP / "1y1lA.pdb.gz"], tmp_path / "a.csv", progress=False)
-    predict_files(ckpt, [PDB_DSSP / "1y1lA.pdb.gz"], tmp_path / "b.csv", progress=False)
+    predict_from_checkpoint(changed, [PDB_DSSP / "1y1lA.pdb.gz"], tmp_path / "a.csv", progress=False)
+    predict_from_checkpoint(ckpt, [PDB_DSSP / "1y1lA.pdb.gz"], tmp_path / "b.csv", progress=False)
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert (a["prob_-"] > b["prob_-"]).all() and (a["prediction"] == "-").all()
 
@@ -111,7 +109,7 @@ def test_refuses_other_backbone_weights(trained, tmp_path, monkeypatch):
     other = tmp_path / "other.ckpt"
     torch.save(checkpoint, other)
     with pytest.raises(ConfigError) as err:
-        predict_files(other, [PDB_DSSP / "1y1lA.pdb.gz"], tmp_path / "x.csv", progress=False)
+        predict_from_checkpoint(other, [PDB_DSSP / "1y1lA.pdb.gz"], tmp_path / "x.csv", progress=False)
     msg = str(err.value)
     assert "\n" not in msg and "trained on onehot weights 0123456789abcdef" in msg and "fingerprint" in msg
 
@@ -139,11 +137,11 @@ def test_fit_names_a_bad_row_in_one_line_or_skips_it(tmp_path, monkeypatch, caps
     lines[3] = lines[3].replace(str(PDB_DSSP), str(tmp_path / "gone"))  # row 3 (line 4): its file is missing
     table.write_text("\n".join(lines) + "\n")
     bad_id = lines[3].split(",")[0]
-    args = ["fit", "--config", str(CUSTOM / "residue_classification.yaml"), "--data.table", str(table),
+    args = ["fit", "--config", str(CUSTOM / "residue_classification.yaml"), "--data.table.path", str(table),
             "--data.embeddings", ONEHOT, "--data.num_workers", "0", "--trainer.max_epochs", "1",
             "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false", *SMALL]
     assert pa_geo_main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"pa-geo fit: error: {table} line 4 (id {bad_id}): ") and "no such file" in err
-    assert pa_geo_main(args + ["--data.skip_bad", "true"]) == 0
+    assert pa_geo_main(args + ["--data.table.skip_bad", "true"]) == 0
     assert f"line 4 (id {bad_id})" in capsys.readouterr().err  # skipped, counted and named in the log

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pa_geo.testing import resume as rk
-from pa_geo.testing import subprocess_env
-from pa_geo.testing import training as tk
+from tests.helpers import resume as rk
+from tests.helpers import subprocess_env
+from tests.helpers import training as tk
 from pa_geo.train.resume import rng_state, set_rng_state
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

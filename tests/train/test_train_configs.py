@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import pa_geo.demo  # noqa: F401 - the demo configs name demo tasks
 from pa_geo.errors import ConfigError
 from pa_geo.train.cli import build_cli
 from pa_geo.train.datamodule import PaGeoDataModule
@@ -43,17 +42,30 @@ def test_config_instantiates(config: Path, tmp_path: Path, monkeypatch: pytest.M
     spec = get_task(cli.datamodule.task)
     assert cli.model.task == cli.datamodule.task  # linked data.task -> model.task
     assert list(cli.model.specs) == cli.datamodule.task_names
-    monitors = [(cb.monitor, cb.mode) for cb in cli.trainer.checkpoint_callbacks]
-    assert monitors == [(f"val/{spec.primary_metric}", "max" if spec.higher_is_better else "min"), ("step", "max")]
-    assert [Path(cb.dirpath) for cb in cli.trainer.checkpoint_callbacks][1:] == [
-        Path(cli.trainer.checkpoint_callbacks[0].dirpath)]  # last.ckpt (every epoch) next to the best checkpoint
+    (checkpoint,) = cli.trainer.checkpoint_callbacks  # best.ckpt and last.ckpt (every epoch) from one callback
+    assert (checkpoint.monitor, checkpoint.mode) == (f"val/{spec.primary_metric}",
+                                                     "max" if spec.higher_is_better else "min")
+    assert (checkpoint.filename, checkpoint.save_last) == ("best", True)
     assert {type(lg).__name__ for lg in cli.trainer.loggers} == {"CSVLogger", "TensorBoardLogger"}
     run_dir = Path(cli.trainer.default_root_dir)
     assert run_dir.parts[-2] == "runs" and Path(cli.trainer.checkpoint_callbacks[0].dirpath) == tmp_path / run_dir / \
         "checkpoints"
     text = yaml.safe_load(config.read_text())
     assert "trainer" not in text or set(text["trainer"]) <= {"max_epochs", "default_root_dir"}  # shared blocks
-    assert "in_dim" not in str(text.get("model", {}).get("head")) and "out_dim" not in config.read_text()
+    # widths follow from data.embeddings and the encoder: no config states levels or input widths
+    assert not {"levels", "in_dim", "out_dim"} & _keys(text), config
+
+
+def _keys(value) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    return {k for v in value for k in _keys(v)} if isinstance(value, list) else set()
+
+
+def test_no_shipped_config_states_levels_or_input_widths() -> None:
+    stating = [p.relative_to(CONFIGS) for p in sorted(CONFIGS.rglob("*.yaml"))
+               if {"levels", "in_dim"} & _keys(yaml.safe_load(p.read_text()) or {})]
+    assert stating == []
 
 
 def _has_cross(module) -> bool:
@@ -66,6 +78,9 @@ ABLATION_CHECKS = {
     enc.predictor is None and cli.model.heads[cli.model.task].hidden_dim is None,
     "mlp_probe": lambda enc, ref, cli: type(enc.adapter).__name__ == "MeanEmbeddingEncoder" and enc.predictor is None
     and enc.adapter.mix is None and cli.model.heads[cli.model.task].hidden_dim == 128,
+    "conv_e3nn": lambda enc, ref, cli: all(c.name == "e3nn" and type(c.conv).__name__ == "EquivariantConv"
+                                           for c in enc.predictor.convs) and
+    type(enc.adapter) is type(ref.adapter),
     "scalar_mix": lambda enc, ref, cli: enc.adapter.mix is not None and enc.predictor is None,
     "summed_levels_transformer": lambda enc, ref, cli: enc.adapter.fusion_first and not _has_cross(enc.adapter) and
     len(enc.adapter.blocks) == len(ref.adapter.blocks) and enc.adapter.d_model == ref.adapter.d_model,
@@ -130,8 +145,8 @@ def test_extends_is_expanded_and_the_saved_config_stands_alone(tmp_path: Path) -
 
     args = expand_extends(["fit", "--config", str(CONFIGS / "multitask" / "demo_ss8_rsa.yaml"), "--x", "1"])
     names = [Path(a).relative_to(CONFIGS).as_posix() for a in args if a.endswith(".yaml")]
-    assert names == ["base/trainer.yaml", "base/model.yaml", "base/demo.yaml", "demo_ss8.yaml",
-                     "multitask/demo_ss8_rsa.yaml"] and args[0] == "fit" and args[-2:] == ["--x", "1"]
+    assert names == ["base/trainer.yaml", "embeddings/esm.yaml", "base/model.yaml", "embeddings/offline_ca.yaml",
+                     "base/demo.yaml", "demo_ss8.yaml", "multitask/demo_ss8_rsa.yaml"] and args[0] == "fit" and args[-2:] == ["--x", "1"]
     loop = tmp_path / "loop.yaml"
     loop.write_text("extends: loop.yaml\n")
     with pytest.raises(ConfigError, match="loops back"):

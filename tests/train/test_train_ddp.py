@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pa_geo.testing import subprocess_env
-from pa_geo.testing import training as tk
+from tests.helpers import subprocess_env
+from tests.helpers import training as tk
 
 
 def test_ddp_two_ranks_end_with_identical_weights(tmp_path: Path) -> None:
     cache = tk.fill_cache(tmp_path / "cache")
-    proc = subprocess.run([sys.executable, "-m", "pa_geo.testing.ddp_job", str(tmp_path), str(cache)], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "tests.helpers.ddp_job", str(tmp_path), str(cache)], cwd=tmp_path,
                           env=subprocess_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]

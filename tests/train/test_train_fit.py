@@ -3,6 +3,7 @@ one-line CLI errors."""
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from pa_geo.cli import main
-from pa_geo.testing import training as tk
+from tests.helpers import training as tk
 from pa_geo.train.cli import build_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -57,7 +58,7 @@ def _ckpt_cfg(work: Path, name: str, **kw) -> dict:
                        "mode": "max"}},
         {"class_path": "pa_geo.train.predictions.PredictionCSVWriter",
          "init_args": {"output_dir": str(work / name / "pred")}},
-        {"class_path": "pa_geo.testing.training.StartStep", "init_args": {"path": str(work / name / "start.txt")}},
+        {"class_path": "tests.helpers.training.StartStep", "init_args": {"path": str(work / name / "start.txt")}},
     ]
     return cfg
 
@@ -184,3 +185,39 @@ def test_example_stores_are_built_once_and_reused(work: Path) -> None:
                             graph_cache=str(work / "stores"))
     other.prepare_data()  # new graph settings: a new store beside the old one
     assert len(list((work / "stores" / "ttest_ss3" / "train").iterdir())) == 2
+
+
+def test_one_checkpoint_callback_writes_best_and_every_epochs_last(work: Path) -> None:
+    cfg = tk.config(work / "bestlast", enable_checkpointing=True, max_epochs=3)
+    cfg["data"]["embeddings"][0]["cache"] = str(work / "cache")
+    cfg["trainer"]["callbacks"] = [{"class_path": "pa_geo.train.best_and_last.BestAndLastCheckpoint",
+                                    "init_args": {"dirpath": str(work / "bestlast" / "ckpt"), "monitor": None}}]
+    cli = build_cli(_args(cfg, work / "bestlast.yaml"), run=False)
+    (ckpt,) = cli.trainer.checkpoint_callbacks
+    assert (ckpt.monitor, ckpt.mode) == ("val/accuracy", "max")  # the task's primary metric, filled by the CLI
+    cli.trainer.fit(cli.model, cli.datamodule)
+    assert sorted(p.name for p in (work / "bestlast" / "ckpt").iterdir()) == ["best.ckpt", "last.ckpt"]
+    last = torch.load(work / "bestlast" / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)
+    best = torch.load(work / "bestlast" / "ckpt" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 2 and best["epoch"] == ckpt.best_epoch <= 2  # last.ckpt: the latest epoch, improved or not
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli.trainer.test(cli.model, cli.datamodule, ckpt_path="best", verbose=False)
+    assert not [w for w in caught if "multiple `ModelCheckpoint`" in str(w.message)]
+
+
+def test_predict_files_from_a_config_in_input_order_with_residue_columns(work: Path, tmp_path: Path) -> None:
+    from tests.helpers.tables import PDB_DSSP
+
+    cfg = tk.config(work / "inputs")
+    cfg["data"]["embeddings"][0]["cache"] = str(work / "inputs_cache")
+    files = [PDB_DSSP / "1y1lA.pdb.gz", PDB_DSSP / "3ieyB.pdb.gz"]
+    cfg["data"]["predict_inputs"] = [str(f) for f in files]
+    cfg["data"]["embed_missing"] = True
+    cfg["trainer"]["callbacks"] = [{"class_path": "pa_geo.train.predictions.PredictionCSVWriter",
+                                    "init_args": {"output_dir": str(tmp_path)}}]
+    assert main(["predict", *_args(cfg, work / "inputs.yaml")]) == 0
+    frame = pd.read_csv(tmp_path / "predictions.csv", dtype={"id": str}, keep_default_na=False)
+    assert list(frame.columns) == ["id", "chain", "residue_number", "insertion_code", "residue", "prediction",
+                                   "prob_0", "prob_1", "prob_2"]
+    assert list(dict.fromkeys(frame["id"])) == ["1y1lA", "3ieyB"]  # input order, whatever the batches were

@@ -16,7 +16,7 @@ from pa_geo.nn.baselines import MeanEmbeddingEncoder
 from pa_geo.nn.heads import ContactHead, LigandHead, MutationHead, ProteinPairHead
 from pa_geo.tasks import register_task
 from pa_geo.tasks.spec import TaskRecord, TaskSpec
-from pa_geo.testing import training as tk
+from tests.helpers import training as tk
 from pa_geo.train.datamodule import PaGeoDataModule
 from pa_geo.train.module import PaGeoModule
 from pa_geo.train.predictions import PredictionCSVWriter

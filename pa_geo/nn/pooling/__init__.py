@@ -3,11 +3,11 @@
 Registered: ``topk``, ``sag``, ``asap`` (node selection, via tgp), ``edge`` (edge contraction, via tgp),
 ``graclus`` (greedy matching, tgp + torch-cluster), ``voxel`` (spatial grid), ``none`` (identity).
 """
-from pa_geo.nn.pooling.base import Assignment, GraphPooling, PoolOutput, coarsen_edges
-from pa_geo.nn.pooling.registry import available_poolings, get_pooling, register_pooling
+from pa_geo.nn.pooling.base import (POOLINGS, Assignment, GraphPooling, PoolOutput, available_poolings, coarsen_edges,
+                                    get_pooling, register_pooling)
 
 # Importing the operator modules registers them.
 from pa_geo.nn.pooling import asap, edge, graclus, identity, sag, topk, voxel  # noqa: E402,F401  isort: skip
 
-__all__ = ["Assignment", "GraphPooling", "PoolOutput", "available_poolings", "coarsen_edges", "get_pooling",
+__all__ = ["POOLINGS", "Assignment", "GraphPooling", "PoolOutput", "available_poolings", "coarsen_edges", "get_pooling",
            "register_pooling"]

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.utils import add_remaining_self_loops, scatter, softmax
 
-from pa_geo.nn.pooling.base import GraphPooling, PoolOutput, kept_nodes, score_gate, selection_output
-from pa_geo.nn.pooling.registry import register_pooling
+from pa_geo.nn.pooling.base import (GraphPooling, PoolOutput, kept_nodes, register_pooling, score_gate,
+                                    selection_output)
 
 
 @register_pooling("asap")

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from pa_geo.nn.pooling.base import GraphPooling, PoolOutput, cluster_output
-from pa_geo.nn.pooling.registry import register_pooling
+from pa_geo.nn.pooling.base import GraphPooling, PoolOutput, cluster_output, register_pooling
 
 
 @register_pooling("edge")

@@ -3,10 +3,9 @@
 The matching is torch-cluster's CPU ``graclus`` (``csrc/cpu/graclus_cpu.cpp``, what tgp's ``GraclusSelect`` calls):
 visit the nodes in a random order; an unmatched node u is paired with the unmatched neighbour v of largest edge
 weight (ties: the last such edge in input order; weights >= 0), or stays alone; the cluster is ``min(u, v)``.
-That op draws its visiting order from the device's *global* generator and takes no ``torch.Generator``, so the
-first version ran it once per graph under ``fork_rng(devices=[])`` + ``torch.manual_seed``, which reseeded every
-CUDA device's global RNG after each eval pass, in a Python loop 10-35x slower than top-k on batches of many small
-graphs. :func:`greedy_matching` computes the same matching for a whole batch at once from per-node visiting
+That op draws its visiting order from the device's *global* generator and takes no ``torch.Generator``: seeding
+it per graph would reseed every device's global RNG after each eval pass, in a Python loop over the graphs.
+:func:`greedy_matching` computes the same matching for a whole batch at once from per-node visiting
 priorities, in parallel rounds: a node decides as soon as it is the earliest undecided node within two hops (all
 that can change its choice or its neighbours' state is then settled), so the result is exactly the sequential one.
 """
@@ -17,8 +16,7 @@ from torch import Tensor
 from torch_geometric.utils import normalized_cut, scatter
 
 from pa_geo.errors import ConfigError
-from pa_geo.nn.pooling.base import GraphPooling, PoolOutput, cluster_output
-from pa_geo.nn.pooling.registry import register_pooling
+from pa_geo.nn.pooling.base import GraphPooling, PoolOutput, cluster_output, register_pooling
 
 
 def greedy_matching(edge_index: Tensor, weight: Tensor | None, priority: Tensor, num_nodes: int) -> Tensor:
@@ -69,11 +67,11 @@ class GraclusPool(GraphPooling):
     spatially close residues merge first (uniform weights without ``pos``: ties go to the last edge).
 
     Training: torch-cluster's ``graclus`` on the whole batch in one call, visiting order from the device's global
-    RNG (a free augmentation, as before; the C++ loop is ~3x faster than the round-based matching). Eval:
+    RNG (a free augmentation; the C++ loop is faster than the round-based matching). Eval:
     :func:`greedy_matching` on the whole batch, each graph visited in the order ``torch.randperm(n_g)`` of a private
-    CPU ``torch.Generator`` seeded with ``seed`` - the order (and, with weights, the clustering) the first version
-    got per graph under ``torch.manual_seed(seed)`` - so predictions are reproducible, equal on CPU and CUDA, a
-    graph pools the same alone or in a batch, and no global RNG is touched. Order-sensitive (node numbering).
+    CPU ``torch.Generator`` seeded with ``seed`` (the order ``torch.manual_seed(seed)`` would give), so predictions
+    are reproducible, equal on CPU and CUDA, a graph pools the same alone or in a batch, and no global RNG is
+    touched. Order-sensitive (node numbering).
     """
 
     def __init__(self, in_channels: int, reduce: str = "mean", sigma: float = 4.0, seed: int = 0) -> None:

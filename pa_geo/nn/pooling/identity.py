@@ -4,8 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pa_geo.nn.pooling.base import Assignment, GraphPooling, PoolOutput
-from pa_geo.nn.pooling.registry import register_pooling
+from pa_geo.nn.pooling.base import Assignment, GraphPooling, PoolOutput, register_pooling
 
 
 @register_pooling("none")

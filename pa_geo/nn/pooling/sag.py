@@ -5,8 +5,8 @@ from typing import Callable
 
 from torch import Tensor
 
-from pa_geo.nn.pooling.base import GraphPooling, PoolOutput, kept_nodes, score_gate, selection_output
-from pa_geo.nn.pooling.registry import register_pooling
+from pa_geo.nn.pooling.base import (GraphPooling, PoolOutput, kept_nodes, register_pooling, score_gate,
+                                    selection_output)
 
 
 @register_pooling("sag")

@@ -6,8 +6,7 @@ from torch_geometric.nn.pool.consecutive import consecutive_cluster
 from torch_geometric.utils import scatter
 
 from pa_geo.errors import ConfigError
-from pa_geo.nn.pooling.base import GraphPooling, PoolOutput, cluster_output
-from pa_geo.nn.pooling.registry import register_pooling
+from pa_geo.nn.pooling.base import GraphPooling, PoolOutput, cluster_output, register_pooling
 
 
 @register_pooling("voxel")

@@ -22,7 +22,7 @@ from pa_geo.tasks.spec import TaskSpec
 
 
 class GraphSource(Protocol):
-    """What a kind needs to build graphs (``pa_geo.train.graphs.GraphBuilder``)."""
+    """What a kind needs to build graphs (``pa_geo.train.graph_builder.GraphBuilder``)."""
 
     def protein(self, protein: Any) -> Data: ...
 
@@ -79,6 +79,17 @@ class TaskKind:
         data = self.data_class.from_parts(parts, record_id=str(record.id), **extras)
         self.add_labels(data, record)
         return data
+
+    def to_input_data(self, record: TaskRecord, graphs: GraphSource) -> TaskData:
+        """The example of an unlabelled ``record`` (an input to predict): its graphs and id, no labels."""
+        if len(record.proteins) != self.num_proteins:
+            raise bad_record(self.spec, record, f"{len(record.proteins)} proteins, a {self.name} task needs "
+                                                f"{self.num_proteins}")
+        try:
+            parts = self.graph_parts(record, graphs)
+        except DatasetError as err:
+            raise bad_record(self.spec, record, " ".join(str(err).split())) from None
+        return self.data_class.from_parts(parts, record_id=str(record.id))
 
     def graph_parts(self, record: TaskRecord, graphs: GraphSource) -> dict[str, Data]:
         """``{part: graph}`` of a record (default: the main part from its one protein)."""

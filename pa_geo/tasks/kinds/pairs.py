@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from pa_geo.datasets.records import TaskRecord
+from pa_geo.formats.atom3d_ppi import sample_ppi_pairs
 from pa_geo.nn.outputs import EncoderOutput
 from pa_geo.tasks.kinds.base import GraphSource, StepOutputs, TaskKind
 from pa_geo.tasks.kinds.data import PairData, TaskData
@@ -57,7 +58,7 @@ class InterfaceKind(ProteinPairKind):
 
     Record: ``extra["pair_index"] [2, P]`` and ``label [P]``. With ``spec.options["positives_per_epoch"] = k``
     and the record's ``extra["positive_pairs"] [2, Q]`` (every neighbour pair), training reads draw the pairs per
-    epoch with :func:`pa_geo.datasets.atom3d_ppi.sample_ppi_pairs`, atom3d's rule (``examples/ppi/gnn/data.py``:
+    epoch with :func:`pa_geo.formats.atom3d_ppi.sample_ppi_pairs`, atom3d's rule (``examples/ppi/gnn/data.py``:
     at most k positives re-drawn every epoch, ``negatives_per_positive`` x as many non-neighbour pairs with a fixed
     ``random_state``); evaluation reads (epoch None) keep the record's own pairs, which are that function's epoch-0
     draw. The draw is a pure function of ``(seed, record id, epoch)``, so it is the same in every worker.
@@ -90,7 +91,6 @@ class InterfaceKind(ProteinPairKind):
         k = self.spec.options.get("positives_per_epoch")
         if positives is None or epoch is None or not k:
             return data
-        from pa_geo.datasets.atom3d_ppi import sample_ppi_pairs
 
         pair_index, label = sample_ppi_pairs(
             positives.numpy(), (data.part_num_nodes("a"), data.part_num_nodes("b")), epoch=int(epoch),

@@ -1,0 +1,78 @@
+"""The encoder's levels, derived from the data module: every ``data.embeddings`` source the task reads gives one node
+field per layer (``emb_<backbone>_<layer>``) whose width the backbone declares
+(:meth:`~pa_geo.backbones.base.Backbone.layer_widths`), and ``data.extra_levels`` adds node fields that are not
+embeddings (``{field: width}``, e.g. a per-residue feature field of the graph recipe). The CLI writes them into the
+model config wherever it leaves them out (:func:`fill_levels`), so a config names its backbones once, in
+``data.embeddings``, and switching backbones is one ``--config configs/embeddings/<name>.yaml``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from jsonargparse import Namespace
+
+from pa_geo.backbones.base import BACKBONES
+from pa_geo.cache.ensure import SourceConfig
+from pa_geo.errors import ConfigError
+from pa_geo.graphs.schema import embedding_field
+
+EXTRA = "extra"  # the origin of a level that is not an embedding
+
+
+@dataclass(frozen=True)
+class Level:
+    """One node field an encoder reads: its name, width ``D`` and origin (``sequence`` / ``structure``: a
+    backbone's level; ``extra``: a field of the graph)."""
+
+    field: str
+    width: int
+    origin: str
+
+
+def embedding_levels(sources: Sequence[SourceConfig]) -> list[Level]:
+    """One level per (source, layer), in ``data.embeddings`` order."""
+    out = []
+    for src in sources:
+        widths = BACKBONES.get(src.backbone).layer_widths(list(src.layers), **src.options)
+        out += [Level(embedding_field(src.backbone, layer), int(widths[layer]), src.level) for layer in src.layers]
+    return out
+
+
+def field_levels(extra: Mapping[str, int] | None) -> list[Level]:
+    """``data.extra_levels`` as levels; a name that is not a field name or a width below 1 is a ConfigError."""
+    out = []
+    for name, width in dict(extra or {}).items():
+        if not str(name).isidentifier() or isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ConfigError(f"data.extra_levels: {name!r}: {width!r} must be a node field name and a width >= 1")
+        out.append(Level(str(name), int(width), EXTRA))
+    return out
+
+
+def as_levels(levels: Sequence[Level], origin: str | None = None) -> dict[str, int]:
+    """``{field: width}`` of ``levels`` (those of ``origin`` only, when given)."""
+    return {lv.field: lv.width for lv in levels if origin is None or lv.origin == origin}
+
+
+def fill_levels(config: Any, levels: Sequence[Level]) -> None:
+    """In every class config inside ``config`` (jsonargparse namespaces, dicts, lists): ``levels`` left unset (None)
+    becomes :func:`as_levels` of ``levels``, and ``sequence_levels: sequence`` the fields of sequence backbones."""
+    if isinstance(config, Namespace):
+        args = config.get("init_args") if "class_path" in config else None
+        if isinstance(args, Namespace):
+            if "levels" in args and args.levels is None:
+                args.levels = as_levels(levels)
+            if args.get("sequence_levels") == "sequence":
+                chosen = as_levels(levels, "sequence")
+                if not chosen:
+                    raise ConfigError(f"{config.class_path}: sequence_levels: sequence, but data.embeddings names no "
+                                      f"sequence backbone the task reads")
+                args.sequence_levels = chosen
+        for key in list(vars(config)):
+            fill_levels(config[key], levels)
+    elif isinstance(config, Mapping):
+        for value in config.values():
+            fill_levels(value, levels)
+    elif isinstance(config, list):
+        for value in config:
+            fill_levels(value, levels)

@@ -1,0 +1,68 @@
+"""``configs/embeddings/*.yaml`` switch every task's backbones with one ``--config``: the data module keeps the levels
+a task can read, and the adapter's levels (and the structure encoders' sequence levels) follow, with widths from each
+backbone; ``data.extra_levels`` adds a node field that is not an embedding."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pa_geo.train.cli import build_cli
+from tests.helpers.hf_models import make_tiny_hf_esm
+
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning")]
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+OVERLAYS = {  # overlay -> {backbone level: (backbone, layer, width)}
+    "esm": {"sequence": ("esm1b", 33, 1280), "structure": ("esm_if1", 8, 512)},
+    "offline": {"sequence": ("near", 8, 256), "structure": ("proteinmpnn", 3, 128)},
+    "offline_ca": {"sequence": ("near", 8, 256), "structure": ("proteinmpnn_ca", 3, 128)},
+}
+TASKS = {"fluorescence": ("sequence",), "lba_30": ("sequence", "structure"), "res": ("structure",),
+         "demo_ss8": ("sequence", "structure")}
+
+
+def _build(*configs: str, extra: tuple[str, ...] = ()):
+    args = [a for c in configs for a in ("--config", str(CONFIGS / c))]
+    return build_cli([*args, *extra, "--trainer.accelerator", "cpu"], run=False)
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+@pytest.mark.parametrize("task", list(TASKS))
+def test_one_config_switches_the_backbones_and_the_levels_follow(task, overlay, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = _build(f"{task}.yaml", f"embeddings/{overlay}.yaml")
+    want = [OVERLAYS[overlay][level] for level in TASKS[task]]
+    assert [(e["backbone"], e["layers"]) for e in cli.datamodule.embeddings] == [(b, [n]) for b, n, _ in want]
+    assert cli.model.encoder.adapter.levels == {f"emb_{b}_{n}": w for b, n, w in want}
+    assert cli.model.encoder.predictor.in_dim == cli.model.encoder.adapter.out_dim
+
+
+def test_structure_encoders_read_the_sequence_levels_of_any_overlay(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = _build("lba_30.yaml", "embeddings/offline.yaml", "ablations/esm_gearnet.yaml")
+    assert cli.model.encoder.adapter.sequence_levels == {"emb_near_8": 256}
+
+
+def test_hugging_face_overlay_takes_its_width_from_the_model_config(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.chdir(tmp_path)
+    hub = tmp_path / "hub"  # the layout huggingface_hub writes: models--org--name/{refs/main, snapshots/<rev>/...}
+    repo = hub / "models--facebook--esm2_t33_650M_UR50D"
+    shutil.copytree(make_tiny_hf_esm(tmp_path / "tiny"), repo / "snapshots" / "abc123")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    cli = _build("lba_30.yaml", "embeddings/hf.yaml")
+    assert cli.model.encoder.adapter.levels == {"emb_hf_33": 32, "emb_esm_if1_8": 512}  # tiny ESM-2: 32-d
+    assert cli.datamodule.embeddings[0]["options"] == {"model": "facebook/esm2_t33_650M_UR50D"}
+
+
+def test_an_extra_level_joins_the_embedding_levels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = _build("demo_ss8.yaml", extra=("--data.extra_levels", json.dumps({"geom": 16})))
+    assert cli.model.encoder.adapter.levels == {"emb_near_8": 256, "emb_proteinmpnn_ca_3": 128, "geom": 16}
+    with pytest.raises(Exception, match="extra_levels"):
+        _build("demo_ss8.yaml", extra=("--data.extra_levels", json.dumps({"geom": 0})))
