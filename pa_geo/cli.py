@@ -17,6 +17,7 @@ import logging
 import sys
 
 from pa_geo.errors import PaGeoError
+from pa_geo.train.notices import silence_known_notices
 
 # subcommand -> (module, one-line help). Each module exposes add_arguments(parser) and run(args) -> int.
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pa-geo`` console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _show_progress_notes()
+    silence_known_notices()
     if argv[:1] == ["predict"] and _from_checkpoint(argv[1:]):
         return _predict_from_checkpoint(argv[1:])
     if argv and argv[0] in _LIGHTNING:

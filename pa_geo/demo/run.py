@@ -35,6 +35,7 @@ from pa_geo.demo.data import DATA_DIR
 from pa_geo.demo.models import ALL_MODELS, CONFIGS, DEMO_MODELS, EXPERIMENTS, model_args, models_for
 from pa_geo.demo.report import write_report
 from pa_geo.demo.training import RunSpec, build_cli, run_all
+from pa_geo.train.notices import lightning_warnings_only
 
 DEFAULTS = {"epochs": 5, "solubility_epochs": 1, "seeds": 3, "max_records": None, "solubility_max_records": None}
 QUICK = {"epochs": 1, "solubility_epochs": 1, "seeds": 1, "max_records": 24, "solubility_max_records": 48}
@@ -151,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     total_start = time.perf_counter()
     specs, embed_rows = [], []
     for name in args.experiments:
-        cli, rows = prepare(args, name)
+        with lightning_warnings_only():  # building the experiment's CLI: its devices / seed lines are not the demo's
+            cli, rows = prepare(args, name)
         embed_rows += rows
         specs += plan_runs(args, name, cli, models, jobs)
     embed_s = time.perf_counter() - total_start

@@ -9,7 +9,6 @@ import multiprocessing
 import os
 import shlex
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -18,11 +17,9 @@ import torch
 
 from pa_geo.nn.params import parameter_report
 from pa_geo.train.cli import build_cli as build_pa_geo_cli
+from pa_geo.train.notices import LIGHTNING_LOGGERS, silence_known_notices
 
 ROW_FILE = "row.json"
-KNOWN_WARNINGS = (  # third-party notices a demo run prints every time, none of them about this run's data
-    "Sparse invariant checks are implicitly disabled", "Metric `SpearmanCorrcoef` will save all targets",
-    "`isinstance\\(treespec, LeafSpec\\)` is deprecated", "Sparse CSR tensor support is in beta")
 
 
 @dataclass
@@ -56,10 +53,9 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     ``trainable_params``, ``residues_per_s`` (primary-task training residues x epochs / fit time)."""
     if spec.threads:
         torch.set_num_threads(spec.threads)
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+    for name in LIGHTNING_LOGGERS:  # a worker's devices / seed lines would bury the demo's own progress lines
         logging.getLogger(name).setLevel(logging.WARNING)
-    for message in KNOWN_WARNINGS:  # the same few lines from every run would bury the demo's own progress lines
-        warnings.filterwarnings("ignore", message=message)
+    silence_known_notices()
     cli = build_cli(spec.args)
     start, cpu_start = time.perf_counter(), time.process_time()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)

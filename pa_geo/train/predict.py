@@ -13,12 +13,10 @@ checkpoint (a file, a checkpoint shipped with the package) calls.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence, TextIO
+from typing import Sequence, TextIO
 
 import pytorch_lightning as pl
 import torch
@@ -28,9 +26,8 @@ from pa_geo.tasks.spec import spec_record
 from pa_geo.train.checkpoint_meta import check_backbones
 from pa_geo.train.datamodule import PaGeoDataModule
 from pa_geo.train.module import PaGeoModule
+from pa_geo.train.notices import lightning_warnings_only
 from pa_geo.train.predictions import PredictionCSVWriter
-
-LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")
 
 
 @dataclass
@@ -54,20 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--batch-nodes", type=int, default=None, help="nodes per batch (default: as in training)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-@contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Lightning's start-up notes (devices, TPU, ...) are not this command's output."""
-    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
 
 
 def predict_from_checkpoint(ckpt_path: str | Path, inputs: Sequence[str | Path], output: str | Path,
@@ -97,7 +80,7 @@ def predict_from_checkpoint(ckpt_path: str | Path, inputs: Sequence[str | Path],
         _report(data.inputs.refused, log)
         raise ConfigError(f"nothing to predict: every input was refused ({len(data.inputs.refused)}; reasons above)")
     writer = PredictionCSVWriter(output=str(output))
-    with _quiet_lightning():
+    with lightning_warnings_only():
         trainer = pl.Trainer(accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1, logger=False,
                              enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
                              callbacks=[writer], default_root_dir=str(Path(output).parent))
