@@ -64,7 +64,7 @@ def write_table(work: Path, chains: int) -> tuple[Path, dict[str, Path]]:
 
     (work / "pdb").mkdir(parents=True, exist_ok=True)
     rows, files = ["id,structure,label"], {}
-    for rec in load_structuredb(max_chains=chains):
+    for rec in load_structuredb(ROOT / "data" / "structuredb_subset.npz", max_chains=chains):
         pid = rec.protein.id
         path = work / "pdb" / f"{pid}.pdb"
         write_backbone_pdb(rec.protein, path)
@@ -98,7 +98,7 @@ def run(chains: int, epochs: int, work: Path) -> dict:
     import torch
 
     from pa_geo.train.cli import build_cli
-    from pa_geo.train.predict_cli import predict_files
+    from pa_geo.train.predict import predict_from_checkpoint
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -124,15 +124,16 @@ def run(chains: int, epochs: int, work: Path) -> dict:
     ckpt = work / "runs" / "checkpoints" / "best.ckpt"
     test_files = [files[i] for i in _split_ids(table, "test")]
     with clock("predict"):
-        predicted = predict_files(ckpt, test_files, work / "preds.csv", progress=False)
+        predicted = predict_from_checkpoint(ckpt, test_files, work / "preds.csv", progress=False)
     with clock("predict, cold cache"):
-        predict_files(ckpt, test_files, work / "preds_cold.csv", cache=str(work / "cold_cache"), progress=False)
+        predict_from_checkpoint(ckpt, test_files, work / "preds_cold.csv", cache=str(work / "cold_cache"),
+                                progress=False)
     residues = {split: sum(len(lbl) for i, lbl in _labels(table).items() if i in set(_split_ids(table, split)))
                 for split in ("train", "valid", "test")}
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     return {"chains": chains, "epochs": epochs, "rows": counts, "residues": residues,
             "split_method": _split_method(table), "embedded": report.embedded, "seconds": clock.seconds,
-            "predicted_rows": predicted["rows"], "predicted_proteins": predicted["proteins"],
+            "predicted_rows": predicted.rows, "predicted_proteins": predicted.proteins,
             "val_metrics": metrics, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
             "platform": platform.platform(), "device": "cuda" if torch.cuda.is_available() else "cpu"}
 

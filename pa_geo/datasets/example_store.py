@@ -183,8 +183,9 @@ def build_store(path: str | os.PathLike, records: Iterable[Any], to_data: Callab
     """Consume ``records`` once, write ``to_data(record)`` of each, return the store at ``path``.
 
     A record that is a :class:`DatasetError` (a loader reporting an unreadable record), whose reading raises one
-    (``next(records)``; the reader goes on with the next record, as :class:`~pa_geo.formats.atom3d_loader.Atom3DRecords`
-    does) or whose ``to_data`` raises one is skipped and counted (``meta.json``: ``skipped``, ``skipped_reasons``; one log line). Each accumulator
+    (``next(records)``; the reader goes on with the next record, as
+    :class:`~pa_geo.formats.atom3d_loader.Atom3DRecords` does) or whose ``to_data`` raises one is skipped and counted
+    (``meta.json``: ``skipped``, ``skipped_reasons``; one log line). Each accumulator
     (``update(record)`` / ``result()``) sees every built record; its result goes into ``meta[name]``. The folder
     appears atomically; if another process built the same store meanwhile, that one is kept.
     """

@@ -1,4 +1,4 @@
-"""Label tables: a user's own proteins and labels as a task (``pa-geo fit --data.table labels.csv``).
+"""Label tables: a user's own proteins and labels as a task (``pa-geo fit --data.table.path labels.csv``).
 
 A CSV, TSV or Parquet file, one row per example:
 
@@ -7,7 +7,7 @@ A CSV, TSV or Parquet file, one row per example:
   ``path:CHAIN``; and/or ``sequence`` (required without a structure);
 * ``split`` (optional) -- ``train`` / ``valid`` / ``test``; without it a seeded split grouped by sequence similarity
   is made once and written next to the table (:mod:`pa_geo.tables.similarity_split`);
-* label column(s), ``label`` unless ``data.label_columns`` says otherwise (:mod:`pa_geo.tables.labels`);
+* label column(s), ``label`` unless ``data.table.label_columns`` says otherwise (:mod:`pa_geo.tables.labels`);
 * protein pairs: the protein columns with suffixes ``_a`` and ``_b`` (``structure_a``, ``sequence_b``, ...).
 """
 from pa_geo.tables.frame import RawTable, TableRow, read_raw_table
