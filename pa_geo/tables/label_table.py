@@ -64,7 +64,7 @@ class LabelTable:
             missing = [c for c in settings.label_columns if c not in self.raw.columns]
             if missing:
                 raise DatasetError(f"{settings.path}: label column(s) {', '.join(missing)} not found; columns: "
-                                   f"{', '.join(self.raw.columns)} (set data.label_columns)")
+                                   f"{', '.join(self.raw.columns)} (set data.table.label_columns)")
         if "id" not in self.raw.columns:
             raise DatasetError(f"{settings.path}: no id column; columns: {', '.join(self.raw.columns)}")
         self.entries = self._check_rows(split_column=labels and "split" in self.raw.columns)
@@ -136,7 +136,7 @@ class LabelTable:
         for split in ("train", "valid"):
             if counts[split] == 0:
                 raise DatasetError(f"{self.settings.path}: no {split} rows ({len(self.entries)} usable rows; "
-                                   f"split {counts}); add rows, a split column, or change data.split_fractions")
+                                   f"split {counts}); add rows, a split column, or change data.table.split_fractions")
         if counts["test"] == 0:
             LOG.warning("%s: the test split is empty", self.settings.path)
 

@@ -19,7 +19,7 @@ residue    regression      ``;``-separated numbers, one per residue (``nan`` = n
 
 Class names, unless given, are every value seen in the training split, **sorted**: numerically when every name is
 a number (``0 < 1 < 2``, ``2 < 10``), otherwise by code point (``C < E < H``; ``false < true``, ``no < yes``). For
-binary tasks the second name is the positive class. Give ``data.class_names`` to choose the order.
+binary tasks the second name is the positive class. Give ``data.table.class_names`` to choose the order.
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ class LabelCodec:
         where = f"table {s.path}"
         if s.type == "binary" and len(names) != 2:
             raise ConfigError(f"{where}: a binary task needs exactly 2 label values in the training split, found "
-                              f"{len(names)}: {names[:10]}; set data.class_names or data.type")
+                              f"{len(names)}: {names[:10]}; set data.table.class_names or data.table.type")
         if s.type == "multiclass" and len(names) < 2:
             raise ConfigError(f"{where}: a multiclass task needs at least 2 classes in the training split, found "
                               f"{names}")
@@ -150,7 +150,7 @@ class LabelCodec:
         if name not in self.index:
             shown = ", ".join(self.class_names[:20]) + (" ..." if len(self.class_names) > 20 else "")
             raise LabelError(f"{what} is not one of the classes ({shown}); classes come from the training split "
-                             f"or data.class_names")
+                             f"or data.table.class_names")
         return self.index[name]
 
     @staticmethod

@@ -65,15 +65,15 @@ class TableSettings:
     def check(self) -> None:
         """One-line :class:`ConfigError` for a setting outside its range or a combination tables cannot express."""
         where = f"table {self.path}"
-        _choice(where, "data.level", self.level, LEVELS)
-        _choice(where, "data.type", self.type, TYPES)
-        _choice(where, "data.split_method", self.split_method, SPLIT_METHODS)
+        _choice(where, "data.table.level", self.level, LEVELS)
+        _choice(where, "data.table.type", self.type, TYPES)
+        _choice(where, "data.table.split_method", self.split_method, SPLIT_METHODS)
         if not self.path.name.lower().endswith(TABLE_SUFFIXES):
             raise ConfigError(f"{where}: unknown table format; use one of {', '.join(TABLE_SUFFIXES)}")
         if not self.label_columns or any(not c for c in self.label_columns):
-            raise ConfigError(f"{where}: data.label_columns must name at least one column")
+            raise ConfigError(f"{where}: data.table.label_columns must name at least one column")
         if len(set(self.label_columns)) != len(self.label_columns):
-            raise ConfigError(f"{where}: data.label_columns repeats a column: {self.label_columns}")
+            raise ConfigError(f"{where}: data.table.label_columns repeats a column: {self.label_columns}")
         multi = len(self.label_columns) > 1
         if multi and self.type in ("binary", "multiclass"):
             raise ConfigError(f"{where}: a {self.type} task reads one label column, got {self.label_columns}")
@@ -85,9 +85,9 @@ class TableSettings:
                               f"or regression")
         if self.class_names is not None:
             if self.type == "regression":
-                raise ConfigError(f"{where}: data.class_names is for classification, not regression")
+                raise ConfigError(f"{where}: data.table.class_names is for classification, not regression")
             if len(set(self.class_names)) != len(self.class_names) or any(not c for c in self.class_names):
-                raise ConfigError(f"{where}: data.class_names must be distinct non-empty names, got "
+                raise ConfigError(f"{where}: data.table.class_names must be distinct non-empty names, got "
                                   f"{self.class_names}")
             wanted = 2 if self.type == "binary" else None
             if wanted and len(self.class_names) != wanted:
@@ -95,16 +95,16 @@ class TableSettings:
                                   f"{self.class_names}")
             if multi and self.class_names != self.label_columns:
                 raise ConfigError(f"{where}: multilabel with one column per label takes the column names as class "
-                                  f"names; leave data.class_names unset")
+                                  f"names; leave data.table.class_names unset")
             clash = [c for c in self.class_names if len(c) == 1 and c in self.mask_symbols]
             if clash:
                 raise ConfigError(f"{where}: class name(s) {clash} are also mask symbols ({self.mask_symbols!r})")
         fr = self.split_fractions
         if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6 or fr[0] <= 0 or fr[1] <= 0:
-            raise ConfigError(f"{where}: data.split_fractions must be three numbers >= 0 summing to 1 with train "
+            raise ConfigError(f"{where}: data.table.split_fractions must be three numbers >= 0 summing to 1 with train "
                               f"and valid > 0, got {list(fr)}")
         if not 0.0 < self.split_identity <= 1.0 or not 0.0 < self.split_coverage <= 1.0:
-            raise ConfigError(f"{where}: data.split_identity and data.split_coverage must be in (0, 1], got "
+            raise ConfigError(f"{where}: data.table.split_identity and data.table.split_coverage must be in (0, 1], got "
                               f"{self.split_identity} and {self.split_coverage}")
 
     @property

@@ -72,7 +72,7 @@ def resolve_method(method: str) -> str:
     if mmseqs_program() is None:
         if method == "mmseqs":
             raise ConfigError("split method mmseqs: the mmseqs program is not on PATH (Debian/Ubuntu: "
-                              "apt-get install mmseqs2), or use data.split_method kmer")
+                              "apt-get install mmseqs2), or use data.table.split_method kmer")
         return "kmer"
     return "mmseqs"
 

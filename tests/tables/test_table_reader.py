@@ -261,7 +261,7 @@ def test_bad_tables_one_line(tmp_path, text, match):
 
 def test_bad_settings_and_bad_splits(tmp_path):
     path = write(tmp_path, "id,sequence,label,split\na,MKT,1,train\nb,MKV,2,bogus\nc,MKW,3,test\n")
-    with pytest.raises(ConfigError, match="data.level must be one of protein, residue, pair"):
+    with pytest.raises(ConfigError, match="data.table.level must be one of protein, residue, pair"):
         TableSettings(path, level="atom")
     with pytest.raises(ConfigError, match="residue-level multilabel"):
         TableSettings(path, level="residue", type="multilabel")
