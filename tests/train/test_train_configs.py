@@ -167,3 +167,20 @@ def test_building_from_given_args_warns_nothing_about_sys_argv(tmp_path: Path, m
         warnings.simplefilter("always")
         build_cli(["--config", str(CONFIGS / "demo_ss8.yaml")], run=False)
     assert not [w for w in caught if "args parameter" in str(w.message)]
+
+
+def test_the_data_module_is_built_once_and_handed_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+
+    built = []
+    original = PaGeoDataModule.__init__
+
+    @functools.wraps(original)
+    def counting(self, *args, **kwargs):  # keeps the signature the CLI's parser reads
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PaGeoDataModule, "__init__", counting)
+    cli = _instantiate(tmp_path, monkeypatch, CONFIGS / "demo_ss8.yaml")
+    assert built == [cli.datamodule]
+    assert cli.model.encoder.adapter.levels == {f"emb_{b}": w for b, w in (("near_8", 256), ("proteinmpnn_ca_3", 128))}
