@@ -8,8 +8,12 @@
   buckets, gather indices, padding masks; or edges with self loops), built once per forward on the host and shared
   by every level and block, so the layers never synchronise with the device.
 
-No positional encoding is added anywhere: the frozen embeddings already encode sequence position, so every layer is
-equivariant to reordering the nodes of a graph.
+Geometric bias (``bias_spec`` given, :mod:`pa_geo.nn.geometric_bias`): global self-attention adds its own learned
+per-head bias from the pair's CA distance and sequence separation to the scores; graph self-attention reads the
+same two quantities per edge as ``TransformerConv`` edge features (after the batch's own ``edge_attr``, if used).
+Without it no positional term is added anywhere (the frozen embeddings already encode sequence position), so every
+layer is equivariant to reordering the nodes of a graph; the distance term keeps that, the sequence-separation term
+(node index offsets within a chain) does not.
 """
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ from torch import Tensor, nn
 from torch_geometric.nn import TransformerConv
 from torch_geometric.utils import add_remaining_self_loops
 
+from pa_geo.nn.geometric_bias import BiasSpec, EdgeGeometry, GeometricBias, NodeGeometry, edge_geometry
 from pa_geo.nn.varlen import (DEFAULT_CHUNK_ELEMENTS, SMALL_CALL_ELEMENTS, LengthBuckets,  # noqa: F401  re-exported
-                              chunked_sdpa, fused_backend_is_tiled, graph_ptr, length_buckets, varlen_attention)
+                              chunked_sdpa, fused_backend_is_tiled, graph_ptr, length_buckets, varlen_attention,
+                              with_geometry)
 
 
 NO_QKV_BIAS = """Query / key / value projections carry no bias (as in PaLM / LLaMA): a key bias b_k adds q_i . b_k
@@ -30,11 +36,13 @@ attention unchanged and is the output projection's bias again."""
 
 
 class GlobalSelfAttention(nn.Module):
-    """Multi-head self-attention over all nodes of each graph. x [N, d] -> [N, d] (context: :class:`LengthBuckets`).
-    Bias-free q/k/v projection (:data:`NO_QKV_BIAS`), output projection with bias."""
+    """Multi-head self-attention over all nodes of each graph. x [N, d] -> [N, d] (context: :class:`LengthBuckets`,
+    with geometry when ``bias_spec`` is given). Bias-free q/k/v projection (:data:`NO_QKV_BIAS`), output projection
+    with bias; ``bias_spec``: a :class:`GeometricBias` of its own added to the scores."""
 
     def __init__(self, d_model: int, n_heads: int, attn_dropout: float = 0.0,
-                 chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, use_checkpoint: bool = True) -> None:
+                 chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, use_checkpoint: bool = True,
+                 bias_spec: BiasSpec | None = None) -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
@@ -42,18 +50,21 @@ class GlobalSelfAttention(nn.Module):
         self.chunk_elements, self.use_checkpoint = chunk_elements, use_checkpoint
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.out = nn.Linear(d_model, d_model)
+        self.bias = GeometricBias(n_heads, bias_spec) if bias_spec is not None else None
 
     def forward(self, x: Tensor, context: LengthBuckets) -> Tensor:
         n, d = x.shape
         q, k, v = self.qkv(x).view(n, 3, self.n_heads, d // self.n_heads).unbind(1)
         p = self.attn_dropout if self.training else 0.0
-        h = varlen_attention(q, k, v, context, p, self.chunk_elements, self.use_checkpoint)
+        h = varlen_attention(q, k, v, context, p, self.chunk_elements, self.use_checkpoint, bias=self.bias)
         return self.out(h.reshape(n, d))
 
 
 @dataclass(frozen=True)
 class GraphContext:
-    """Edges graph attention runs over: edge_index [2, E'] with one self loop per node, edge_attr [E', De] or None.
+    """Edges graph attention runs over: edge_index [2, E'] with one self loop per node, edge_attr [E', De] or None
+    (the batch's edge features, then the geometric ones when there is a bias), ``geometry``: the geometric bias
+    inputs of those edges (:class:`EdgeGeometry`) or None.
 
     ``groups`` > 1 (cross-attention over G other levels): ``group_edge_index`` [2, G * E'] repeats the edges with
     sources shifted by ``m * N`` for group m, so a target node attends over its neighbours in all G levels at once.
@@ -64,35 +75,49 @@ class GraphContext:
     num_nodes: int = 0
     groups: int = 1
     group_edge_index: Tensor | None = None
+    geometry: EdgeGeometry | None = None
 
 
-def graph_context(edge_index: Tensor, num_nodes: int, edge_attr: Tensor | None = None,
-                  groups: int = 1) -> GraphContext:
-    """Add the missing self loops (zero edge features) so every node attends to itself. edge_index [2, E]."""
+def graph_context(edge_index: Tensor, num_nodes: int, edge_attr: Tensor | None = None, groups: int = 1,
+                  nodes: NodeGeometry | None = None, bias_spec: BiasSpec | None = None) -> GraphContext:
+    """Add the missing self loops (zero edge features) so every node attends to itself. edge_index [2, E].
+    ``nodes`` + ``bias_spec``: the edges' geometric bias inputs, also appended to ``edge_attr`` as features."""
     ei, ea = add_remaining_self_loops(edge_index, edge_attr, fill_value=0.0, num_nodes=num_nodes)
     grouped = None
     if groups > 1:
         shift = torch.arange(groups, device=ei.device).repeat_interleave(ei.shape[1]) * num_nodes
         grouped = torch.stack([ei[0].repeat(groups) + shift, ei[1].repeat(groups)])
-    return GraphContext(ei, ea, num_nodes, groups, grouped)
+    geometry = None
+    if nodes is not None and bias_spec is not None:
+        geometry = edge_geometry(nodes, ei, bias_spec)
+        feats = geometry.features()
+        ea = feats if ea is None else torch.cat([ea.to(feats.dtype), feats], dim=-1)
+    return GraphContext(ei, ea, num_nodes, groups, grouped, geometry)
 
 
 def attention_context(batch: object, num_nodes: int, mode: str, n_heads: int,
                       chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, groups: int = 1,
-                      device: torch.device | None = None) -> LengthBuckets | GraphContext:
+                      device: torch.device | None = None, bias_spec: BiasSpec | None = None,
+                      edge_attr: bool = True) -> LengthBuckets | GraphContext:
     """The per-forward attention context of ``batch`` (PyG ``Batch``/``Data`` with ``num_nodes`` nodes).
 
     ``mode="global"``: :class:`LengthBuckets` from ``batch.ptr`` (else ``batch.batch``; one graph when neither),
-    one host read in all. ``mode="graph"``: :class:`GraphContext` from ``batch.edge_index`` (+ ``edge_attr``) with
-    ``groups`` other-level copies for cross-attention. Raises ``ValueError`` when graph mode has no edges.
+    one host read in all. ``mode="graph"``: :class:`GraphContext` from ``batch.edge_index`` (+ ``edge_attr`` when
+    ``edge_attr``) with ``groups`` other-level copies for cross-attention. ``bias_spec``: with the nodes' geometry
+    (:meth:`NodeGeometry.of_batch`: ``pos``, ``pos_mask``, ``chain_index``) for the geometric bias. Raises
+    ``ValueError`` when graph mode has no edges or a bias has no ``pos``.
     """
+    device = device or torch.device("cpu")
+    nodes = NodeGeometry.of_batch(batch, num_nodes, device) if bias_spec is not None else None
     if mode == "graph":
         edge_index = getattr(batch, "edge_index", None)
         if edge_index is None:
             raise ValueError("the batch has no edge_index")
-        return graph_context(edge_index, num_nodes, getattr(batch, "edge_attr", None), groups)
-    return length_buckets(ptr=graph_ptr(batch, num_nodes), n_heads=n_heads,
-                          chunk_elements=chunk_elements or DEFAULT_CHUNK_ELEMENTS, device=device)
+        return graph_context(edge_index, num_nodes, getattr(batch, "edge_attr", None) if edge_attr else None,
+                             groups, nodes, bias_spec)
+    buckets = length_buckets(ptr=graph_ptr(batch, num_nodes), n_heads=n_heads,
+                             chunk_elements=chunk_elements or DEFAULT_CHUNK_ELEMENTS, device=device)
+    return buckets if nodes is None else with_geometry(buckets, nodes)
 
 
 class _TransformerConvNoRoot(TransformerConv):
@@ -120,6 +145,8 @@ class GraphSelfAttention(nn.Module):
 
     alpha_ij = softmax_j(q_i . (k_j + e_ij) / sqrt(dh)), out_i = W_o sum_j alpha_ij (v_j + e_ij);
     x [N, d] -> [N, d]; ``edge_dim`` set: edge features [E, edge_dim] are projected and added to keys and values.
+    ``bias_spec``: the geometric edge features (:meth:`EdgeGeometry.features`, ``bias_spec.edge_dim`` wide) follow
+    the ``edge_dim`` batch features in ``context.edge_attr``.
 
     Why PyG's layer: measured against the hand-written MessagePassing layer it replaced (same maths, one fused qkv
     Linear), forward + backward, d_model 128, 4 heads, 16 edge features, kNN-30 graph of a random-walk CA trace
@@ -129,12 +156,13 @@ class GraphSelfAttention(nn.Module):
     851-1,061 ms, peak 220.5 vs 217.6 MiB. Equal within the noise, so no measured reason to keep own code.
     """
 
-    def __init__(self, d_model: int, n_heads: int, attn_dropout: float = 0.0, edge_dim: int | None = None) -> None:
+    def __init__(self, d_model: int, n_heads: int, attn_dropout: float = 0.0, edge_dim: int | None = None,
+                 bias_spec: BiasSpec | None = None) -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        self.edge_dim = edge_dim
-        self.conv = _TransformerConvNoRoot(d_model, d_model // n_heads, n_heads, attn_dropout, edge_dim)
+        self.edge_dim = ((edge_dim or 0) + (bias_spec.edge_dim if bias_spec is not None else 0)) or None
+        self.conv = _TransformerConvNoRoot(d_model, d_model // n_heads, n_heads, attn_dropout, self.edge_dim)
         self.out = nn.Linear(d_model, d_model)
 
     def forward(self, x: Tensor, context: GraphContext) -> Tensor:
