@@ -9,8 +9,9 @@
   by every level and block, so the layers never synchronise with the device.
 
 Geometric bias (``bias_spec`` given, :mod:`pa_geo.nn.geometric_bias`): global self-attention adds its own learned
-per-head bias from the pair's CA distance and sequence separation to the scores; graph self-attention reads the
-same two quantities per edge as ``TransformerConv`` edge features (after the batch's own ``edge_attr``, if used).
+per-head bias (a Linear of the adapter's shared geometric map of the pair: CA distance, sequence separation) to the
+scores; graph self-attention reads the map per edge as ``TransformerConv`` edge features (after the batch's own
+``edge_attr``, if used).
 Without it no positional term is added anywhere (the frozen embeddings already encode sequence position), so every
 layer is equivariant to reordering the nodes of a graph; the distance term keeps that, the sequence-separation term
 (node index offsets within a chain) does not.
@@ -24,7 +25,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import TransformerConv
 from torch_geometric.utils import add_remaining_self_loops
 
-from pa_geo.nn.geometric_bias import BiasSpec, EdgeGeometry, GeometricBias, NodeGeometry, edge_geometry
+from pa_geo.nn.geometric_bias import BiasSpec, GeometricBias, NodeGeometry, PairMap, edge_geometry
 from pa_geo.nn.varlen import (DEFAULT_CHUNK_ELEMENTS, SMALL_CALL_ELEMENTS, LengthBuckets,  # noqa: F401  re-exported
                               chunked_sdpa, fused_backend_is_tiled, graph_ptr, length_buckets, varlen_attention,
                               with_geometry)
@@ -63,8 +64,8 @@ class GlobalSelfAttention(nn.Module):
 @dataclass(frozen=True)
 class GraphContext:
     """Edges graph attention runs over: edge_index [2, E'] with one self loop per node, edge_attr [E', De] or None
-    (the batch's edge features, then the geometric ones when there is a bias), ``geometry``: the geometric bias
-    inputs of those edges (:class:`EdgeGeometry`) or None.
+    (the batch's edge features, then the geometric map when there is a bias), ``edge_map`` [E', K]: the adapter's
+    geometric map of those edges (:meth:`PairMap.edges`) or None.
 
     ``groups`` > 1 (cross-attention over G other levels): ``group_edge_index`` [2, G * E'] repeats the edges with
     sources shifted by ``m * N`` for group m, so a target node attends over its neighbours in all G levels at once.
@@ -75,49 +76,49 @@ class GraphContext:
     num_nodes: int = 0
     groups: int = 1
     group_edge_index: Tensor | None = None
-    geometry: EdgeGeometry | None = None
+    edge_map: Tensor | None = None
 
 
 def graph_context(edge_index: Tensor, num_nodes: int, edge_attr: Tensor | None = None, groups: int = 1,
-                  nodes: NodeGeometry | None = None, bias_spec: BiasSpec | None = None) -> GraphContext:
+                  nodes: NodeGeometry | None = None, pair_map: PairMap | None = None) -> GraphContext:
     """Add the missing self loops (zero edge features) so every node attends to itself. edge_index [2, E].
-    ``nodes`` + ``bias_spec``: the edges' geometric bias inputs, also appended to ``edge_attr`` as features."""
+    ``nodes`` + ``pair_map``: the edges' geometric map, also appended to ``edge_attr`` as features."""
     ei, ea = add_remaining_self_loops(edge_index, edge_attr, fill_value=0.0, num_nodes=num_nodes)
     grouped = None
     if groups > 1:
         shift = torch.arange(groups, device=ei.device).repeat_interleave(ei.shape[1]) * num_nodes
         grouped = torch.stack([ei[0].repeat(groups) + shift, ei[1].repeat(groups)])
-    geometry = None
-    if nodes is not None and bias_spec is not None:
-        geometry = edge_geometry(nodes, ei, bias_spec)
-        feats = geometry.features()
-        ea = feats if ea is None else torch.cat([ea.to(feats.dtype), feats], dim=-1)
-    return GraphContext(ei, ea, num_nodes, groups, grouped, geometry)
+    edge_map = None
+    if nodes is not None and pair_map is not None:
+        edge_map = pair_map.edges(edge_geometry(nodes, ei, pair_map.spec))
+        ea = edge_map if ea is None else torch.cat([ea.to(edge_map.dtype), edge_map], dim=-1)
+    return GraphContext(ei, ea, num_nodes, groups, grouped, edge_map)
 
 
 def attention_context(batch: object, num_nodes: int, mode: str, n_heads: int,
                       chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, groups: int = 1,
-                      device: torch.device | None = None, bias_spec: BiasSpec | None = None,
+                      device: torch.device | None = None, pair_map: PairMap | None = None,
                       edge_attr: bool = True) -> LengthBuckets | GraphContext:
     """The per-forward attention context of ``batch`` (PyG ``Batch``/``Data`` with ``num_nodes`` nodes).
 
     ``mode="global"``: :class:`LengthBuckets` from ``batch.ptr`` (else ``batch.batch``; one graph when neither),
     one host read in all. ``mode="graph"``: :class:`GraphContext` from ``batch.edge_index`` (+ ``edge_attr`` when
-    ``edge_attr``) with ``groups`` other-level copies for cross-attention. ``bias_spec``: with the nodes' geometry
-    (:meth:`NodeGeometry.of_batch`: ``pos``, ``pos_mask``, ``chain_index``) for the geometric bias. Raises
+    ``edge_attr``) with ``groups`` other-level copies for cross-attention. ``pair_map``: with the nodes' geometry
+    (:meth:`NodeGeometry.of_batch`: ``pos``, ``pos_mask``, ``chain_index``) and its maps for the geometric bias
+    (computed here, once per forward, for every layer). Raises
     ``ValueError`` when graph mode has no edges or a bias has no ``pos``.
     """
     device = device or torch.device("cpu")
-    nodes = NodeGeometry.of_batch(batch, num_nodes, device) if bias_spec is not None else None
+    nodes = NodeGeometry.of_batch(batch, num_nodes, device) if pair_map is not None else None
     if mode == "graph":
         edge_index = getattr(batch, "edge_index", None)
         if edge_index is None:
             raise ValueError("the batch has no edge_index")
         return graph_context(edge_index, num_nodes, getattr(batch, "edge_attr", None) if edge_attr else None,
-                             groups, nodes, bias_spec)
+                             groups, nodes, pair_map)
     buckets = length_buckets(ptr=graph_ptr(batch, num_nodes), n_heads=n_heads,
                              chunk_elements=chunk_elements or DEFAULT_CHUNK_ELEMENTS, device=device)
-    return buckets if nodes is None else with_geometry(buckets, nodes)
+    return buckets if nodes is None else with_geometry(buckets, nodes, pair_map)
 
 
 class _TransformerConvNoRoot(TransformerConv):
@@ -145,8 +146,8 @@ class GraphSelfAttention(nn.Module):
 
     alpha_ij = softmax_j(q_i . (k_j + e_ij) / sqrt(dh)), out_i = W_o sum_j alpha_ij (v_j + e_ij);
     x [N, d] -> [N, d]; ``edge_dim`` set: edge features [E, edge_dim] are projected and added to keys and values.
-    ``bias_spec``: the geometric edge features (:meth:`EdgeGeometry.features`, ``bias_spec.edge_dim`` wide) follow
-    the ``edge_dim`` batch features in ``context.edge_attr``.
+    ``bias_spec``: the edges' geometric map (``bias_spec.channels`` wide) follows the ``edge_dim`` batch features in
+    ``context.edge_attr``.
 
     Why PyG's layer: measured against the hand-written MessagePassing layer it replaced (same maths, one fused qkv
     Linear), forward + backward, d_model 128, 4 heads, 16 edge features, kNN-30 graph of a random-walk CA trace
@@ -161,7 +162,7 @@ class GraphSelfAttention(nn.Module):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        self.edge_dim = ((edge_dim or 0) + (bias_spec.edge_dim if bias_spec is not None else 0)) or None
+        self.edge_dim = ((edge_dim or 0) + (bias_spec.channels if bias_spec is not None else 0)) or None
         self.conv = _TransformerConvNoRoot(d_model, d_model // n_heads, n_heads, attn_dropout, self.edge_dim)
         self.out = nn.Linear(d_model, d_model)
 

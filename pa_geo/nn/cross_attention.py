@@ -13,9 +13,9 @@
 Projections are per level (levels are different modalities): a level's keys/values are made by its own ``kv``
 projection, whichever level queries them; each level has its own query and output projection. Query / key / value
 projections carry no bias (:data:`pa_geo.nn.attention.NO_QKV_BIAS`). With ``bias_spec`` each querying level has its
-own :class:`~pa_geo.nn.geometric_bias.GeometricBias` (a per-head score term from the pair's distance and sequence
-separation; the same term for a key node in every other level): global mode inside the varlen chunks, graph mode
-added to the edge scores.
+own :class:`~pa_geo.nn.geometric_bias.GeometricBias` (a per-head score term from the adapter's geometric map of
+the pair: distance and sequence separation; the same term for a key node in every other level): global mode inside
+the varlen chunks, graph mode added to the edge scores.
 """
 from __future__ import annotations
 
@@ -95,9 +95,9 @@ class NodeSetCrossAttention(nn.Module):
                     raise ValueError(f"cross-attention over {len(xs) - 1} levels needs a GraphContext built "
                                      f"with groups={len(xs) - 1}")
                 if bias is not None:
-                    if context.geometry is None:
+                    if context.edge_map is None:
                         raise ValueError("a geometric bias needs a GraphContext built with the nodes' geometry")
-                    bias = bias.edges(context.geometry).repeat(len(xs) - 1, 1)            # [G * E', H]
+                    bias = bias.edges(context.edge_map).repeat(len(xs) - 1, 1)             # [G * E', H]
                 h = edge_attention(q, k.reshape(-1, heads, dh), v.reshape(-1, heads, dh), edges, p, bias)
             else:
                 h = varlen_attention(q, k, v, context, p, self.chunk_elements, self.use_checkpoint, bias=bias)

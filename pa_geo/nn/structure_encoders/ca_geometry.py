@@ -51,7 +51,7 @@ def dihedral_cos_sin(a: Tensor, b: Tensor, c: Tensor, d: Tensor) -> Tensor:
     b0, b1, b2 = b - a, c - b, d - c
     n1, n2 = torch.linalg.cross(b0, b1), torch.linalg.cross(b1, b2)
     x = (n1 * n2).sum(-1)
-    y = (torch.linalg.cross(n1, _unit(b1)) * n2).sum(-1)
+    y = (torch.linalg.cross(n1, n2) * _unit(b1)).sum(-1)
     return _unit(torch.stack([x, y], dim=-1))
 
 
