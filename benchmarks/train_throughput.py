@@ -11,10 +11,10 @@ builds it (experiment config + ablation config), on the structure experiment's p
 seed 0), read once and reused by every model. Embeddings: from ``--cache`` if given (e.g. the cache ``pa-geo demo``
 fills), else random vectors of the right widths in a temporary cache (throughput does not depend on the values).
 One step = ``PaGeoModule`` loss of the batch, backward, AdamW step. Reported: median over ``--repeats`` passes
-(models timed round-robin, so machine load hits all alike) of the residues/s of one pass, and the ratio to the
-adapter's; then one profiled pass of the adapter (``torch.profiler``, the model's ``pa_geo.nn.profiling`` scopes):
-CPU time per stage (inclusive of nested scopes, forward only: backward runs outside the scopes) as a share of the
-step. Timings on a shared machine are noisy; compare ratios within one run.
+(models timed round-robin, so machine load hits all alike) of the residues/s of one pass (wall clock) and of its
+process CPU time, each as a ratio to the reference row's; then one profiled pass (``torch.profiler``, the model's
+``pa_geo.nn.profiling`` scopes): CPU time per stage (inclusive of nested scopes, forward only: backward runs outside
+the scopes). Timings on a shared machine are noisy; compare ratios within one run.
 
 The adapter's geometric attention bias (``ProteinAdapter(geometric_bias=True)``, the default) is measured against
 the same adapter without it: a row named ``<demo row>_no_geometric_bias`` is that row with ``geometric_bias: false``,
@@ -73,16 +73,16 @@ def batches(cli: object, count: int) -> list:
     return out
 
 
-def one_pass(model: torch.nn.Module, opt: torch.optim.Optimizer, data: list) -> float:
-    """Seconds of forward + backward + optimiser step over ``data``."""
+def one_pass(model: torch.nn.Module, opt: torch.optim.Optimizer, data: list) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of forward + backward + optimiser step over ``data``."""
     model.train()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for batch in data:
         opt.zero_grad(set_to_none=True)
         loss, _ = model._task_loss(batch)
         loss.backward()
         opt.step()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def stage_profile(model: torch.nn.Module, opt: torch.optim.Optimizer, data: list) -> dict[str, float]:
@@ -90,7 +90,7 @@ def stage_profile(model: torch.nn.Module, opt: torch.optim.Optimizer, data: list
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        total = one_pass(model, opt, data)
+        total = one_pass(model, opt, data)[1]
     stages = {e.key: e.cpu_time_total / 1000.0 for e in prof.key_averages() if e.key.startswith(STAGE_PREFIXES)}
     return {"total": total * 1000.0, **dict(sorted(stages.items()))}
 
@@ -132,24 +132,29 @@ def main() -> None:
     for m, c in clis.items():  # warm-up: allocator, lazy inits
         one_pass(c.model, opts[m], data[:1])
     times: dict[str, list[float]] = {m: [] for m in clis}
+    cpu: dict[str, list[float]] = {m: [] for m in clis}
     for _ in range(args.repeats):
         for m, c in clis.items():
-            times[m].append(one_pass(c.model, opts[m], data))
+            wall, used = one_pass(c.model, opts[m], data)
+            times[m].append(wall)
+            cpu[m].append(used)
     ref = "adapter" + NO_BIAS if "adapter" + NO_BIAS in times else "adapter" if "adapter" in times \
         else args.models[0]
     rows = []
     for m in clis:
-        med = statistics.median(times[m])
+        med, med_cpu = statistics.median(times[m]), statistics.median(cpu[m])
         rows.append({"model": m, "median_s": round(med, 3), "residues_per_s": round(residues / med, 1),
-                     "x_ref_time": round(med / statistics.median(times[ref]), 3),
+                     "median_cpu_s": round(med_cpu, 3), "x_ref_time": round(med / statistics.median(times[ref]), 3),
+                     "x_ref_cpu": round(med_cpu / statistics.median(cpu[ref]), 3),
                      "trainable_params": sum(p.numel() for p in clis[m].model.parameters() if p.requires_grad)})
     profiled = [m for m in ("adapter", "adapter" + NO_BIAS) if m in clis] or [ref]
     profiles = {m: stage_profile(clis[m].model, opts[m], data) for m in profiled}
-    head = f"{'model':<44}{'residues/s':>12}{'x ' + ref + ' time':>{len(ref) + 9}}{'trainable':>12}"
+    head = f"{'model':<44}{'residues/s':>12}{'x wall':>8}{'CPU s':>9}{'x CPU':>7}{'trainable':>12}"
     lines = [f"{len(data)} batches, {residues} residues, median of {args.repeats} passes, "
-             f"{torch.get_num_threads()} threads", head, "-" * len(head)]
-    lines += [f"{r['model']:<44}{r['residues_per_s']:>12,.0f}{r['x_ref_time']:>{len(ref) + 9}.2f}"
-              f"{r['trainable_params']:>12,}" for r in rows]
+             f"{torch.get_num_threads()} threads; x = time / {ref}'s (process CPU time: steadier under load)",
+             head, "-" * len(head)]
+    lines += [f"{r['model']:<44}{r['residues_per_s']:>12,.0f}{r['x_ref_time']:>8.2f}{r['median_cpu_s']:>9.2f}"
+              f"{r['x_ref_cpu']:>7.2f}{r['trainable_params']:>12,}" for r in rows]
     lines += ["", "per-stage CPU ms (one profiled pass, forward scopes, inclusive)",
               f"{'stage':<28}" + "".join(f"{m:>28}" for m in profiled) +
               (f"{'bias cost':>12}" if len(profiled) == 2 else "")]

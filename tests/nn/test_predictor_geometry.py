@@ -108,3 +108,39 @@ def test_edges_without_positions_get_no_distance_features_at_any_scale(monkeypat
         assert len(seen) == 3
         assert [bool(f[:, :model.num_rbf].abs().sum() > 0) for f in seen if len(f)] == [has_distances] * sum(
             len(f) > 0 for f in seen)
+
+
+@pytest.mark.parametrize("conv", ["transformer", "gin"])
+def test_a_config_selects_a_geometric_conv_with_the_residue_graphs_edge_features(conv, tmp_path, monkeypatch):
+    """``conv`` + ``edge_dim`` from the command line on the demo's structure task: built by the CLI, one step."""
+    import os
+    from pathlib import Path
+
+    import pa_geo.demo  # noqa: F401 - the demo configs name demo tasks
+    from pa_geo.datasets.structuredb import DATA_DIR
+    from pa_geo.graphs.schema import embedding_field
+    from pa_geo.testing.caches import fill_random_cache
+    from pa_geo.train.cli import build_cli
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    monkeypatch.chdir(tmp_path)
+    predictor = "--model.encoder.init_args.predictor.init_args."
+    cli = build_cli(["--config", str(configs / "demo_ss8.yaml"), predictor + "conv", conv,
+                     predictor + "edge_dim", str(EDGE_DIM), "--data.max_records", "4", "--data.num_workers", "0",
+                     "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)
+    dm, model = cli.datamodule, cli.model
+    for root in dm.roots.values():
+        if not root.exists():
+            os.symlink(DATA_DIR, root)
+    levels = model.encoder.adapter.levels
+    for entry in dm.embeddings:
+        dims = {int(layer): levels[embedding_field(entry["backbone"], layer)] for layer in entry["layers"]}
+        fill_random_cache(entry["cache"], entry["backbone"], dims, dm.proteins())
+    predictor_module = model.encoder.predictor
+    assert predictor_module.convs[0].name == conv and predictor_module.convs[0].uses_edge_attr
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    loss, _ = model._task_loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in predictor_module.convs[0].parameters())

@@ -23,12 +23,12 @@ Angle information: node inputs get the CA virtual bond angle and the two virtual
 which exist on CA traces and full backbones alike. Edge message passing adds angles between edges too, in one of
 two forms (``edge_message_passing``):
 
-* ``True`` / ``"full"``: the paper's line graph over every edge (about 40 edges per residue meet at each residue,
-  ~1,600 edge pairs per residue); a training step costs several times the adapter's on a CPU;
+* ``True`` / ``"full"``: the paper's line graph over every edge (on a 146-residue chain: 24 edges and ~640 edge
+  pairs per residue); a training step costs several times the adapter's on a CPU;
 * ``"sequential"`` (reduced form): the line graph over the sequential edges only (offsets +-1..+-4, no self loop:
-  8 edges and 64 edge pairs per residue), i.e. angle-binned messages between the virtual bonds of the chain's
-  local window, summed back into the sequential relation slots; spatial relations carry no edge messages.
-  ``benchmarks/structure_encoders_step.py`` measures both.
+  8 edges and ~62 edge pairs per residue, a tenth of the full form), i.e. angle-binned messages between the
+  virtual bonds of the chain's local window, summed back into the sequential relation slots; spatial relations
+  carry no edge messages. ``benchmarks/structure_encoders_step.py`` measures both.
 
 Node input: one-hot residue type (21) by default. ``sequence_levels`` gives frozen embedding fields instead: ESM-
 GearNet's "series" fusion (DeepGraphLearning/ESM-GearNet ``gearnet/model.py`` ``FusionNetwork``,
