@@ -96,3 +96,15 @@ def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """``pearson``, ``spearman``, ``mae``, ``rmse`` of ``pred`` against ``y`` (both ``[M]``)."""
     return {"pearson": float(pearsonr(pred, y)[0]), "spearman": float(spearmanr(pred, y)[0]),
             "mae": float(np.abs(pred - y).mean()), "rmse": float(np.sqrt(((pred - y) ** 2).mean()))}
+
+
+def experiment_arrays(datamodule: Any, task: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{split: (X [M, F], y [M])}`` of ``task``'s train / valid / test stores in ``datamodule`` (a
+    :class:`~pa_geo.train.datamodule.PaGeoDataModule`; stores are built on first use)."""
+    spec = datamodule.specs[task]
+    splits = {"train": spec.train_split, "valid": spec.valid_split, "test": spec.test_splits[0]}
+    out = {}
+    for name, split in splits.items():
+        store = datamodule.store(task, split)
+        out[name] = stored_arrays(store.get(i) for i in range(len(store)))
+    return out

@@ -4,13 +4,16 @@ Every feature here is invariant to rotating and translating the structure (dista
 
 * :func:`ca_frames` - a local frame from CA(i-1), CA(i), CA(i+1), the CA-only convention of ProteinMPNN-CA and
   GVP-CA (in place of the N-CA-C frame where N or C is missing);
+* :func:`ca_geometry_table` - per residue, as plain numbers with NaN where undefined: the CA-CA distances inside
+  the i-4 .. i+4 window, CA virtual bond angles and virtual dihedrals over the window, the nearest non-local CA
+  distances, CA neighbour counts, and backbone phi / psi / omega where N, CA and C exist (layout
+  :data:`TABLE_LAYOUT`); the input of the gradient-boosted-trees baseline (trees split on raw values and route NaN
+  themselves);
 * :func:`residue_geometry` - the ``geom`` node field of a residue graph ([L, :data:`GEOM_DIM`], layout
-  :data:`GEOM_LAYOUT`): RBFs of the CA-CA distances to i+-1..4, CA virtual bond angles and virtual dihedrals
-  around i, backbone phi / psi / omega where N, CA and C exist (with a mask), CA neighbour counts and the nearest
-  non-local CA distances. A feature that is undefined (chain end, missing CA, no N / C) is zero and its mask
-  channel says so, so "missing" is never mistaken for a real zero;
-* :func:`ca_geometry_table` - the same quantities as plain numbers with NaN where undefined, the input of the
-  gradient-boosted-trees baseline (trees split on raw values and route NaN themselves).
+  :data:`GEOM_LAYOUT`): the same values encoded for a neural network (RBFs of the CA-CA distances to i+-1..4,
+  scaled distances and counts, cos / sin of angles). A value that is undefined (chain end, missing CA, no N / C) is
+  zero and its mask channel says so, so "missing" is never mistaken for a real zero. A model given ``geom`` sees
+  everything the trees see.
 
 Neighbours along the chain are sequence neighbours of the same chain (index i+k with the same ``chain_index``),
 whatever the distance between them: a chain break then shows as a long virtual bond, which the distance channels
@@ -24,11 +27,15 @@ from scipy.spatial import cKDTree
 
 from pa_geo.graphs.features import backbone_frames
 
+WINDOW = 4  # features read the residues i-4 .. i+4 of i's chain
+WINDOW_MAX_GAP = 5  # pairwise CA distances inside the window between residues at most 5 apart (30 pairs)
+WINDOW_PAIRS: tuple[tuple[int, int], ...] = tuple((a, a + g) for g in range(1, WINDOW_MAX_GAP + 1)
+                                                 for a in range(-WINDOW, WINDOW + 1 - g))
 CA_OFFSETS: tuple[int, ...] = (-4, -3, -2, -1, 1, 2, 3, 4)
-DIST_RBF_CENTRES = np.linspace(3.0, 17.0, 8, dtype=np.float32)  # CA-CA(i+k): 3.8 A (k=1) .. ~13 A (k=4, strand)
+ANGLE_CENTRES: tuple[int, ...] = tuple(range(-3, 4))  # virtual bond angle at CA(i+j): CA(i+j-1), CA(i+j), CA(i+j+1)
+DIHEDRAL_STARTS: tuple[int, ...] = tuple(range(-3, 3))  # virtual dihedral CA(i+j-1), CA(i+j), CA(i+j+1), CA(i+j+2)
+DIST_RBF_CENTRES = np.linspace(3.0, 17.0, 8)  # CA(i)-CA(i+k): 3.8 A (k=1) .. ~13 A (k=4, strand)
 DIST_RBF_WIDTH = 1.75
-ANGLE_CENTRES: tuple[int, ...] = (-1, 0, 1)  # virtual bond angle at CA(i+j): CA(i+j-1), CA(i+j), CA(i+j+1)
-DIHEDRAL_STARTS: tuple[int, ...] = (-2, -1, 0, 1)  # virtual dihedral CA(i+j-1), CA(i+j), CA(i+j+1), CA(i+j+2)
 COUNT_RADII: tuple[float, ...] = (6.0, 8.0, 10.0, 12.0)
 COUNT_SCALE = 20.0  # counts / 20: a buried residue has ~25-30 CA within 12 A
 NONLOCAL_K = 3  # nearest CA with |i - j| > NONLOCAL_MIN_SEP (or another chain)
@@ -37,24 +44,7 @@ NONLOCAL_MAX = 20.0  # nearest non-local distances are clipped here (A) and divi
 _EPS = 1e-6
 
 
-def geom_layout() -> dict[str, slice]:
-    """Column slices of the ``geom`` node field (:func:`residue_geometry`).
-
-    ``ca_dist_rbf``   [64] 8 RBFs of CA(i)-CA(i+k), k = -4..-1, 1..4 (8 per k, centres 3..17 A)
-    ``ca_dist``       [8]  the same distances / 10 A
-    ``ca_present``    [8]  1 where residue i+k exists in the chain and both CA are present
-    ``angle``         [6]  cos, sin of the virtual bond angle at CA(i-1), CA(i), CA(i+1)
-    ``dihedral``      [8]  cos, sin of the virtual dihedrals starting at CA(i-2), CA(i-1), CA(i), CA(i+1)
-    ``angle_present`` [7]  masks of the 3 angles and 4 dihedrals
-    ``backbone``      [6]  cos, sin of phi, psi, omega (N, CA, C of i and its chain neighbours)
-    ``backbone_present`` [3] masks of phi, psi, omega
-    ``counts``        [4]  CA neighbours within 6 / 8 / 10 / 12 A (self excluded) / 20
-    ``nonlocal``      [3]  nearest three CA with |i - j| > 3 or in another chain, min(d, 20) / 10
-    ``nonlocal_present`` [3] masks of those (fewer candidates than three)
-    """
-    sizes = [("ca_dist_rbf", 8 * len(DIST_RBF_CENTRES)), ("ca_dist", 8), ("ca_present", 8), ("angle", 6),
-             ("dihedral", 8), ("angle_present", 7), ("backbone", 6), ("backbone_present", 3), ("counts", 4),
-             ("nonlocal", NONLOCAL_K), ("nonlocal_present", NONLOCAL_K)]
+def _layout(sizes: list[tuple[str, int]]) -> dict[str, slice]:
     out, start = {}, 0
     for name, size in sizes:
         out[name] = slice(start, start + size)
@@ -62,8 +52,40 @@ def geom_layout() -> dict[str, slice]:
     return out
 
 
-GEOM_LAYOUT: dict[str, slice] = geom_layout()
-GEOM_DIM: int = max(s.stop for s in GEOM_LAYOUT.values())
+TABLE_LAYOUT: dict[str, slice] = _layout([
+    ("window_dist", len(WINDOW_PAIRS)), ("angle", len(ANGLE_CENTRES)), ("dihedral", 2 * len(DIHEDRAL_STARTS)),
+    ("nonlocal", NONLOCAL_K), ("counts", len(COUNT_RADII)), ("backbone", 6)])
+"""Column slices of :func:`ca_geometry_table` (raw values, NaN where undefined).
+
+``window_dist`` [30] CA-CA distance (A) of every pair :data:`WINDOW_PAIRS` (offsets from i, at most 5 apart)
+``angle``       [7]  virtual bond angle (radians) at CA(i-3) .. CA(i+3)
+``dihedral``    [12] cos, sin of the virtual dihedrals starting at CA(i-4) .. CA(i+1) (inside i-4 .. i+4)
+``nonlocal``    [3]  distances (A) to the three nearest CA with |i - j| > 3 or in another chain
+``counts``      [4]  CA neighbours within 6 / 8 / 10 / 12 A, self excluded
+``backbone``    [6]  cos, sin of phi, psi, omega (NaN on CA traces)
+"""
+
+GEOM_LAYOUT: dict[str, slice] = _layout([
+    ("ca_dist_rbf", len(CA_OFFSETS) * len(DIST_RBF_CENTRES)), ("window_dist", len(WINDOW_PAIRS)),
+    ("ca_present", len(CA_OFFSETS)), ("angle", 2 * len(ANGLE_CENTRES)), ("dihedral", 2 * len(DIHEDRAL_STARTS)),
+    ("angle_present", len(ANGLE_CENTRES) + len(DIHEDRAL_STARTS)), ("backbone", 6), ("backbone_present", 3),
+    ("counts", len(COUNT_RADII)), ("nonlocal", NONLOCAL_K), ("nonlocal_present", NONLOCAL_K)])
+"""Column slices of the ``geom`` node field (:func:`residue_geometry`), the table encoded for a neural network
+(zeros plus a mask channel where undefined).
+
+``ca_dist_rbf``   [64] 8 Gaussian RBFs (centres 3..17 A, width 1.75 A) of CA(i)-CA(i+k), k = -4..-1, 1..4
+``window_dist``   [30] the table's window distances / 10 A
+``ca_present``    [8]  1 where residue i+k (k = -4..-1, 1..4) exists in i's chain and has a CA
+``angle``         [14] cos, sin of the virtual bond angles at CA(i-3) .. CA(i+3)
+``dihedral``      [12] cos, sin of the virtual dihedrals starting at CA(i-4) .. CA(i+1)
+``angle_present`` [13] masks of those 7 angles and 6 dihedrals
+``backbone``      [6]  cos, sin of phi, psi, omega (N, CA, C of i and its chain neighbours)
+``backbone_present`` [3] masks of phi, psi, omega
+``counts``        [4]  the table's counts / 20
+``nonlocal``      [3]  min(nearest non-local distances, 20 A) / 10 A
+``nonlocal_present`` [3] masks of those (fewer candidates than three)
+"""
+GEOM_DIM: int = max(v.stop for v in GEOM_LAYOUT.values())
 
 
 def _shift(x: np.ndarray, k: int, fill: float = np.nan) -> np.ndarray:
@@ -174,81 +196,30 @@ def _nonlocal_and_counts(ca: np.ndarray, ca_mask: np.ndarray, chain_index: np.nd
     return counts, near
 
 
-def residue_geometry(backbone: np.ndarray, ca: np.ndarray, ca_mask: np.ndarray,
-                     chain_index: np.ndarray) -> np.ndarray:
-    """The ``geom`` field of a residue graph: ``[L, GEOM_DIM]`` float32 (layout :data:`GEOM_LAYOUT`).
+def ca_geometry_table(backbone: np.ndarray, ca: np.ndarray, ca_mask: np.ndarray,
+                      chain_index: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Hand-made per-residue geometry for classical models: ``([L, F] float32, F column names)``, layout
+    :data:`TABLE_LAYOUT`, NaN where a value is undefined (chain end, missing atom, no N / C).
 
     Args:
         backbone: ``[L, 4, 3]`` N, CA, C, O (NaN where missing); only phi / psi / omega read N and C.
-        ca: ``[L, 3]`` CA positions (the residue graph's ``pos``); ``ca_mask`` ``[L]`` which are real.
+        ca: ``[L, 3]`` CA positions (a residue graph's ``pos``); ``ca_mask`` ``[L]`` which are real.
         chain_index: ``[L]`` chain of each residue; residues are in chain order.
-    """
-    L = len(ca)
-    out = np.zeros((L, GEOM_DIM), np.float32)
-    if L == 0:
-        return out
-    chain_index = np.asarray(chain_index)
-    w = _ca_window(ca, np.asarray(ca_mask, bool), chain_index, 4)
-    centre = w[0]
-    dists = np.stack([np.sqrt(((w[k] - centre) ** 2).sum(-1)) for k in CA_OFFSETS], -1)  # [L, 8]
-    present = np.isfinite(dists)
-    d = np.where(present, dists, 0.0)
-    rbf = np.exp(-(((d[..., None] - DIST_RBF_CENTRES) / DIST_RBF_WIDTH) ** 2)) * present[..., None]
-    lay = GEOM_LAYOUT
-    out[:, lay["ca_dist_rbf"]] = rbf.reshape(L, -1)
-    out[:, lay["ca_dist"]] = d / 10.0
-    out[:, lay["ca_present"]] = present
-    angles = np.stack([_angle(w[j - 1], w[j], w[j + 1]) for j in ANGLE_CENTRES], -1)
-    dihedrals = np.stack([dihedral(w[j - 1], w[j], w[j + 1], w[j + 2]) for j in DIHEDRAL_STARTS], -1)
-    out[:, lay["angle"]] = _cos_sin(angles)
-    out[:, lay["dihedral"]] = _cos_sin(dihedrals)
-    out[:, lay["angle_present"]] = np.isfinite(np.concatenate([angles, dihedrals], -1))
-    tors = backbone_dihedrals(backbone, chain_index)
-    out[:, lay["backbone"]] = _cos_sin(tors)
-    out[:, lay["backbone_present"]] = np.isfinite(tors)
-    counts, near = _nonlocal_and_counts(ca, np.asarray(ca_mask, bool), chain_index)
-    out[:, lay["counts"]] = counts / COUNT_SCALE
-    out[:, lay["nonlocal"]] = np.where(np.isfinite(near), np.minimum(near, NONLOCAL_MAX), 0.0) / 10.0
-    out[:, lay["nonlocal_present"]] = np.isfinite(near)
-    return out
-
-
-def _cos_sin(a: np.ndarray) -> np.ndarray:
-    """``[L, n]`` angles -> ``[L, 2n]`` (cos a_1, sin a_1, cos a_2, ...), zeros where NaN."""
-    cs = np.stack([np.cos(a), np.sin(a)], -1).reshape(a.shape[0], -1)
-    return np.nan_to_num(cs, nan=0.0)
-
-
-TABLE_WINDOW = 4  # trees: pairwise CA distances among residues i-4..i+4 ...
-TABLE_MAX_GAP = 5  # ... at most 5 apart in sequence
-TABLE_ANGLE_REACH = 3  # virtual bond angles at i-3..i+3, virtual dihedrals inside i-4..i+4
-
-
-def ca_geometry_table(backbone: np.ndarray, ca: np.ndarray, ca_mask: np.ndarray,
-                      chain_index: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Hand-made per-residue geometry for classical models: ``([L, F] float32, F column names)``, NaN where a
-    value is undefined (chain end, missing atom).
-
-    Columns: CA-CA distances between the positions of the i-4..i+4 window at most 5 apart (30); CA virtual bond
-    angles at i-3..i+3 (7, radians); CA virtual dihedrals inside the window (6, cos and sin); the three nearest
-    non-local CA distances (|i - j| > 3); CA neighbour counts within 6 / 8 / 10 / 12 A; backbone phi / psi / omega
-    (cos and sin; NaN on CA traces). Same inputs as :func:`residue_geometry`.
     """
     chain_index = np.asarray(chain_index)
     ca_mask = np.asarray(ca_mask, bool)
-    w = _ca_window(ca, ca_mask, chain_index, TABLE_WINDOW)
+    w = _ca_window(ca, ca_mask, chain_index, WINDOW)
     cols, names = [], []
-    for gap in range(1, TABLE_MAX_GAP + 1):
-        for a in range(-TABLE_WINDOW, TABLE_WINDOW + 1 - gap):
-            cols.append(np.sqrt(((w[a + gap] - w[a]) ** 2).sum(-1)))
-            names.append(f"d[{a:+d},{a + gap:+d}]")
-    for j in range(-TABLE_ANGLE_REACH, TABLE_ANGLE_REACH + 1):
+    for a, b in WINDOW_PAIRS:
+        cols.append(np.sqrt(((w[b] - w[a]) ** 2).sum(-1)))
+        names.append(f"d[{a:+d},{b:+d}]")
+    for j in ANGLE_CENTRES:
         cols.append(_angle(w[j - 1], w[j], w[j + 1]))
         names.append(f"angle[{j:+d}]")
-    for j in range(-TABLE_ANGLE_REACH, TABLE_ANGLE_REACH):
+    for j in DIHEDRAL_STARTS:
         t = dihedral(w[j - 1], w[j], w[j + 1], w[j + 2])
         cols += [np.cos(t), np.sin(t)]
-        names += [f"cos_dihedral[{j:+d}]", f"sin_dihedral[{j:+d}]"]
+        names += [f"cos_dihedral[{j - 1:+d}]", f"sin_dihedral[{j - 1:+d}]"]
     counts, near = _nonlocal_and_counts(ca, ca_mask, chain_index)
     counts[~ca_mask] = np.nan
     cols += list(near.T) + list(counts.T)
@@ -257,7 +228,42 @@ def ca_geometry_table(backbone: np.ndarray, ca: np.ndarray, ca_mask: np.ndarray,
     for t, name in zip(tors.T, ("phi", "psi", "omega")):
         cols += [np.cos(t), np.sin(t)]
         names += [f"cos_{name}", f"sin_{name}"]
-    return np.stack(cols, -1).astype(np.float32), names
+    table = np.stack(cols, -1).astype(np.float32) if cols and len(ca) else np.zeros((len(ca), len(names)), np.float32)
+    return table, names
+
+
+def residue_geometry(backbone: np.ndarray, ca: np.ndarray, ca_mask: np.ndarray,
+                     chain_index: np.ndarray) -> np.ndarray:
+    """The ``geom`` field of a residue graph: ``[L, GEOM_DIM]`` float32 (layout :data:`GEOM_LAYOUT`), every value
+    of :func:`ca_geometry_table` encoded for a neural network (RBFs, scaled distances and counts, cos / sin), zeros
+    plus a mask channel where undefined. Same arguments as :func:`ca_geometry_table`."""
+    L = len(ca)
+    out = np.zeros((L, GEOM_DIM), np.float32)
+    if L == 0:
+        return out
+    table, _ = ca_geometry_table(backbone, ca, ca_mask, chain_index)
+    t, g = TABLE_LAYOUT, GEOM_LAYOUT
+    window = table[:, t["window_dist"]]
+    centred = np.stack([window[:, WINDOW_PAIRS.index((min(0, k), max(0, k)))] for k in CA_OFFSETS], -1)
+    present = np.isfinite(centred)
+    d = np.nan_to_num(centred)
+    rbf = np.exp(-(((d[..., None] - DIST_RBF_CENTRES) / DIST_RBF_WIDTH) ** 2)) * present[..., None]
+    out[:, g["ca_dist_rbf"]] = rbf.reshape(L, -1)
+    out[:, g["window_dist"]] = np.nan_to_num(window) / 10.0
+    out[:, g["ca_present"]] = present
+    angles = table[:, t["angle"]]
+    out[:, g["angle"]] = np.nan_to_num(np.stack([np.cos(angles), np.sin(angles)], -1).reshape(L, -1))
+    dihedrals = table[:, t["dihedral"]]
+    out[:, g["dihedral"]] = np.nan_to_num(dihedrals)
+    out[:, g["angle_present"]] = np.isfinite(np.concatenate([angles, dihedrals[:, ::2]], -1))
+    tors = table[:, t["backbone"]]
+    out[:, g["backbone"]] = np.nan_to_num(tors)
+    out[:, g["backbone_present"]] = np.isfinite(tors[:, ::2])
+    out[:, g["counts"]] = np.nan_to_num(table[:, t["counts"]]) / COUNT_SCALE
+    near = table[:, t["nonlocal"]]
+    out[:, g["nonlocal"]] = np.where(np.isfinite(near), np.minimum(near, NONLOCAL_MAX), 0.0) / 10.0
+    out[:, g["nonlocal_present"]] = np.isfinite(near)
+    return out
 
 
 def ca_frames(ca: np.ndarray, ca_mask: np.ndarray, chain_index: np.ndarray) -> np.ndarray:

@@ -95,9 +95,9 @@ def test_helix_and_strand_have_their_textbook_ca_geometry():
         ca = d["coords"][offsets[i]:offsets[i + 1], 1].astype(np.float32)
         L = len(ca)
         geom = residue_geometry(np.full((L, 4, 3), np.nan, np.float32), ca, np.ones(L, bool), np.zeros(L, np.int64))
-        cs = geom[:, GEOM_LAYOUT["angle"]][:, 2:4]  # the angle at CA(i)
+        cs = geom[:, GEOM_LAYOUT["angle"]][:, 6:8]  # the angle at CA(i) (angles at CA(i-3) .. CA(i+3))
         angle.append(np.degrees(np.arctan2(cs[:, 1], cs[:, 0])))
-        cs = geom[:, GEOM_LAYOUT["dihedral"]][:, 2:4]  # CA(i-1), CA(i), CA(i+1), CA(i+2)
+        cs = geom[:, GEOM_LAYOUT["dihedral"]][:, 6:8]  # CA(i-1), CA(i), CA(i+1), CA(i+2)
         dihed.append(np.degrees(np.arctan2(cs[:, 1], cs[:, 0])))
         ss.append(np.array(list(str(d["dssp"][i]))))
     angle, dihed, ss = np.concatenate(angle), np.concatenate(dihed), np.concatenate(ss)
@@ -184,3 +184,21 @@ def test_table_columns_and_nan_where_undefined(sdb_proteins):
     assert np.isnan(table[:, col["cos_phi"]]).all()  # CA trace
     np.testing.assert_allclose(table[5, col["d[+0,+1]"]], np.linalg.norm(p.backbone[6, 1] - p.backbone[5, 1]),
                                rtol=1e-5)
+
+
+def test_geom_holds_every_value_of_the_table(sdb_proteins):
+    """A model given ``geom`` sees what the trees see: each table value is recoverable from geom."""
+    from pa_geo.graphs.geometry import TABLE_LAYOUT
+
+    g = residue_graph(_ca_only(sdb_proteins[2]))
+    table, _ = ca_geometry_table(g.backbone.numpy(), g.pos.numpy(), g.pos_mask.numpy(), g.chain_index.numpy())
+    geom = g.geom.numpy()
+    window = table[:, TABLE_LAYOUT["window_dist"]]
+    np.testing.assert_allclose(geom[:, GEOM_LAYOUT["window_dist"]] * 10, np.nan_to_num(window), atol=1e-4)
+    angles = table[:, TABLE_LAYOUT["angle"]]
+    cs = geom[:, GEOM_LAYOUT["angle"]].reshape(len(g.pos), -1, 2)
+    ok = np.isfinite(angles)
+    np.testing.assert_allclose(np.arctan2(cs[..., 1], cs[..., 0])[ok], angles[ok], atol=1e-4)
+    np.testing.assert_array_equal(geom[:, GEOM_LAYOUT["angle_present"]][:, :7], ok)
+    counts = table[:, TABLE_LAYOUT["counts"]]
+    np.testing.assert_allclose(geom[:, GEOM_LAYOUT["counts"]] * 20, counts, atol=1e-4)
