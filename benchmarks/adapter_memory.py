@@ -4,12 +4,15 @@
     .venv/bin/python benchmarks/adapter_memory.py --lengths 500 1000 --series graph
     .venv/bin/python benchmarks/adapter_memory.py --series global_dropout --lengths 500 1000 2000 4000 \
         --out benchmarks/results/adapter_memory_dropout.json
+    .venv/bin/python benchmarks/adapter_memory.py --series global global_plain   # with / without geometric bias
 
 Setup: one protein of L residues, two frozen levels (1280 + 512 dims, like ESM-1b + ESM-IF1), the default adapter
 (d_model 128, 2 blocks, 4 heads, concat fusion, cross-attention over node sets - ``cross_scope="nodes"``: in global
 mode each level attends over all L nodes of the other level, a second L x L attention per level and block - train
-mode). Graph mode runs on a kNN graph (k = 30) of a
-random-walk CA trace (3.8 A steps) built with ``torch_cluster.knn_graph``.
+mode), with the geometric attention bias (the default: distance RBFs and sequence separation, one chain with
+``pos`` / ``pos_mask`` / ``chain_index``) unless the series name ends in ``_plain`` (``geometric_bias=False``).
+Graph mode runs on a kNN graph (k = 30) of a random-walk CA trace (3.8 A steps) built with
+``torch_cluster.knn_graph``.
 
 Memory method: each point runs in a fresh subprocess (no allocator state or caches from earlier points). The child
 builds inputs and model, runs a small warm-up step, then resets the kernel's peak-RSS counter (``5`` ->
@@ -36,7 +39,8 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVELS = {"emb_esm1b_33": 1280, "emb_esm_if1_3": 512}
 DEFAULT_LENGTHS = (500, 1000, 2000, 4000, 8000)
-SERIES = {"graph": ("graph", 0.0), "global": ("global", 0.0), "global_dropout": ("global", 0.1)}
+SERIES = {"graph": ("graph", 0.0, True), "global": ("global", 0.0, True), "global_dropout": ("global", 0.1, True),
+          "graph_plain": ("graph", 0.0, False), "global_plain": ("global", 0.0, False)}
 
 
 def _status_kb(key: str) -> int:
@@ -59,7 +63,7 @@ def random_walk_trace(length: int, seed: int = 0):
     return torch.cumsum(torch.stack(steps), dim=0)
 
 
-def measure_point(mode: str, length: int, k: int, threads: int, attn_dropout: float) -> dict:
+def measure_point(mode: str, length: int, k: int, threads: int, attn_dropout: float, bias: bool = True) -> dict:
     """Run in the child process: one forward + backward, return peak-RSS delta and time."""
     import torch
     from torch_cluster import knn_graph
@@ -72,12 +76,13 @@ def measure_point(mode: str, length: int, k: int, threads: int, attn_dropout: fl
 
     def protein(n: int) -> Data:
         pos = random_walk_trace(n)
-        data = Data(pos=pos, edge_index=knn_graph(pos, k=min(k, n - 1)), num_nodes=n)
+        data = Data(pos=pos, pos_mask=torch.ones(n, dtype=torch.bool), chain_index=torch.zeros(n, dtype=torch.long),
+                    edge_index=knn_graph(pos, k=min(k, n - 1)), num_nodes=n)
         for name, dim in LEVELS.items():
             data[name] = torch.randn(n, dim)
         return data
 
-    model = ProteinAdapter(LEVELS, attention=mode, attn_dropout=attn_dropout).train()
+    model = ProteinAdapter(LEVELS, attention=mode, attn_dropout=attn_dropout, geometric_bias=bias).train()
     warm = protein(64)
     model(warm).square().mean().backward()
     model.zero_grad(set_to_none=True)
@@ -94,15 +99,16 @@ def measure_point(mode: str, length: int, k: int, threads: int, attn_dropout: fl
     out.square().mean().backward()
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = _status_kb("VmHWM")
-    return {"mode": mode, "attn_dropout": attn_dropout, "L": length, "edges": int(data.edge_index.shape[1]),
+    return {"mode": mode, "attn_dropout": attn_dropout, "geometric_bias": bias, "L": length,
+            "edges": int(data.edge_index.shape[1]),
             "threads": threads, "peak_delta_bytes": (peak - before) * 1024, "rss_before_bytes": before * 1024,
             "seconds": seconds, "cpu_seconds": cpu_seconds, "one_head_scores_bytes": length * length * 4}
 
 
-def run_point(mode: str, length: int, args: argparse.Namespace, attn_dropout: float) -> dict:
+def run_point(mode: str, length: int, args: argparse.Namespace, attn_dropout: float, bias: bool = True) -> dict:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", OMP_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, __file__, "--child", mode, str(length), "--k", str(args.k),
-           "--threads", str(args.threads), "--attn-dropout", str(attn_dropout)]
+           "--threads", str(args.threads), "--attn-dropout", str(attn_dropout)] + ([] if bias else ["--plain"])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.point_timeout,
                           cwd=Path(__file__).resolve().parents[1])
     if proc.returncode != 0:
@@ -114,11 +120,16 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:,.0f}"
 
 
+def _name(p: dict) -> str:
+    return p["mode"] + ("" if p.get("geometric_bias", False) else "_plain") + \
+        (f"+drop{p['attn_dropout']:g}" if p["attn_dropout"] else "")
+
+
 def table(points: list[dict]) -> str:
     head = f"{'mode':<16}{'L':>6}{'edges':>9}{'peak MiB':>10}{'1-head L^2*4 MiB':>18}{'peak/1-head':>13}{'wall s':>8}{'CPU s':>8}"
     rows = [head, "-" * len(head)]
     for p in points:
-        name = p["mode"] + (f"+drop{p['attn_dropout']:g}" if p["attn_dropout"] else "")
+        name = _name(p)
         ratio = p["peak_delta_bytes"] / p["one_head_scores_bytes"]
         rows.append(f"{name:<16}{p['L']:>6}{p['edges']:>9}{_mib(p['peak_delta_bytes']):>10}"
                     f"{_mib(p['one_head_scores_bytes']):>18}{ratio:>13.2f}{p['seconds']:>8.2f}{p['cpu_seconds']:>8.2f}")
@@ -131,10 +142,8 @@ def plot(points: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_m, ax_t) = plt.subplots(1, 2, figsize=(11, 4.2))
-    series = sorted({(p["mode"], p["attn_dropout"]) for p in points})
-    for mode, drop in series:
-        pts = sorted((p for p in points if (p["mode"], p["attn_dropout"]) == (mode, drop)), key=lambda p: p["L"])
-        label = mode + (f" (attn dropout {drop:g})" if drop else "")
+    for label in sorted({_name(p) for p in points}):
+        pts = sorted((p for p in points if _name(p) == label), key=lambda p: p["L"])
         ls = [p["L"] for p in pts]
         ax_m.plot(ls, [p["peak_delta_bytes"] / 2**20 for p in pts], "o-", label=label)
         ax_t.plot(ls, [p["seconds"] for p in pts], "o-", label=label + " wall")
@@ -173,9 +182,11 @@ def _atomic(path: Path, write) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
-    ap.add_argument("--series", nargs="+", choices=list(SERIES), default=["graph", "global"],
+    ap.add_argument("--series", nargs="+", choices=list(SERIES),
+                    default=["graph", "global", "graph_plain", "global_plain"],
                     help="global_dropout = global mode with attention dropout 0.1 (the CPU math-SDPA path, "
-                         "where query chunking + checkpointing is what bounds memory)")
+                         "where query chunking + checkpointing is what bounds memory); *_plain = without the "
+                         "geometric bias")
     ap.add_argument("--k", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads; 1 by default: on a shared machine, OpenMP spin-waits of more threads dominate")
@@ -183,17 +194,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "adapter_memory.json")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "L"), help=argparse.SUPPRESS)
     ap.add_argument("--attn-dropout", type=float, default=0.0, help=argparse.SUPPRESS)
+    ap.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(measure_point(args.child[0], int(args.child[1]), args.k, args.threads, args.attn_dropout)))
+        print(json.dumps(measure_point(args.child[0], int(args.child[1]), args.k, args.threads, args.attn_dropout,
+                                       not args.plain)))
         return 0
     points, start = [], time.perf_counter()
-    for mode, drop in (SERIES[name] for name in args.series):
+    for mode, drop, bias in (SERIES[name] for name in args.series):
         for length in args.lengths:
             try:
-                p = run_point(mode, length, args, drop)
+                p = run_point(mode, length, args, drop, bias)
             except subprocess.TimeoutExpired:
-                print(f"{mode} (attn dropout {drop:g}) L={length}: over --point-timeout "
+                print(f"{mode} (attn dropout {drop:g}, bias {bias}) L={length}: over --point-timeout "
                       f"{args.point_timeout:.0f} s, skipped with the longer lengths", flush=True)
                 break
             points.append(p)
@@ -203,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - start
     import torch
     meta = {"torch": torch.__version__, "levels": LEVELS, "d_model": 128, "n_blocks": 2, "n_heads": 4,
-            "cross_scope": "nodes", "knn_k": args.k,
+            "cross_scope": "nodes", "knn_k": args.k, "series": args.series,
             "threads": args.threads, "method": "VmHWM - VmRSS in a fresh subprocess per point (see module docstring)",
             "total_seconds": total}
     _atomic(args.out, lambda tmp: Path(tmp).write_text(json.dumps({"meta": meta, "points": points}, indent=1)))

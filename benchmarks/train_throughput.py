@@ -11,10 +11,16 @@ builds it (experiment config + ablation config), on the structure experiment's p
 seed 0), read once and reused by every model. Embeddings: from ``--cache`` if given (e.g. the cache ``pa-geo demo``
 fills), else random vectors of the right widths in a temporary cache (throughput does not depend on the values).
 One step = ``PaGeoModule`` loss of the batch, backward, AdamW step. Reported: median over ``--repeats`` passes
-(models timed round-robin, so machine load hits all alike) of the residues/s of one pass, and the ratio to the
-adapter's; then one profiled pass of the adapter (``torch.profiler``, the model's ``pa_geo.nn.profiling`` scopes):
-CPU time per stage (inclusive of nested scopes, forward only: backward runs outside the scopes) as a share of the
-step. Timings on a shared machine are noisy; compare ratios within one run.
+(models timed round-robin, so machine load hits all alike) of the residues/s of one pass (wall clock) and of its
+process CPU time, each as a ratio to the reference row's; then one profiled pass (``torch.profiler``, the model's
+``pa_geo.nn.profiling`` scopes): CPU time per stage (inclusive of nested scopes, forward only: backward runs outside
+the scopes). Timings on a shared machine are noisy; compare ratios within one run.
+
+The adapter's geometric attention bias (``ProteinAdapter(geometric_bias=True)``, the default) is measured against
+the same adapter without it: a row named ``<demo row>_no_geometric_bias`` is that row with ``geometric_bias: false``,
+``<demo row>_bias_self_only`` with ``bias_cross_attention: false`` (the bias in the self-attention only). The
+adapter and ``adapter_no_geometric_bias`` are profiled per stage, and the table gives the bias's cost per stage.
+Times are relative to ``adapter_no_geometric_bias`` (the adapter as it was before the bias) when it runs.
 """
 from __future__ import annotations
 
@@ -34,10 +40,16 @@ from tests.helpers.caches import fill_random_cache
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 STAGE_PREFIXES = ("adapter.", "predictor.", "head")
+NO_BIAS = "_no_geometric_bias"
+VARIANTS = {  # row-name suffix -> extra pa-geo fit arguments
+    NO_BIAS: ["--model.encoder.init_args.adapter.init_args.geometric_bias", "false"],
+    "_bias_self_only": ["--model.encoder.init_args.adapter.init_args.bias_cross_attention", "false"],
+}
 
 
 def build(model: str, cache: str, store: str) -> object:
-    """The demo's CLI object for ``model`` on demo_ss8 (seed 0), embeddings from ``cache``."""
+    """The demo's CLI object for ``model`` on demo_ss8 (seed 0), embeddings from ``cache`` (``<row><suffix>``: that
+    row with the :data:`VARIANTS` arguments of the suffix)."""
     from pa_geo.demo.models import CONFIGS, model_args
     from pa_geo.demo.training import build_cli
 
@@ -45,7 +57,9 @@ def build(model: str, cache: str, store: str) -> object:
             "--data.graph_cache", store, "--trainer.logger", "false", "--seed_everything", "0"]
     plain = build_cli(base)
     base += ["--data.embeddings", json.dumps([{**e, "cache": cache} for e in plain.datamodule.embeddings])]
-    return build_cli(base + model_args(model, plain.config, CONFIGS))
+    suffix = next((v for v in VARIANTS if model.endswith(v)), "")
+    row = model.removesuffix(suffix) if suffix else model
+    return build_cli(base + model_args(row, plain.config, CONFIGS) + VARIANTS.get(suffix, []))
 
 
 def batches(cli: object, count: int) -> list:
@@ -62,16 +76,16 @@ def batches(cli: object, count: int) -> list:
     return out
 
 
-def one_pass(model: torch.nn.Module, opt: torch.optim.Optimizer, data: list) -> float:
-    """Seconds of forward + backward + optimiser step over ``data``."""
+def one_pass(model: torch.nn.Module, opt: torch.optim.Optimizer, data: list) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of forward + backward + optimiser step over ``data``."""
     model.train()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for batch in data:
         opt.zero_grad(set_to_none=True)
         loss, _ = model._task_loss(batch)
         loss.backward()
         opt.step()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def stage_profile(model: torch.nn.Module, opt: torch.optim.Optimizer, data: list) -> dict[str, float]:
@@ -79,7 +93,7 @@ def stage_profile(model: torch.nn.Module, opt: torch.optim.Optimizer, data: list
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        total = one_pass(model, opt, data)
+        total = one_pass(model, opt, data)[1]
     stages = {e.key: e.cpu_time_total / 1000.0 for e in prof.key_averages() if e.key.startswith(STAGE_PREFIXES)}
     return {"total": total * 1000.0, **dict(sorted(stages.items()))}
 
@@ -88,7 +102,8 @@ def main() -> None:
     from pa_geo.demo.models import DEMO_MODELS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(DEMO_MODELS))
+    parser.add_argument("--models", nargs="+", default=["adapter" + NO_BIAS, *DEMO_MODELS, "adapter_bias_self_only",
+                                                         "summed_levels_transformer" + NO_BIAS])
     parser.add_argument("--cache", default=None, help="embedding cache (default: random vectors, temporary)")
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
@@ -117,32 +132,42 @@ def main() -> None:
     for m, c in clis.items():  # warm-up: allocator, lazy inits
         one_pass(c.model, opts[m], data[:1])
     times: dict[str, list[float]] = {m: [] for m in clis}
+    cpu: dict[str, list[float]] = {m: [] for m in clis}
     for _ in range(args.repeats):
         for m, c in clis.items():
-            times[m].append(one_pass(c.model, opts[m], data))
-    ref = "adapter" if "adapter" in times else args.models[0]
+            wall, used = one_pass(c.model, opts[m], data)
+            times[m].append(wall)
+            cpu[m].append(used)
+    ref = "adapter" + NO_BIAS if "adapter" + NO_BIAS in times else "adapter" if "adapter" in times \
+        else args.models[0]
     rows = []
     for m in clis:
-        med = statistics.median(times[m])
+        med, med_cpu = statistics.median(times[m]), statistics.median(cpu[m])
         rows.append({"model": m, "median_s": round(med, 3), "residues_per_s": round(residues / med, 1),
-                     "x_adapter_time": round(med / statistics.median(times[ref]), 3),
+                     "median_cpu_s": round(med_cpu, 3), "x_ref_time": round(med / statistics.median(times[ref]), 3),
+                     "x_ref_cpu": round(med_cpu / statistics.median(cpu[ref]), 3),
                      "trainable_params": sum(p.numel() for p in clis[m].model.parameters() if p.requires_grad)})
-    profile = stage_profile(clis[ref].model, opts[ref], data) if ref in clis else {}
-    head = f"{'model':<28}{'residues/s':>12}{'x adapter time':>16}{'trainable':>12}"
+    profiled = [m for m in ("adapter", "adapter" + NO_BIAS) if m in clis] or [ref]
+    profiles = {m: stage_profile(clis[m].model, opts[m], data) for m in profiled}
+    head = f"{'model':<44}{'residues/s':>12}{'x wall':>8}{'CPU s':>9}{'x CPU':>7}{'trainable':>12}"
     lines = [f"{len(data)} batches, {residues} residues, median of {args.repeats} passes, "
-             f"{torch.get_num_threads()} threads", head, "-" * len(head)]
-    lines += [f"{r['model']:<28}{r['residues_per_s']:>12,.0f}{r['x_adapter_time']:>16.2f}{r['trainable_params']:>12,}"
-              for r in rows]
-    if profile:
-        lines += ["", f"per-stage CPU time of {ref} (one profiled pass, forward scopes, inclusive)",
-                  f"{'stage':<28}{'ms':>10}{'% of pass':>11}"]
-        lines += [f"{k:<28}{v:>10.1f}{100 * v / profile['total']:>10.1f}%" for k, v in profile.items()]
+             f"{torch.get_num_threads()} threads; x = time / {ref}'s (process CPU time: steadier under load)",
+             head, "-" * len(head)]
+    lines += [f"{r['model']:<44}{r['residues_per_s']:>12,.0f}{r['x_ref_time']:>8.2f}{r['median_cpu_s']:>9.2f}"
+              f"{r['x_ref_cpu']:>7.2f}{r['trainable_params']:>12,}" for r in rows]
+    lines += ["", "per-stage CPU ms (one profiled pass, forward scopes, inclusive)",
+              f"{'stage':<28}" + "".join(f"{m:>28}" for m in profiled) +
+              (f"{'bias cost':>12}" if len(profiled) == 2 else "")]
+    for key in dict.fromkeys(k for p in profiles.values() for k in p):
+        values = [profiles[m].get(key, 0.0) for m in profiled]
+        extra = f"{values[0] / values[1]:>11.2f}x" if len(values) == 2 and values[1] else ""
+        lines.append(f"{key:<28}" + "".join(f"{v:>28.1f}" for v in values) + extra)
     print("\n".join(lines))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"batches": len(data), "residues": residues, "repeats": args.repeats,
                "threads": torch.get_num_threads(), "embeddings": "random" if args.cache is None else "cache",
-               "rows": rows, "profile_ms": profile, "table": "\n".join(lines)}
+               "reference": ref, "rows": rows, "profile_ms": profiles, "table": "\n".join(lines)}
     out.write_text(json.dumps(payload, indent=2))
     print(f"wrote {out}")
     tmp.cleanup()

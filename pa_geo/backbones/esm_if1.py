@@ -14,6 +14,10 @@ from pa_geo.backbones.esm_if1_fast import if1_encoder_forward
 from pa_geo.errors import ConfigError
 from pa_geo.io.protein import Protein
 
+# Names the featurisation (pose-invariant, see ESMIF1Backbone) in the fingerprint: embeddings of another
+# featurisation get other cache keys, and checkpoints trained on them are refused.
+IF1_FEATURES = "if1_encoder_forward: pose-invariant features"
+
 
 def complex_coords(protein: Protein, target: np.ndarray, others: Sequence[np.ndarray], gap: int) -> np.ndarray:
     """``[L_t + sum(gap + L_o), 3, 3]`` float32 N/CA/C coordinates: the target chain first, then each other chain
@@ -32,8 +36,13 @@ class ESMIF1Backbone(WeightFileBackbone):
     is fair-esm's ``encoder_out`` (after the final layer norm), i.e. ``get_encoder_output``. Each chain is encoded
     separately; with ``complex_context`` the protein's other chains are appended after ``chain_gap`` NaN rows as
     context (fair-esm ``get_encoder_output_for_complex``). Missing backbone atoms stay NaN (fair-esm masks them).
-    The encoder runs :func:`~pa_geo.backbones.esm_if1_fast.if1_encoder_forward` (fair-esm's numbers within 1e-4
-    in float32, ~2x less CPU time).
+    The encoder runs :func:`~pa_geo.backbones.esm_if1_fast.if1_encoder_forward` (~2x less CPU time than fair-esm's
+    forward) with ``pose_invariant=True``: fair-esm puts missing atoms (the BOS / EOS rows around each chain, the
+    gap rows between chains, atoms absent from the file) at the coordinate origin and featurises them, so its
+    embeddings change when the chain is rotated or translated; here every input feature that would read one
+    (the first residue's phi, the last residue's psi, CA directions to a missing neighbour, the side-chain
+    direction and local frame of a residue missing N, CA or C) takes fair-esm's padding value instead, and the
+    embeddings do not depend on the pose. All other features, and the network, are fair-esm's.
 
     Args:
         layers: ints, ``"all"`` or None (last encoder layer).
@@ -68,7 +77,7 @@ class ESMIF1Backbone(WeightFileBackbone):
         self._set_weights_file(path, int(net.encoder.embed_tokens.embedding_dim))
 
     def fingerprint_settings(self) -> tuple:
-        return (self.complex_context, self.chain_gap)
+        return (self.complex_context, self.chain_gap, IF1_FEATURES)
 
     def _prepare_inputs(self, proteins: Sequence[Protein]) -> tuple[tuple[torch.Tensor, ...], list[tuple]]:
         """``((coords [B, T, 3, 3], confidence [B, T], padding_mask [B, T]), jobs)``: one padded row per chain
@@ -89,7 +98,7 @@ class ESMIF1Backbone(WeightFileBackbone):
         dev, dt = self.device, self.weight_dtype
         need_states = any(layer != self._num_layers for layer in self.layers)
         enc = if1_encoder_forward(self.encoder, coords.to(dev, dt), padding_mask.to(dev), confidence.to(dev, dt),
-                                  return_all_hiddens=need_states)
+                                  return_all_hiddens=need_states, pose_invariant=True)
         states = {layer: (enc["encoder_out"][0] if layer == self._num_layers else enc["encoder_states"][layer])
                   for layer in self.layers}  # each [T, B, D]
         return self._assemble_chains(prepared.proteins, jobs,

@@ -1,4 +1,5 @@
-"""An inference-only forward pass for fair-esm's ESM-IF1 encoder that gives fair-esm's ``encoder(...)`` outputs.
+"""A forward pass for fair-esm's ESM-IF1 encoder: fair-esm's ``encoder(...)`` outputs, faster, and optionally with
+a featurisation that does not depend on the chain's pose (:func:`if1_encoder_forward`).
 
 Profiled on one real 301-residue chain (full size, 1 CPU thread, ``torch.profiler``), fair-esm's encoder spends
 ~85% of its time in the GVP message function on the k = 30 neighbour edges (9,030 rows): the first message GVP's
@@ -12,9 +13,10 @@ remove most of that work without changing the function (only float summation ord
 * the last message GVP has no activation (scalar output ``ws [s; |wh v|]``, vector output ``wv wh v``), and the
   messages are averaged per node, so ``mean(ws(.)) = ws(mean(.))``: its ``ws`` / ``wv`` run on nodes, not edges.
 
-The graph featurisation, node updates, GVP output embedding and the transformer layers are fair-esm's modules,
-called as they are. ``tests/backbones/test_backbone_esm_if1_fast.py`` checks max |diff| <= 1e-4 against
-``encoder(...)`` (tiny and full-size architectures).
+The graph edges, node updates, GVP output embedding and the transformer layers are fair-esm's modules, called as
+they are; the node features and local frames are fair-esm's, or with ``pose_invariant`` the same with every
+feature that reads a missing atom padded. ``tests/backbones/test_backbone_esm_fast.py`` checks max |diff| <= 1e-4
+against ``encoder(...)`` (tiny and full-size architectures, ``pose_invariant=False``).
 """
 from __future__ import annotations
 
@@ -138,46 +140,134 @@ def supports_fast_gvp(encoder) -> bool:
     return True
 
 
-def _gvp_encoder(gvp_encoder, coords, coord_mask, padding_mask, confidence):
-    """fair-esm ``GVPEncoder.forward``: node ``([B, L, S], [B, L, V, 3])``."""
+# ---- featurisation that never reads a missing atom --------------------------------------------------------------
+# fair-esm replaces missing atoms (the BOS / EOS rows its CoordBatchConverter adds, chain gaps, residues without
+# N, CA or C) by zeros before featurising, so every feature built from one reads the coordinate origin and
+# changes when the chain moves: the first residue's phi, the last residue's psi, the CA directions to a missing
+# neighbour, the side-chain direction and local frame of a residue missing N, CA or C. The functions below give
+# those features the values fair-esm gives where its own featurisers pad (angle 0, zero vector, zero frame) and
+# leave every other feature as fair-esm computes it.
+_DIHEDRAL_PAD = (1.0, 1.0, 1.0, 0.0, 0.0, 0.0)  # cos, sin of phi, psi, omega at angle 0
+
+
+def dihedral_ok(atom_ok: torch.Tensor) -> torch.Tensor:
+    """``[B, L, 3]`` bool: whether residue ``i``'s phi (C_i-1, N_i, CA_i, C_i), psi (N_i, CA_i, C_i, N_i+1) and
+    omega (CA_i, C_i, N_i+1, CA_i+1) read four present atoms; ``atom_ok [B, L, 3]`` marks present N, CA, C."""
+    four = atom_ok.flatten(1).unfold(1, 4, 1).all(-1)  # [B, 3L - 3]: atoms t..t+3 of N0, CA0, C0, N1, ... present
+    return F.pad(four, (1, 2), value=False).view_as(atom_ok)
+
+
+def pose_invariant_dihedrals(features: torch.Tensor, atom_ok: torch.Tensor) -> torch.Tensor:
+    """fair-esm's dihedral features ``[B, L, 6]`` (cos, then sin, of phi, psi, omega: ``DihedralFeatures.
+    _dihedrals`` or ``GVPInputFeaturizer._dihedrals``) with every angle that reads a missing atom set to 0."""
+    ok = dihedral_ok(atom_ok).repeat(1, 1, 2)
+    return torch.where(ok, features, features.new_tensor(_DIHEDRAL_PAD))
+
+
+def pose_invariant_node_features(coords: torch.Tensor, atom_ok: torch.Tensor, with_coord_mask: bool = True
+                                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """fair-esm ``GVPInputFeaturizer.get_node_features`` of ``coords [B, L, 3, 3]`` (missing atoms 0, ``atom_ok``
+    marking present ones) with every feature that reads a missing atom padded: dihedrals
+    (:func:`pose_invariant_dihedrals`), the CA directions to the previous / next residue unless both CA are
+    present, and the side-chain direction unless N, CA and C are."""
+    from esm.inverse_folding.features import GVPInputFeaturizer as G
+
+    scalars = pose_invariant_dihedrals(G._dihedrals(coords), atom_ok)
+    if with_coord_mask:
+        scalars = torch.cat([scalars, atom_ok.all(-1).float().unsqueeze(-1)], -1)
+    ca = atom_ok[:, :, 1]
+    step = ca[:, 1:] & ca[:, :-1]
+    fwd_ok, back_ok = F.pad(step, (0, 1), value=False), F.pad(step, (1, 0), value=False)
+    orientations = G._orientations(coords[:, :, 1]) * torch.stack([fwd_ok, back_ok], -1).unsqueeze(-1)
+    sidechains = G._sidechains(coords) * atom_ok.all(-1, keepdim=True)
+    return scalars, torch.cat([orientations, sidechains.unsqueeze(-2)], -2)
+
+
+def pose_invariant_frames(coords: torch.Tensor, atom_ok: torch.Tensor) -> torch.Tensor:
+    """fair-esm ``get_rotation_frames`` ``[B, L, 3, 3]``, all zero (as for a residue with no atoms) where N, CA or
+    C is missing."""
+    from esm.inverse_folding.util import get_rotation_frames
+
+    return get_rotation_frames(coords) * atom_ok.all(-1)[..., None, None]
+
+
+def _embed_graph(emb, coords, coord_mask, padding_mask, confidence, node_features):
+    """fair-esm ``GVPGraphEmbedding.forward`` with the node features given: flattened node / edge embeddings and
+    ``edge_index``."""
+    from esm.inverse_folding.gvp_utils import flatten_graph
+    from esm.inverse_folding.util import rbf
+
+    with torch.no_grad():
+        edge_features, edge_index = emb.get_edge_features(coords, coord_mask, padding_mask)
+    node_s, node_v = emb.embed_node(node_features)
+    nodes = (node_s + emb.embed_confidence(rbf(confidence, 0.0, 1.0)), node_v)
+    return flatten_graph(nodes, emb.embed_edge(edge_features), edge_index)
+
+
+def _gvp_encoder(gvp_encoder, coords, coord_mask, padding_mask, confidence, node_features, fast: bool):
+    """fair-esm ``GVPEncoder.forward`` on the given node features: node ``([B, L, S], [B, L, V, 3])``; its GVP
+    layers run :func:`gvp_conv_layer` when ``fast``."""
     from esm.inverse_folding.gvp_utils import unflatten_graph
 
-    nodes, edges, edge_index = gvp_encoder.embed_graph(coords, coord_mask, padding_mask, confidence)
+    nodes, edges, edge_index = _embed_graph(gvp_encoder.embed_graph, coords, coord_mask, padding_mask, confidence,
+                                            node_features)
     for layer in gvp_encoder.encoder_layers:
-        nodes = gvp_conv_layer(layer, nodes, edge_index, edges)
+        if fast:
+            nodes = gvp_conv_layer(layer, nodes, edge_index, edges)
+        else:
+            nodes, edges = layer(nodes, edge_index, edges)
     return unflatten_graph(nodes, coords.shape[0])
 
 
-def _embedding(encoder, coords: torch.Tensor, padding_mask: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
-    """fair-esm ``GVPTransformerEncoder.forward_embedding`` (eval): the summed input embedding ``[B, L, D]``."""
+def _embedding(encoder, coords: torch.Tensor, padding_mask: torch.Tensor, confidence: torch.Tensor,
+               pose_invariant: bool, fast: bool) -> torch.Tensor:
+    """fair-esm ``GVPTransformerEncoder.forward_embedding``: the summed input embedding ``[B, L, D]``, featurised
+    by the ``pose_invariant`` functions above or by fair-esm's own."""
     from esm.inverse_folding.features import GVPInputFeaturizer
     from esm.inverse_folding.util import get_rotation_frames, nan_to_num, rbf, rotate
 
-    coord_mask = torch.all(torch.all(torch.isfinite(coords), dim=-1), dim=-1)
+    atom_ok = torch.isfinite(coords).all(-1)  # [B, L, 3]
+    coord_mask = atom_ok.all(-1)
     coords = nan_to_num(coords)
     alphabet = encoder.dictionary
     mask_tokens = padding_mask * alphabet.padding_idx + ~padding_mask * alphabet.get_idx("<mask>")
-    gvp_s, gvp_v = _gvp_encoder(encoder.gvp_encoder, coords, coord_mask, padding_mask, confidence)
-    frames_t = get_rotation_frames(coords).transpose(-2, -1)
-    node_s, node_v = GVPInputFeaturizer.get_node_features(coords, coord_mask, with_coord_mask=False)
+    dihedrals = encoder.embed_dihedrals
+    if pose_invariant:
+        with torch.no_grad():
+            graph_nodes = pose_invariant_node_features(coords, atom_ok)
+            node_s, node_v = pose_invariant_node_features(coords, atom_ok, with_coord_mask=False)
+        frames_t = pose_invariant_frames(coords, atom_ok).transpose(-2, -1)
+        dihedral_in = pose_invariant_dihedrals(dihedrals._dihedrals(coords), atom_ok)
+    else:
+        with torch.no_grad():
+            graph_nodes = encoder.gvp_encoder.embed_graph.get_node_features(coords, coord_mask)
+            node_s, node_v = GVPInputFeaturizer.get_node_features(coords, coord_mask, with_coord_mask=False)
+        frames_t = get_rotation_frames(coords).transpose(-2, -1)
+        dihedral_in = dihedrals._dihedrals(coords)
+    gvp_s, gvp_v = _gvp_encoder(encoder.gvp_encoder, coords, coord_mask, padding_mask, confidence, graph_nodes,
+                                fast)
     x = (encoder.embed_tokens(mask_tokens) * encoder.embed_scale
-         + encoder.embed_dihedrals(coords)
+         + dihedrals.norm_nodes(dihedrals.node_embedding(dihedral_in))
          + encoder.embed_gvp_output(torch.cat([gvp_s, rotate(gvp_v, frames_t).flatten(-2, -1)], -1))
          + encoder.embed_confidence(rbf(confidence, 0.0, 1.0))
          + encoder.embed_gvp_input_features(torch.cat([node_s, rotate(node_v, frames_t).flatten(-2, -1)], -1)))
-    return x + encoder.embed_positions(mask_tokens)
+    return encoder.dropout_module(x + encoder.embed_positions(mask_tokens))
 
 
 def if1_encoder_forward(encoder, coords: torch.Tensor, padding_mask: torch.Tensor, confidence: torch.Tensor,
-                        return_all_hiddens: bool = False) -> dict[str, list[torch.Tensor]]:
-    """``encoder(coords, padding_mask, confidence, return_all_hiddens)`` of fair-esm's ``GVPTransformerEncoder``
-    in eval mode, computed with :func:`gvp_conv_layer`: ``coords [B, L, 3, 3]`` (N, CA, C; NaN = missing),
-    ``padding_mask [B, L]`` bool, ``confidence [B, L]``. Returns ``{"encoder_out": [[L, B, D]],
-    "encoder_states": [L, B, D] per layer (input embedding first) when ``return_all_hiddens``}``. Encoders
-    :func:`supports_fast_gvp` rejects run fair-esm's own forward."""
-    if encoder.training or not supports_fast_gvp(encoder):
-        return encoder(coords, padding_mask, confidence, return_all_hiddens=return_all_hiddens)
-    x = _embedding(encoder, coords, padding_mask, confidence)
+                        return_all_hiddens: bool = False, pose_invariant: bool = True) -> dict[str, list[torch.Tensor]]:
+    """``encoder(coords, padding_mask, confidence, return_all_hiddens)`` of fair-esm's ``GVPTransformerEncoder``:
+    ``coords [B, L, 3, 3]`` (N, CA, C; NaN or inf = missing), ``padding_mask [B, L]`` bool, ``confidence
+    [B, L]``. Returns ``{"encoder_out": [[L, B, D]], "encoder_states": [L, B, D] per layer (input embedding first)
+    when ``return_all_hiddens``}``.
+
+    With ``pose_invariant`` (default) every input feature that would read a missing atom (which fair-esm puts at
+    the origin) is padded instead (:func:`pose_invariant_node_features`, :func:`pose_invariant_dihedrals`,
+    :func:`pose_invariant_frames`), so the output does not change when the chain is rotated or translated;
+    ``False`` gives fair-esm's own numbers. In eval mode the GVP layers run :func:`gvp_conv_layer` where
+    :func:`supports_fast_gvp` accepts the encoder, fair-esm's layers otherwise."""
+    fast = supports_fast_gvp(encoder) and not encoder.training
+    x = _embedding(encoder, coords, padding_mask, confidence, pose_invariant, fast)
     x = (x * (1 - padding_mask.unsqueeze(-1).type_as(x))).transpose(0, 1)
     states = [x] if return_all_hiddens else []
     for layer in encoder.layers:

@@ -15,11 +15,11 @@ Why not LMDB: reading an mmap'ed file leaves every page touched during an epoch 
 grows with the dataset (``benchmarks/dataset_scale.py``: reading a 20k-graph, 3.3 GB store through ``mmap`` peaked at
 3.9 GB RSS, through ``pread`` at 0.9 GB, as for 1k graphs); ``pread`` goes through the page cache, which RSS
 does not count. Compaction: int64 tensors are stored as int32 when their values fit (edge indices, residue numbers),
-and ``edge_attr`` as float16 (error below 1e-3 on features in [-1, 1]: RBFs, unit vectors, clipped separations):
-about half the bytes of float32 edge features (``benchmarks/results/dataset_scale.json``). They are stored rather
-than derived on read because deriving needs the graph builder and its settings in every reader and costs builder
-time on every read of every epoch (rebuilding a graph takes about 15 times as long as decoding it), while disk is
-the cheaper resource.
+and ``edge_attr`` and ``geom`` as float16 (:data:`HALF_FIELDS`; error below 1e-3 on features in [-2, 2]: RBFs, unit
+vectors, clipped separations, cos / sin, scaled distances and counts): about half the bytes of float32 features
+(``benchmarks/results/dataset_scale.json``). They are stored rather than derived on read because deriving needs the
+graph builder and its settings in every reader and costs builder time on every read of every epoch (rebuilding a
+graph takes about 15 times as long as decoding it), while disk is the cheaper resource.
 Readers may keep float16 fields in float16 (``keep_half``): the training path does, and converts on the device.
 """
 from __future__ import annotations
@@ -68,10 +68,13 @@ def _class_of(key: str) -> type:
     return _CLASSES[key]
 
 
+HALF_FIELDS = ("edge_attr", "geom")  # bounded features (|x| <~ 2): float16 keeps them to ~1e-3
+
+
 def _stored_dtype(key: str, t: torch.Tensor, edge_float16: bool) -> torch.dtype:
     if t.dtype == torch.int64 and t.numel() and _INT32[0] <= int(t.min()) and int(t.max()) <= _INT32[1]:
         return torch.int32
-    if t.dtype == torch.float32 and edge_float16 and key.endswith("edge_attr"):
+    if t.dtype == torch.float32 and edge_float16 and key.endswith(HALF_FIELDS):
         return torch.float16
     return t.dtype
 

@@ -15,6 +15,10 @@ Decisions (tested in ``tests/graphs/test_residue_graph.py``):
   nearest; the edge set is then symmetrised); at 10 A a residue has ~20-40 neighbours, well under the default 64.
 * ``edge_index`` is sorted by (source, target); edge features are computed with vectorised torch / numpy ops
   (numpy where arrays are [L, 3]-small and torch's per-call overhead would dominate).
+* The local frame of ``direction`` is N-CA-C where N, CA and C exist, else the CA-trace frame of
+  :func:`pa_geo.graphs.geometry.ca_frames` (CA(i-1), CA(i), CA(i+1)), so CA traces get real directions.
+* ``geom`` (:func:`pa_geo.graphs.geometry.residue_geometry`) is built with every residue graph: per-residue
+  invariant geometry that a model can take as one more input level.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from torch_geometric.data import Data
 
 from pa_geo.errors import ConfigError
 from pa_geo.graphs.features import backbone_frames, rbf, residue_positions, symmetric_edges
+from pa_geo.graphs.geometry import ca_frames, residue_geometry
 from pa_geo.graphs.schema import DEFAULT_NUM_RBF
 from pa_geo.io.protein import Protein, residue_type_indices
 
@@ -91,7 +96,8 @@ def residue_graph(protein: Protein, radius: float | None = 10.0, k: int | None =
 
     Returns:
         :class:`ResidueGraph` with ``pos`` [L, 3], ``pos_mask`` [L], ``residue_type`` [L], ``chain_index`` [L],
-        ``residue_number`` [L], ``backbone`` [L, 4, 3], ``backbone_mask`` [L, 4], ``edge_index`` [2, E],
+        ``residue_number`` [L], ``backbone`` [L, 4, 3], ``backbone_mask`` [L, 4], ``geom`` [L, GEOM_DIM],
+        ``edge_index`` [2, E],
         ``edge_attr`` [E, num_rbf + 5] (layout: :func:`pa_geo.graphs.schema.edge_attr_layout`), ``protein_id``.
     """
     _check(radius, k, num_rbf, max_seq_sep, max_num_neighbors)
@@ -131,6 +137,9 @@ def residue_graph(protein: Protein, radius: float | None = 10.0, k: int | None =
     scale = scale * (dist > 1e-6) if all_spatial else scale * ((dist > 1e-6) & spatial)
     unit = diff * scale.unsqueeze(-1)
     frames = backbone_frames(bb_np)
+    no_frame = ~frames.abs().sum((1, 2)).gt(0)
+    if bool(no_frame.any()) and bool(mask_np.any()):
+        frames[no_frame] = torch.from_numpy(ca_frames(pos_np, mask_np, chain_np))[no_frame]
     src_frames = frames.view(L, 9).index_select(0, src).view(E, 3, 3)
     other[:, 2:] = torch.bmm(src_frames, unit.unsqueeze(-1)).squeeze(-1)
     edge_attr = torch.cat([rbf_feat, other], dim=1)
@@ -141,5 +150,6 @@ def residue_graph(protein: Protein, radius: float | None = 10.0, k: int | None =
         chain_index=chain,
         residue_number=torch.from_numpy(np.asarray(protein.residue_numbers, dtype=np.int64)),
         backbone=torch.from_numpy(bb_np), backbone_mask=torch.from_numpy(np.isfinite(bb_np).all(-1)),
+        geom=torch.from_numpy(residue_geometry(bb_np, pos_np, mask_np, chain_np)),
         edge_index=ei, edge_attr=edge_attr, protein_id=protein.id, num_nodes=L,
     )

@@ -13,6 +13,10 @@ Residue graph (:func:`pa_geo.graphs.residue_graph`)
     residue_number   [N]     int64    author residue number
     backbone         [N,4,3] float32  N, CA, C, O (NaN where missing)
     backbone_mask    [N, 4]  bool     which backbone atoms are present
+    geom             [N, GEOM_DIM] float32  invariant per-residue geometry (CA virtual bonds, angles, dihedrals,
+                                      phi / psi / omega, neighbour counts; zeros + mask channels where undefined),
+                                      layout ``GEOM_LAYOUT`` in :mod:`pa_geo.graphs.geometry`; an adapter level
+                                      like an embedding field (``levels: {geom: GEOM_DIM}``)
     edge_index       [2, E]  int64    radius / kNN / sequence-neighbour edges, no self loops, symmetric,
                                       coalesced (sorted, no duplicates); row 0 = source, row 1 = target
     edge_attr        [E, EDGE_DIM] float32  RBF(distance) ++ signed sequence separation ++ direction in the
@@ -47,6 +51,8 @@ from __future__ import annotations
 import re
 
 EMBEDDING_PREFIX = "emb_"
+GRAPH_FORMAT = 2  # bumped when the builders' output changes, so example stores built by older code are not reused
+GEOM_FIELD = "geom"
 
 
 def embedding_field(backbone: str, layer: int | str) -> str:
@@ -68,7 +74,8 @@ def edge_attr_layout(num_rbf: int = DEFAULT_NUM_RBF) -> dict[str, slice]:
     ``rbf``         [num_rbf] Gaussian RBFs of the CA-CA distance (all zero when either end has no position)
     ``seq_sep``     [1] (j - i) / max_seq_sep clipped to [-1, 1] for residues i -> j of one chain, 0 across chains
     ``same_chain``  [1] 1.0 when both residues are in the same chain
-    ``direction``   [3] unit vector source -> target in the source residue's N-CA-C frame (zeros when undefined)
+    ``direction``   [3] unit vector source -> target in the source residue's local frame: N-CA-C, or the CA-trace
+                    frame CA(i-1), CA(i), CA(i+1) where N or C is missing (zeros only without positions)
     """
     return {
         "rbf": slice(0, num_rbf),

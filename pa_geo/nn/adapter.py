@@ -12,6 +12,12 @@ Per level: Linear(D_level -> d_model) + LayerNorm. Then ``n_blocks`` pre-norm re
      ``out(V(x_other))``), see :class:`~pa_geo.nn.cross_attention.ResidueCrossAttention`. Edge features enter
      through the graph-mode self-attention only;
   3. a per-level feed-forward network (d_model -> ffn_mult*d_model -> d_model, GELU).
+With ``geometric_bias`` (default) every self- and cross-attention layer over node sets adds a learned per-head
+score term from the pair's CA distance (RBF; none where a node has no position) and, with ``bias_seq_sep``, from
+its sequence separation within a chain (:mod:`pa_geo.nn.geometric_bias`: a K-channel map of the pair shared by
+the layers, mixed to one scalar per head by each layer's own Linear): in global mode inside the length buckets and
+query chunks, in graph mode through the edges (``TransformerConv`` edge features, per-edge score bias). Distances only, so the output is invariant to rotations and translations of
+``pos``. ``geometric_bias=False`` builds exactly the adapter without it (same parameters, same output).
 A final LayerNorm per level, then fusion: ``concat`` (+ Linear K*d -> d), ``sum``, or ``gated`` (per-node softmax
 gates over levels from a learned score per level). ``fusion_first=True`` fuses the projected levels *before* the
 blocks, which then run on one stream (with ``fusion="sum"``: :class:`~pa_geo.nn.baselines.SummedLevelsTransformer`).
@@ -32,6 +38,7 @@ from pa_geo.errors import ConfigError
 from pa_geo.nn.attention import (DEFAULT_CHUNK_ELEMENTS, GlobalSelfAttention, GraphSelfAttention,
                                  attention_context)
 from pa_geo.nn.cross_attention import NodeSetCrossAttention, ResidueCrossAttention
+from pa_geo.nn.geometric_bias import BiasSpec, PairMap
 from pa_geo.nn.profiling import stage
 
 Attention = Literal["global", "graph"]
@@ -77,12 +84,13 @@ class AdapterBlock(nn.Module):
     def __init__(self, n_levels: int, d_model: int, n_heads: int, attention: Attention, cross_attention: bool,
                  dropout: float, attn_dropout: float, ffn_mult: int, chunk_elements: int | None,
                  use_checkpoint: bool, edge_dim: int | None, self_attention: bool = True,
-                 cross_scope: CrossScope = "nodes") -> None:
+                 cross_scope: CrossScope = "nodes", bias_spec: BiasSpec | None = None,
+                 cross_bias: bool = True) -> None:
         super().__init__()
         def self_attn() -> nn.Module:
             if attention == "global":
-                return GlobalSelfAttention(d_model, n_heads, attn_dropout, chunk_elements, use_checkpoint)
-            return GraphSelfAttention(d_model, n_heads, attn_dropout, edge_dim)
+                return GlobalSelfAttention(d_model, n_heads, attn_dropout, chunk_elements, use_checkpoint, bias_spec)
+            return GraphSelfAttention(d_model, n_heads, attn_dropout, edge_dim, bias_spec)
         self.attn_norm = self.attn = None
         if self_attention:
             self.attn_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
@@ -91,7 +99,8 @@ class AdapterBlock(nn.Module):
         if cross_attention and n_levels > 1:
             self.cross_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
             self.cross = NodeSetCrossAttention(n_levels, d_model, n_heads, attn_dropout, chunk_elements,
-                                               use_checkpoint) if cross_scope == "nodes" else \
+                                               use_checkpoint, bias_spec if cross_bias else None) \
+                if cross_scope == "nodes" else \
                 ResidueCrossAttention(n_levels, d_model, n_heads, attn_dropout)
         self.ffn_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_levels))
         self.ffn = nn.ModuleList(FeedForward(d_model, ffn_mult, dropout) for _ in range(n_levels))
@@ -136,13 +145,24 @@ class ProteinAdapter(nn.Module):
     ``cross_scope="residue"`` replaces cross-attention over node sets by per-residue level mixing.
     Global mode: ``attn_chunk_elements`` caps the attention scores one SDPA call holds (None = no cap) and
     ``checkpoint_attention`` recomputes chunks in backward so long proteins never keep more than one chunk's scores.
+
+    Geometric bias (module docstring; reads ``batch.pos`` [N, 3] and, when present, ``pos_mask`` [N] and
+    ``chain_index`` [N]): ``geometric_bias`` switches it on; ``bias_num_rbf`` Gaussian RBFs of the distance on
+    [0, ``bias_max_distance``] A; ``bias_seq_sep`` adds the sequence-separation term, offsets clipped to
+    +-``bias_max_seq_sep`` (chains from ``chain_index``; a graph without it, e.g. an atom graph, is one chain);
+    both go through a map of ``bias_channels`` channels shared by the layers (``pair_map``), which every layer
+    mixes to its heads with its own Linear. ``bias_cross_attention=False`` keeps the bias in the self-attention
+    only (on a CPU a biased layer costs about twice an unbiased one: the scores are written out).
     """
 
     def __init__(self, levels: dict[str, int] | None = None, d_model: int = 128, n_blocks: int = 2, n_heads: int = 4,
                  attention: Attention = "global", fusion: Fusion = "concat", cross_attention: bool = True,
                  dropout: float = 0.1, ffn_mult: int = 2, fusion_first: bool = False, attn_dropout: float = 0.0,
                  attn_chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, checkpoint_attention: bool = True,
-                 edge_dim: int | None = None, self_attention: bool = True, cross_scope: CrossScope = "nodes") -> None:
+                 edge_dim: int | None = None, self_attention: bool = True, cross_scope: CrossScope = "nodes",
+                 geometric_bias: bool = True, bias_num_rbf: int = 16, bias_max_distance: float = 20.0,
+                 bias_seq_sep: bool = True, bias_max_seq_sep: int = 32, bias_channels: int = 4,
+                 bias_cross_attention: bool = True) -> None:
         super().__init__()
         if not levels:
             raise ConfigError("ProteinAdapter: levels is empty (give at least one embedding field -> dim; the pa-geo "
@@ -159,6 +179,12 @@ class ProteinAdapter(nn.Module):
         if fusion_first and cross_attention and len(levels) > 1:
             raise ConfigError("ProteinAdapter: fusion_first=True fuses levels before the blocks; "
                               "set cross_attention=False")
+        if geometric_bias and (min(bias_num_rbf, bias_max_seq_sep, bias_channels) < 1 or not bias_max_distance > 0):
+            raise ConfigError(f"ProteinAdapter: bias_num_rbf ({bias_num_rbf}), bias_max_seq_sep ({bias_max_seq_sep}) "
+                              f"and bias_channels ({bias_channels}) must be >= 1 and bias_max_distance "
+                              f"({bias_max_distance}) > 0")
+        self.bias_spec = BiasSpec(int(bias_num_rbf), float(bias_max_distance), bool(bias_seq_sep),
+                                  int(bias_max_seq_sep), int(bias_channels)) if geometric_bias else None
         self.levels = dict(levels)
         self.d_model, self.n_heads, self.attention = d_model, n_heads, attention
         self.fusion_first, self.edge_dim = fusion_first, edge_dim
@@ -171,10 +197,12 @@ class ProteinAdapter(nn.Module):
         self.early_fusion = LevelFusion(len(levels), d_model, fusion) if fusion_first else None
         self.blocks = nn.ModuleList(
             AdapterBlock(n_streams, d_model, n_heads, attention, cross_attention, dropout, attn_dropout, ffn_mult,
-                         attn_chunk_elements, checkpoint_attention, edge_dim, self_attention, cross_scope)
+                         attn_chunk_elements, checkpoint_attention, edge_dim, self_attention, cross_scope,
+                         self.bias_spec, bias_cross_attention)
             for _ in range(n_blocks))
         self.final_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_streams))
         self.fusion = None if fusion_first else LevelFusion(len(levels), d_model, fusion)
+        self.pair_map = PairMap(self.bias_spec) if self.bias_spec is not None else None
 
     @property
     def out_dim(self) -> int:
@@ -183,10 +211,11 @@ class ProteinAdapter(nn.Module):
 
     @property
     def required_batch_attributes(self) -> list[str]:
-        """Batch fields the forward reads: the level fields, ``batch`` and, in graph mode, ``edge_index``
-        (+ ``edge_attr`` with ``edge_dim``)."""
+        """Batch fields the forward reads: the level fields, ``batch``, ``pos`` with the geometric bias (which also
+        reads ``pos_mask`` and ``chain_index`` where the graph has them: residue graphs do, atom graphs do not) and,
+        in graph mode, ``edge_index`` (+ ``edge_attr`` with ``edge_dim``)."""
         graph = ["edge_index"] + (["edge_attr"] if self.edge_dim else []) if self.attention == "graph" else []
-        return [*self.levels, "batch", *graph]
+        return [*self.levels, "batch", *(["pos"] if self.bias_spec is not None else []), *graph]
 
     def _inputs(self, batch: Data | Batch) -> list[Tensor]:
         return level_inputs(batch, self.levels, "ProteinAdapter")
@@ -195,8 +224,11 @@ class ProteinAdapter(nn.Module):
         """The attention context of ``batch``, built once per forward (the only host reads of the adapter)."""
         if self.attention == "graph" and getattr(batch, "edge_index", None) is None:
             raise ConfigError("ProteinAdapter(attention='graph'): the batch has no edge_index")
+        if self.bias_spec is not None and getattr(batch, "pos", None) is None:
+            raise ConfigError("ProteinAdapter(geometric_bias=True): the batch has no pos (node positions); "
+                              "set geometric_bias: false for graphs without coordinates")
         return attention_context(batch, num_nodes, self.attention, self.n_heads, self.chunk_elements,
-                                 self._groups, device)
+                                 self._groups, device, self.pair_map, edge_attr=bool(self.edge_dim))
 
     def forward_levels(self, batch: Data | Batch) -> dict[str, Tensor]:
         """Per-level node features after the blocks and final norm, before fusion: {field: [N, d_model]}
@@ -206,7 +238,8 @@ class ProteinAdapter(nn.Module):
         xs = [proj(x.to(weight.dtype)) for proj, x in zip(self.project.values(), raw)]
         if self.early_fusion is not None:
             xs = [self.early_fusion(xs)]
-        context = self.context(batch, raw[0].shape[0], raw[0].device)
+        with stage("adapter.context"):
+            context = self.context(batch, raw[0].shape[0], raw[0].device)
         for block in self.blocks:
             xs = block(xs, context)
         xs = [norm(x) for norm, x in zip(self.final_norm, xs)]

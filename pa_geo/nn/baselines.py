@@ -117,11 +117,17 @@ class MeanEmbeddingEncoder(OneWidthEncoder):
 class SummedLevelsTransformer(ProteinAdapter):
     """Levels projected to d_model and summed, then a plain transformer (self-attention +
     FFN blocks) on that one stream, with the full adapter's depth, width and heads
-    (``ProteinAdapter(cross_attention=False, fusion="sum", fusion_first=True)``). batch -> [N, d_model]."""
+    (``ProteinAdapter(cross_attention=False, fusion="sum", fusion_first=True)``), with the adapter's geometric
+    attention bias (same switch and options). batch -> [N, d_model]."""
 
     def __init__(self, levels: dict[str, int] | None = None, d_model: int = 128, n_blocks: int = 2,
-                 n_heads: int = 4, attention: Literal["global", "graph"] = "global", dropout: float = 0.1, ffn_mult: int = 2,
-                 attn_dropout: float = 0.0, edge_dim: int | None = None) -> None:
+                 n_heads: int = 4, attention: Literal["global", "graph"] = "global", dropout: float = 0.1,
+                 ffn_mult: int = 2, attn_dropout: float = 0.0, edge_dim: int | None = None,
+                 geometric_bias: bool = True, bias_num_rbf: int = 16, bias_max_distance: float = 20.0,
+                 bias_seq_sep: bool = True, bias_max_seq_sep: int = 32, bias_channels: int = 4) -> None:
         super().__init__(levels, d_model=d_model, n_blocks=n_blocks, n_heads=n_heads, attention=attention,
                          fusion="sum", cross_attention=False, dropout=dropout, ffn_mult=ffn_mult,
-                         fusion_first=True, attn_dropout=attn_dropout, edge_dim=edge_dim)
+                         fusion_first=True, attn_dropout=attn_dropout, edge_dim=edge_dim,
+                         geometric_bias=geometric_bias, bias_num_rbf=bias_num_rbf,
+                         bias_max_distance=bias_max_distance, bias_seq_sep=bias_seq_sep,
+                         bias_max_seq_sep=bias_max_seq_sep, bias_channels=bias_channels)

@@ -12,7 +12,10 @@
 
 Projections are per level (levels are different modalities): a level's keys/values are made by its own ``kv``
 projection, whichever level queries them; each level has its own query and output projection. Query / key / value
-projections carry no bias (:data:`pa_geo.nn.attention.NO_QKV_BIAS`).
+projections carry no bias (:data:`pa_geo.nn.attention.NO_QKV_BIAS`). With ``bias_spec`` each querying level has its
+own :class:`~pa_geo.nn.geometric_bias.GeometricBias` (a per-head score term from the adapter's geometric map of
+the pair: distance and sequence separation; the same term for a key node in every other level): global mode inside
+the varlen chunks, graph mode added to the edge scores.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from torch_geometric.utils import scatter, softmax
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.attention import GraphContext
+from pa_geo.nn.geometric_bias import BiasSpec, GeometricBias
 from pa_geo.nn.varlen import DEFAULT_CHUNK_ELEMENTS, LengthBuckets, varlen_attention
 
 
@@ -36,13 +40,17 @@ def check_sizes(n_levels: int, d_model: int, n_heads: int) -> None:
         raise ConfigError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
 
 
-def edge_attention(q: Tensor, k: Tensor, v: Tensor, edge_index: Tensor, dropout_p: float = 0.0) -> Tensor:
+def edge_attention(q: Tensor, k: Tensor, v: Tensor, edge_index: Tensor, dropout_p: float = 0.0,
+                   bias: Tensor | None = None) -> Tensor:
     """Bipartite multi-head attention along edges: q [N_dst, H, dh], k / v [N_src, H, dh], edge_index [2, E]
-    (source row 0 -> target row 1) -> [N_dst, H, dh]; softmax over each target's incoming edges (PyG ``softmax``).
+    (source row 0 -> target row 1), ``bias`` [E, H] added to the scores or None -> [N_dst, H, dh]; softmax over each
+    target's incoming edges (PyG ``softmax``).
     Takes projected q / k / v rather than being PyG's bipartite ``TransformerConv``: keys and values come from each
     source level's own projection, computed once per block and shared by every level that queries them."""
     src, dst = edge_index
     alpha = (q[dst] * k[src]).sum(-1) / math.sqrt(q.shape[-1])                 # [E, H]
+    if bias is not None:
+        alpha = alpha + bias
     alpha = softmax(alpha, dst, num_nodes=q.shape[0])
     alpha = F.dropout(alpha, p=dropout_p, training=dropout_p > 0)
     return scatter(v[src] * alpha.unsqueeze(-1), dst, dim=0, dim_size=q.shape[0], reduce="sum")
@@ -53,10 +61,12 @@ class NodeSetCrossAttention(nn.Module):
 
     forward(xs: K tensors [N, d], context: :class:`LengthBuckets` (global) or :class:`GraphContext` (graph, with
     ``groups = K - 1`` when K > 2)) -> K tensors [N, d]. ``attn_dropout`` drops attention weights in training.
+    ``bias_spec``: a geometric bias per querying level (the context then carries the geometry).
     """
 
     def __init__(self, n_levels: int, d_model: int, n_heads: int, attn_dropout: float = 0.0,
-                 chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, use_checkpoint: bool = True) -> None:
+                 chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, use_checkpoint: bool = True,
+                 bias_spec: BiasSpec | None = None) -> None:
         super().__init__()
         check_sizes(n_levels, d_model, n_heads)
         self.n_heads, self.attn_dropout = n_heads, attn_dropout
@@ -64,6 +74,8 @@ class NodeSetCrossAttention(nn.Module):
         self.query = nn.ModuleList(nn.Linear(d_model, d_model, bias=False) for _ in range(n_levels))
         self.kv = nn.ModuleList(nn.Linear(d_model, 2 * d_model, bias=False) for _ in range(n_levels))
         self.out = nn.ModuleList(nn.Linear(d_model, d_model) for _ in range(n_levels))
+        self.bias = nn.ModuleList(GeometricBias(n_heads, bias_spec) for _ in range(n_levels)) \
+            if bias_spec is not None else None
 
     def forward(self, xs: list[Tensor], context: LengthBuckets | GraphContext) -> list[Tensor]:
         n, d = xs[0].shape
@@ -76,14 +88,19 @@ class NodeSetCrossAttention(nn.Module):
             others = kvs[1 - lvl].unsqueeze(0) if len(xs) == 2 else \
                 torch.stack([kv for m, kv in enumerate(kvs) if m != lvl])                  # [G, N, 2, H, dh]
             k, v = others[:, :, 0], others[:, :, 1]
+            bias = self.bias[lvl] if self.bias is not None else None
             if isinstance(context, GraphContext):
                 edges = context.edge_index if len(xs) == 2 else context.group_edge_index
                 if edges is None:
                     raise ValueError(f"cross-attention over {len(xs) - 1} levels needs a GraphContext built "
                                      f"with groups={len(xs) - 1}")
-                h = edge_attention(q, k.reshape(-1, heads, dh), v.reshape(-1, heads, dh), edges, p)
+                if bias is not None:
+                    if context.edge_map is None:
+                        raise ValueError("a geometric bias needs a GraphContext built with the nodes' geometry")
+                    bias = bias.edges(context.edge_map).repeat(len(xs) - 1, 1)             # [G * E', H]
+                h = edge_attention(q, k.reshape(-1, heads, dh), v.reshape(-1, heads, dh), edges, p, bias)
             else:
-                h = varlen_attention(q, k, v, context, p, self.chunk_elements, self.use_checkpoint)
+                h = varlen_attention(q, k, v, context, p, self.chunk_elements, self.use_checkpoint, bias=bias)
             outs.append(self.out[lvl](h.reshape(n, d)))
         return outs
 

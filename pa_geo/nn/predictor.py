@@ -1,5 +1,19 @@
 """MultiScalePredictor: conv -> pool -> readout at each of ``num_scales`` scales, merged into one graph vector,
-with every scale's node features lifted back to the input nodes (residues or atoms) for node-level tasks."""
+with every scale's node features lifted back to the input nodes (residues or atoms) for node-level tasks.
+
+Geometry in the convs: a conv that takes edge features (``transformer``, ``gin`` -> GINE, ``gat``, ``gatv2``,
+``e3nn``) reads, at every scale, a Gaussian RBF basis of the edge length recomputed from that scale's positions
+(zero where an end has no position: sequence-only proteins, residues without coordinates) and, with ``edge_dim``,
+the batch's ``edge_attr``: on residue graphs RBF ++ sequence separation ++ same chain ++ the direction to the
+neighbour in the source residue's local frame (N-CA-C, or CA(i-1), CA(i), CA(i+1) on CA traces), so ``edge_dim:
+21`` (:data:`pa_geo.graphs.schema.EDGE_DIM`) gives distance and direction. Pooled scales carry ``edge_attr``
+through the pooling's connect step (:func:`pa_geo.nn.pooling.base.coarsen_edges`): selection pools (``topk``,
+``sag``, ``asap``) keep the exact features of the edges between kept nodes (direction in the kept source
+residue's frame); clustering pools (``graclus``, ``edge``, ``voxel``) average the features of the merged edges (a
+mean of unit directions in the members' frames, shorter where they disagree), while the RBF of the pooled edge
+length is always exact for the pooled positions. Topology-only convs (``gcn``, ``graphconv``, ``sage``) read none
+of it.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 from torch_geometric.nn.aggr import AttentionalAggregation
+from torch_geometric.utils import scatter
 
 from pa_geo.errors import ConfigError
 from pa_geo.graphs.features import rbf
@@ -38,6 +53,14 @@ class Readout(nn.Module):
         return fn(x, batch, size=num_graphs)
 
 
+def _pooled_mask(mask: Tensor, assignment: Any) -> Tensor:
+    """``pos_mask`` of the pooled nodes [K]: the kept node's (selection), or all members positioned (clustering)."""
+    if assignment.kept is not None:
+        return mask[assignment.kept]
+    return scatter(mask.to(torch.float), assignment.cluster, dim=0, dim_size=assignment.num_clusters,
+                   reduce="min") > 0
+
+
 class MultiScalePredictor(nn.Module):
     """Hierarchical graph encoder over per-node features.
 
@@ -56,8 +79,9 @@ class MultiScalePredictor(nn.Module):
         dropout: after every conv.
         edge_dim: width of ``batch.edge_attr`` to use (None: ignore it). Every conv that takes edge features gets
             a Gaussian basis of the edge length (:func:`pa_geo.graphs.features.rbf`, ``num_rbf`` on [0,
-            ``rbf_max``] A, recomputed from pooled positions at each scale) concatenated with the (pooled)
-            ``edge_attr``.
+            ``rbf_max``] A, recomputed from pooled positions at each scale, zero for an edge with an end without
+            position: ``pos_mask``, carried through the poolings) concatenated with the (pooled) ``edge_attr``
+            (module docstring).
         conv_kwargs: extra options for :func:`get_conv`.
 
     Stages run inside profiler scopes ``predictor.scale{s}.conv``, ``predictor.scale{s}.pool``,
@@ -109,7 +133,7 @@ class MultiScalePredictor(nn.Module):
     @property
     def required_batch_attributes(self) -> list[str]:
         """Batch fields the forward reads: ``batch``, ``edge_index``, ``pos`` (edge lengths; pooling / convs that
-        need geometry) and, with ``edge_dim``, ``edge_attr``."""
+        need geometry) and, with ``edge_dim``, ``edge_attr`` (``pos_mask`` too where the graph has it)."""
         return ["batch", "edge_index", "pos", *(["edge_attr"] if self.edge_dim else [])]
 
     def _scale_kwargs(self, kwargs: dict[str, Any], scale: int) -> dict[str, Any]:
@@ -122,12 +146,14 @@ class MultiScalePredictor(nn.Module):
             out[key] = value
         return out
 
-    def _edge_features(self, edge_index: Tensor, pos: Tensor | None, edge_attr: Tensor | None,
-                       num_nodes: int) -> Tensor:
+    def _edge_features(self, edge_index: Tensor, pos: Tensor | None, pos_mask: Tensor | None,
+                       edge_attr: Tensor | None, num_nodes: int) -> Tensor:
         if pos is None:
             pos = edge_index.new_zeros(num_nodes, 3, dtype=torch.float)
         dist = (pos[edge_index[0]] - pos[edge_index[1]]).norm(dim=-1)
         feats = rbf(dist, self.rbf_max, self.num_rbf)
+        if pos_mask is not None:
+            feats = feats * (pos_mask[edge_index[0]] & pos_mask[edge_index[1]]).unsqueeze(-1)
         if self.edge_dim:
             feats = torch.cat([feats, edge_attr.to(feats.dtype)], dim=-1)
         return feats
@@ -146,6 +172,8 @@ class MultiScalePredictor(nn.Module):
         node_batch = node_batch if node_batch is not None else x.new_zeros(n, dtype=torch.long)
         num_graphs = int(getattr(batch, "num_graphs", 1) or 1)
         edge_index, pos = batch.edge_index, getattr(batch, "pos", None)
+        pos_mask = getattr(batch, "pos_mask", None) if pos is not None else None
+        pos_mask = None if pos_mask is None else pos_mask.bool()
         edge_attr = getattr(batch, "edge_attr", None) if self.edge_dim else None
         if self.edge_dim and (edge_attr is None or edge_attr.dim() != 2 or edge_attr.size(-1) != self.edge_dim):
             got = None if edge_attr is None else list(edge_attr.shape)
@@ -157,7 +185,8 @@ class MultiScalePredictor(nn.Module):
         for s, (conv, norm, pool, readout) in enumerate(zip(self.convs, self.norms, self.pools, self.readouts)):
             with stage(f"predictor.scale{s}.conv"):
                 # topology-only convs (gcn, graphconv, sage) never read edge features: skip the RBF
-                feats = self._edge_features(edge_index, pos, edge_attr, h.size(0)) if conv.uses_edge_attr else None
+                feats = self._edge_features(edge_index, pos, pos_mask, edge_attr, h.size(0)) \
+                    if conv.uses_edge_attr else None
                 h = h + self.dropout(self.act(norm(conv(h, edge_index, feats, pos))))
             with stage(f"predictor.scale{s}.pool"):
                 out = pool(h, edge_index, edge_attr, b, pos)
@@ -167,6 +196,7 @@ class MultiScalePredictor(nn.Module):
                 # heads see every scale's context and every pooling/readout parameter gets a gradient (DDP needs it).
                 lifted.append(h[to_input] + readouts[-1][node_batch])
             to_input = out.assignment.cluster[to_input]
+            pos_mask = None if pos_mask is None else _pooled_mask(pos_mask, out.assignment)
             h, edge_index, edge_attr, b, pos = out.x, out.edge_index, out.edge_attr, out.batch, out.pos
         with stage("predictor.merge"):
             graph, node = self._merge(readouts, lifted, node_batch)

@@ -16,10 +16,17 @@ never reads a tensor value on the host, so on CUDA it queues kernels without syn
 Keys may come in G groups (``k, v [G, N, H, dh]``): node i of graph g then attends over the G * L_g keys of its
 graph in all groups. Cross-attention over the concatenated nodes of the other levels uses this (the groups are the
 other levels; key order does not matter to attention, which has no positional term).
+
+An additive pair bias (:class:`~pa_geo.nn.geometric_bias.GeometricBias`) is computed per query chunk, inside the
+checkpointed chunk function, from the geometric map the plan carries per bucket (:func:`with_geometry`: stored for
+graphs up to ``PAIR_CACHE_LENGTH`` long, computed per chunk from the nodes' geometry for longer ones): it is a float
+``attn_mask`` (key padding merged in as -inf) of the chunk only, and is recomputed in backward. SDPA has no tiled
+kernel for a bias on CPU, so biased attention always runs in chunks, and a chunk's budget counts the bias's
+intermediates too.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +34,12 @@ from torch import Tensor
 from torch.nn.attention import SDPBackend
 from torch.utils.checkpoint import checkpoint
 
+from pa_geo.nn.biased_attention import PairBias, biased_attention
+from pa_geo.nn.geometric_bias import GeometricBias, NodeGeometry, PairMap
+
 DEFAULT_CHUNK_ELEMENTS = 1 << 24  # 16.8 M scores = 64 MiB float32 per SDPA call (one 4096-residue head)
 SMALL_CALL_ELEMENTS = 1 << 20     # below 1 M scores (4 MiB) a sequence's heads run in one call
+PAIR_CACHE_LENGTH = 512           # graphs up to this long get their geometric pair map once per forward
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,11 @@ class LengthBuckets:
     singles  (start, end) node range of every one-graph bucket (run unpadded, unmasked)
     padded   one :class:`PaddedBucket` per multi-graph bucket
     inverse  [N] position of every node in the concatenated bucket outputs (singles first, then padded)
+    geometry None, or one :class:`NodeGeometry` per single ([1, L]) then per padded bucket ([b, lmax]), for a
+             pair bias (:func:`with_geometry`)
+    maps     None, or per piece (same order) its shared geometric map [b, K, L, L] (computed once per forward
+             for graphs up to ``PAIR_CACHE_LENGTH`` long, None for longer ones)
+    pair_map the :class:`PairMap` that computes the maps of longer graphs per query chunk
     """
 
     ptr: tuple[int, ...]
@@ -61,6 +77,11 @@ class LengthBuckets:
     singles: tuple[tuple[int, int], ...] = ()
     padded: tuple[PaddedBucket, ...] = ()
     inverse: Tensor | None = None
+    geometry: tuple[NodeGeometry, ...] | None = None
+    maps: tuple[Tensor | None, ...] | None = None
+    pair_map: PairMap | None = None
+    pair_map: PairMap | None = None
+    pairs: tuple[PairFeatures | None, ...] | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -145,6 +166,20 @@ def _plan(ptr: tuple[int, ...], buckets: list[list[int]], device: torch.device) 
     return LengthBuckets(ptr, tuple(tuple(b) for b in buckets), tuple(singles), tuple(padded), inverse)
 
 
+def with_geometry(buckets: LengthBuckets, nodes: NodeGeometry, pair_map: PairMap,
+                  cache_length: int | None = None) -> LengthBuckets:
+    """``buckets`` carrying the geometry of their nodes (``nodes`` fields [N, ...], gathered once per forward into
+    the bucket layout) and ``pair_map``, which :func:`varlen_attention` hands to a pair bias. The map of every piece
+    of graphs up to ``cache_length`` (default ``PAIR_CACHE_LENGTH``) long is computed here, once for all layers
+    (K floats per pair of short graphs); longer graphs get theirs per query chunk, so none of them is stored."""
+    cache_length = PAIR_CACHE_LENGTH if cache_length is None else cache_length
+    device = nodes.pos.device
+    per_bucket = [nodes.take(torch.arange(s, e, device=device)[None]) for s, e in buckets.singles]
+    per_bucket += [nodes.take(bucket.index) for bucket in buckets.padded]
+    maps = tuple(pair_map.pairs(geo, geo) if geo.index.shape[-1] <= cache_length else None for geo in per_bucket)
+    return replace(buckets, geometry=tuple(per_bucket), maps=maps, pair_map=pair_map)
+
+
 def _sdpa(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float) -> Tensor:
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
@@ -164,7 +199,8 @@ def fused_backend_is_tiled(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None,
 
 def chunked_sdpa(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None = None, dropout_p: float = 0.0,
                  chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, use_checkpoint: bool = True,
-                 fused_shortcut: bool = True) -> Tensor:
+                 fused_shortcut: bool = True, pair_bias: PairBias | None = None, bias_elements: int = 0,
+                 bias_checkpoint: bool = True, bias_groups: int = 1) -> Tensor:
     """Scaled dot-product attention with queries split so that one call holds at most ``chunk_elements`` scores
     and, for a single sequence (B = 1) longer than ``SMALL_CALL_ELEMENTS`` scores, at most one head's Lq x Lk.
 
@@ -173,44 +209,70 @@ def chunked_sdpa(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None = None
     the scores of only one call are alive at a time, in forward *and* backward, whichever SDPA backend runs.
     ``fused_shortcut``: when :func:`fused_backend_is_tiled` (e.g. CPU flash attention without dropout), one plain
     call (those kernels hold O(L) memory). ``chunk_elements=None``: no chunking.
+    ``pair_bias``: an additive bias computed per chunk (:data:`~pa_geo.nn.biased_attention.PairBias`, over the
+    Lk / ``bias_groups`` keys of one key group), holding ``bias_elements`` floats per (query, key) pair, run by
+    :func:`~pa_geo.nn.biased_attention.biased_attention`; no fused shortcut then, and the budget counts them. ``bias_checkpoint=False``: one call, not recomputed in
+    backward (short graphs, whose scores are kept anyway: faster, their memory bounded by the length).
     """
-    if fused_shortcut and fused_backend_is_tiled(q, k, v, key_mask, dropout_p):
+    if pair_bias is None and fused_shortcut and fused_backend_is_tiled(q, k, v, key_mask, dropout_p):
         return _sdpa(q, k, v, key_mask, dropout_p)
     b, h, lq, _ = q.shape
     lk = k.shape[2]
     chunk = lq
-    if chunk_elements is not None:
+    if chunk_elements is not None and (pair_bias is None or bias_checkpoint):
+        per_row = b * lk * (h + (bias_elements if pair_bias is not None else 0))
         cap = min(chunk_elements, max(lq * lk, SMALL_CALL_ELEMENTS)) if b == 1 else chunk_elements
-        chunk = max(1, cap // (b * h * lk))
-    grad = use_checkpoint and torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+        chunk = max(1, cap // per_row)
+    grad = use_checkpoint and (pair_bias is None or bias_checkpoint) and torch.is_grad_enabled() and (
+        q.requires_grad or k.requires_grad or v.requires_grad or pair_bias is not None)
     outs = []
     for start in range(0, lq, chunk):
         qc = q[:, :, start:start + chunk]
-        if grad:
-            outs.append(checkpoint(_sdpa, qc, k, v, key_mask, dropout_p, use_reentrant=False))
-        else:
-            outs.append(_sdpa(qc, k, v, key_mask, dropout_p))
+        fn, args = (_sdpa, (qc, k, v, key_mask, dropout_p)) if pair_bias is None else \
+            (biased_attention, (qc, k, v, key_mask, dropout_p, pair_bias, start, bias_groups))
+        outs.append(checkpoint(fn, *args, use_reentrant=False) if grad else fn(*args))
     return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
 
 
 def varlen_attention(q: Tensor, k: Tensor, v: Tensor, buckets: LengthBuckets, dropout_p: float = 0.0,
                      chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, use_checkpoint: bool = True,
-                     fused_shortcut: bool = True) -> Tensor:
+                     fused_shortcut: bool = True, bias: GeometricBias | None = None) -> Tensor:
     """Full attention inside each graph of a batch, no attention across graphs, no host synchronisation.
 
     q [N, H, dh] (nodes sorted by graph); k, v [N, H, dh] or [G, N, H, dh] (G key groups sharing q's node
     offsets: node i attends over its graph's nodes in every group); buckets from :func:`length_buckets` ->
     [N, H, dh]. A bucket holding one graph runs unpadded and unmasked; a bucket of several graphs is padded to its
     longest graph with a key-padding mask (padded query rows are computed and dropped).
+    ``bias``: a layer's :class:`GeometricBias` of the pieces' geometric maps (``buckets.maps``, or per chunk from
+    ``buckets.geometry`` and ``buckets.pair_map``, see :func:`with_geometry`), added to the scores of every key
+    group (:func:`~pa_geo.nn.biased_attention.biased_attention`).
     """
     if k.dim() == 3:
         k, v = k.unsqueeze(0), v.unsqueeze(0)
     groups, _, heads, dh = k.shape
+    if bias is not None and buckets.geometry is None:
+        raise ValueError("varlen_attention(bias=...) needs buckets built with geometry (with_geometry)")
+
+    def pair_bias(piece: int) -> dict:
+        """chunked_sdpa's bias arguments of a piece: the function, its floats per pair, whether its calls are
+        checkpointed (long graphs, whose map is computed per chunk)."""
+        if bias is None:
+            return {}
+        cached, geo, pair_map = buckets.maps[piece], buckets.geometry[piece], buckets.pair_map
+        kw = dict(bias_groups=groups)
+        if cached is not None:  # whole rows: a slice would cost a zero-filled map per layer in backward
+            full = slice(0, cached.shape[2])
+            return dict(pair_bias=lambda rows: bias(cached if rows == full else cached[:, :, rows]),
+                        bias_elements=2 * bias.n_heads, bias_checkpoint=False, **kw)
+        return dict(pair_bias=lambda rows: bias(pair_map.pairs(geo.rows(rows), geo)),
+                    bias_elements=pair_map.elements_per_pair + 2 * bias.n_heads, **kw)
+
     pieces: list[Tensor] = []
     for s, e in buckets.singles:
         qb = q[s:e].transpose(0, 1).unsqueeze(0)                                    # [1, H, L, dh]
         kb, vb = (t[:, s:e].reshape(-1, heads, dh).transpose(0, 1).unsqueeze(0) for t in (k, v))  # [1, H, G*L, dh]
-        out = chunked_sdpa(qb, kb, vb, None, dropout_p, chunk_elements, use_checkpoint, fused_shortcut)
+        out = chunked_sdpa(qb, kb, vb, None, dropout_p, chunk_elements, use_checkpoint, fused_shortcut,
+                           **pair_bias(len(pieces)))
         pieces.append(out[0].transpose(0, 1))
     for bucket in buckets.padded:
         b, lmax = bucket.index.shape
@@ -219,7 +281,8 @@ def varlen_attention(q: Tensor, k: Tensor, v: Tensor, buckets: LengthBuckets, dr
         mask = bucket.mask
         if mask is not None and groups > 1:
             mask = mask.expand(b, 1, 1, lmax).repeat(1, 1, 1, groups)
-        out = chunked_sdpa(qb, kb, vb, mask, dropout_p, chunk_elements, use_checkpoint, fused_shortcut)
+        out = chunked_sdpa(qb, kb, vb, mask, dropout_p, chunk_elements, use_checkpoint, fused_shortcut,
+                           **pair_bias(len(pieces)))
         pieces.append(out.permute(0, 2, 1, 3).reshape(b * lmax, heads, dh)[bucket.rows])
     if not pieces:
         return q.new_zeros(q.shape)

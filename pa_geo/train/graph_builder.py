@@ -14,6 +14,7 @@ from pa_geo.datasets.embedded import stamp_digests
 from pa_geo.datasets.records import TaskRecord
 from pa_geo.errors import ConfigError, DatasetError
 from pa_geo.graphs.ligand import smiles_graph
+from pa_geo.graphs.schema import GRAPH_FORMAT
 from pa_geo.io.protein import Protein
 
 GRAPH_KINDS = ("residue", "atom")
@@ -60,7 +61,7 @@ class GraphBuilder:
     @property
     def settings(self) -> dict[str, Any]:
         """The recipe as plain values (part of the example-store key)."""
-        return {"kind": self.kind, "kwargs": self.kwargs, "ligand": self.ligand_kwargs}
+        return {"kind": self.kind, "kwargs": self.kwargs, "ligand": self.ligand_kwargs, "format": GRAPH_FORMAT}
 
     def key(self) -> str:
         """16-hex hash of :attr:`settings`."""

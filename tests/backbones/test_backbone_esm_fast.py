@@ -1,7 +1,9 @@
 """pa_geo's inference forwards (SDPA ESM, node-level GVP algebra for ESM-IF1) against fair-esm's own forwards.
 
 Tiny random checkpoints and the full-size architectures (random weights, one chain): every compared row within
-1e-4 (float32). Padded batches compare only real rows (padding rows are never used).
+1e-4 (float32). Padded batches compare only real rows (padding rows are never used). ESM-IF1 runs with
+``pose_invariant=False`` here, i.e. with fair-esm's own featurisation (tests/backbones/test_backbone_esm_if1.py
+covers the pose-invariant one).
 """
 from __future__ import annotations
 
@@ -89,7 +91,8 @@ def _if1_inputs(alphabet, chains, nan_row: int | None = None):
 def _max_diff_if1(encoder, coords, padding_mask, confidence) -> float:
     with torch.inference_mode():
         ref = encoder(coords, padding_mask, confidence, return_all_hiddens=True)
-        out = if1_encoder_forward(encoder, coords, padding_mask, confidence, return_all_hiddens=True)
+        out = if1_encoder_forward(encoder, coords, padding_mask, confidence, return_all_hiddens=True,
+                                  pose_invariant=False)
     real = ~padding_mask.T
     pairs = list(zip(ref["encoder_states"], out["encoder_states"])) + [(ref["encoder_out"][0],
                                                                          out["encoder_out"][0])]
@@ -104,6 +107,23 @@ def test_tiny_esm_if1_padded_batch_equals_fair_esm(tmp_path):
     assert supports_fast_gvp(model.encoder)
     inputs = _if1_inputs(esm.Alphabet.from_architecture("invariant_gvp"), structuredb_chains(), nan_row=7)
     assert _max_diff_if1(model.encoder, *inputs) <= ATOL
+
+
+def test_tiny_esm_if1_runs_fair_esm_gvp_layers_where_the_fast_algebra_does_not_apply(tmp_path, monkeypatch):
+    import esm
+
+    from pa_geo.backbones import esm_if1_fast
+
+    model = make_tiny_esm_if1(tmp_path / "if1.pt")
+    inputs = _if1_inputs(esm.Alphabet.from_architecture("invariant_gvp"), structuredb_chains()[:2], nan_row=7)
+    with torch.inference_mode():
+        fast = if1_encoder_forward(model.encoder, *inputs)["encoder_out"][0]
+    monkeypatch.setattr(esm_if1_fast, "supports_fast_gvp", lambda encoder: False)
+    assert _max_diff_if1(model.encoder, *inputs) <= ATOL
+    with torch.inference_mode():
+        slow = if1_encoder_forward(model.encoder, *inputs)["encoder_out"][0]
+    real = ~inputs[1].T
+    assert float((fast - slow).abs()[real].max()) <= ATOL
 
 
 @pytest.mark.slow

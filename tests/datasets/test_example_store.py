@@ -39,12 +39,12 @@ def test_round_trip_is_exact_and_compact(graphs) -> None:
         a, b = d[key], back[key]
         if isinstance(a, torch.Tensor):
             assert a.dtype == b.dtype and a.shape == b.shape, key
-            tol = 1e-3 if key == "edge_attr" else 0.0
+            tol = 1e-3 if key in ("edge_attr", "geom") else 0.0
             assert torch.allclose(a.float(), b.float(), atol=tol, rtol=0), key
         else:
             assert a == b, key
     full = sum(t.numel() * t.element_size() for t in d.values() if isinstance(t, torch.Tensor))
-    assert len(blob) < 0.6 * full  # int32 indices, float16 edge features
+    assert len(blob) < 0.6 * full  # int32 indices, float16 edge and geometry features
     assert len(encode_example(d, edge_float16=False)) > len(blob)
     with pytest.raises(DatasetError, match="field 'bad'"):
         encode_example(ResidueData(bad={1, 2}))

@@ -10,7 +10,7 @@ from torch_geometric.data import Batch
 
 from pa_geo.formats.atom3d_frames import frame_to_protein
 from pa_geo.errors import ConfigError
-from pa_geo.graphs import EDGE_ATTR_LAYOUT, EDGE_DIM, edge_attr_layout, residue_graph
+from pa_geo.graphs import EDGE_ATTR_LAYOUT, EDGE_DIM, ca_frames, edge_attr_layout, residue_graph
 from pa_geo.io.protein import Protein
 
 pytest.importorskip("torch_cluster")
@@ -91,7 +91,7 @@ def test_missing_ca_and_coordinate_free_residues(sdb_proteins):
     p.backbone[10, 1] = np.nan  # no CA: centroid of N, C, O
     p.backbone[20] = np.nan  # nothing in the backbone ...
     p.atoms.coords[p.atoms.residue_index == 20] = np.nan  # ... nor in the atom table
-    p.backbone[30, 0] = np.nan  # no N: frame undefined, direction zeros
+    p.backbone[30, 0] = np.nan  # no N: the CA-trace frame CA(29), CA(30), CA(31) instead of N-CA-C
     g = residue_graph(p)
     assert torch.allclose(g.pos[10], torch.from_numpy(p.backbone[10, [0, 2, 3]].mean(0)), atol=1e-5)
     assert g.pos_mask[10] and not g.pos_mask[20] and torch.equal(g.pos[20], torch.zeros(3))
@@ -100,7 +100,11 @@ def test_missing_ca_and_coordinate_free_residues(sdb_proteins):
     assert nbrs20 == {19, 21}
     on20 = (g.edge_index == 20).any(0)
     assert torch.all(g.edge_attr[on20][:, RBF] == 0) and torch.all(g.edge_attr[on20][:, DIR] == 0)
-    assert torch.all(g.edge_attr[g.edge_index[0] == 30][:, DIR] == 0)
+    from30 = g.edge_index[0] == 30
+    frame = torch.from_numpy(ca_frames(g.pos.numpy(), g.pos_mask.numpy(), g.chain_index.numpy())[30])
+    unit = g.pos[g.edge_index[1, from30]] - g.pos[30]
+    unit = unit / unit.norm(dim=-1, keepdim=True)
+    assert torch.allclose(g.edge_attr[from30][:, DIR], unit @ frame.T, atol=1e-5)
     assert torch.all(g.edge_attr[g.edge_index[0] == 31][:, DIR].norm(dim=-1) > 0.99)
     assert torch.isfinite(g.edge_attr).all()
 

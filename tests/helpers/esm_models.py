@@ -7,12 +7,16 @@ compare what pa_geo loads from disk with the model's own forward. ``seed`` chang
 ``full_*``: fair-esm's constructors initialise 650 M parameters with several RNG passes (20-30 s on the shared test
 box); here the model is built on the meta device, materialised uninitialised, and every parameter is filled from
 one random block (rolled per parameter, scaled by 1/sqrt(fan-in)): random enough for equivalence tests, ~1 s.
+
+:func:`fair_esm_pose_invariant` makes fair-esm's own ESM-IF1 forward featurise as pa_geo's ``esm_if1`` does.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from argparse import Namespace
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -161,3 +165,43 @@ def full_esm_if1() -> tuple[torch.nn.Module, object]:
     with torch.device("meta"):
         model = inverse_folding.gvp_transformer.GVPTransformerModel(args, alphabet)
     return materialize(model), alphabet
+
+
+# ---- fair-esm's ESM-IF1 with pa_geo's pose-invariant featurisation -------------------------------------------
+@contextlib.contextmanager
+def fair_esm_pose_invariant() -> Iterator[None]:
+    """Within the block, fair-esm's own ESM-IF1 encoders (``encoder(...)``, ``get_encoder_output``, ...) featurise
+    as :func:`pa_geo.backbones.esm_if1_fast.if1_encoder_forward` does with ``pose_invariant=True``: their node
+    features, dihedral embeddings and local frames pad whatever reads a missing atom. Everything else runs as
+    fair-esm wrote it; the reference ``esm_if1`` is compared with."""
+    from pa_geo.backbones import esm_if1_fast as pa
+    from pa_geo.backbones._esm_compat import import_inverse_folding
+
+    inverse_folding = import_inverse_folding()
+    encoder_module, features = inverse_folding.gvp_transformer_encoder, inverse_folding.features
+    Encoder, Featurizer, Dihedrals = (encoder_module.GVPTransformerEncoder, features.GVPInputFeaturizer,
+                                      features.DihedralFeatures)
+    saved = (Encoder.forward_embedding, Featurizer.__dict__["get_node_features"], Dihedrals.__dict__["_dihedrals"],
+             encoder_module.get_rotation_frames)
+    original_dihedrals = Dihedrals._dihedrals
+    state: dict[str, torch.Tensor] = {}
+
+    def forward_embedding(self, coords, padding_mask, confidence):
+        state["atom_ok"] = torch.isfinite(coords).all(-1)  # [B, L, 3]: the atoms fair-esm is about to zero
+        return saved[0](self, coords, padding_mask, confidence)
+
+    def get_node_features(coords, coord_mask, with_coord_mask=True):
+        return pa.pose_invariant_node_features(coords, state["atom_ok"], with_coord_mask)
+
+    def dihedrals(X, eps=1e-7):
+        return pa.pose_invariant_dihedrals(original_dihedrals(X, eps), state["atom_ok"])
+
+    Encoder.forward_embedding = forward_embedding
+    Featurizer.get_node_features = staticmethod(get_node_features)
+    Dihedrals._dihedrals = staticmethod(dihedrals)
+    encoder_module.get_rotation_frames = lambda coords: pa.pose_invariant_frames(coords, state["atom_ok"])
+    try:
+        yield
+    finally:
+        (Encoder.forward_embedding, Featurizer.get_node_features, Dihedrals._dihedrals,
+         encoder_module.get_rotation_frames) = saved

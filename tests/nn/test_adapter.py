@@ -24,7 +24,8 @@ def make_graph(n: int, levels: dict[str, int], seed: int) -> Data:
     extra = torch.randint(0, n, (2, n), generator=g)
     extra = extra[:, extra[0] != extra[1]]
     ei = torch.cat([ei, extra, extra.flip(0)], dim=1)
-    data = Data(edge_index=ei, num_nodes=n)
+    pos = torch.cumsum(torch.randn(n, 3, generator=g) * 2.2, 0)  # a random-walk trace: the geometric bias reads it
+    data = Data(edge_index=ei, num_nodes=n, pos=pos)
     for name, dim in levels.items():
         data[name] = torch.randn(n, dim, generator=g)
     return data
@@ -67,15 +68,18 @@ def test_graph_output_is_the_same_alone_and_in_a_batch(attention, chunk, k):
 
 
 @pytest.mark.parametrize("attention", ["global", "graph"])
-def test_node_outputs_are_permutation_equivariant(attention):
+@pytest.mark.parametrize("bias", [False, True])
+def test_node_outputs_are_permutation_equivariant(attention, bias):
+    """Without a positional term, and with the geometric bias's distance term (positions move with their nodes);
+    the sequence-separation term reads node order on purpose."""
     torch.manual_seed(0)
     levels = levels_of(3)
-    model = ProteinAdapter(levels, d_model=D, attention=attention).eval()
+    model = ProteinAdapter(levels, d_model=D, attention=attention, geometric_bias=bias, bias_seq_sep=False).eval()
     g = make_graph(15, levels, seed=3)
     perm = torch.randperm(15)
     inverse = torch.empty_like(perm)
     inverse[perm] = torch.arange(15)
-    h = Data(edge_index=inverse[g.edge_index], num_nodes=15, **{n: g[n][perm] for n in levels})
+    h = Data(edge_index=inverse[g.edge_index], num_nodes=15, pos=g.pos[perm], **{n: g[n][perm] for n in levels})
     torch.testing.assert_close(model(h), model(g)[perm], atol=1e-5, rtol=1e-4)
 
 

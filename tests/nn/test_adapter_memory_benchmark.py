@@ -38,3 +38,14 @@ def test_one_point_is_measured_in_a_subprocess_and_reported(bench, tmp_path):
     bench.plot([point, dict(point, L=600)], out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     json.dumps(point)
+
+
+def test_the_geometric_bias_keeps_peak_memory_linear_in_length(bench):
+    """Global mode with the geometric bias (the default) on one protein longer than the pair-map cache: three times
+    the length must cost about three times the memory (one head's L x L scores would cost nine times)."""
+    pytest.importorskip("torch_cluster")
+    args = argparse.Namespace(k=30, threads=1, point_timeout=300)
+    short, long = (bench.run_point("global", n, args, 0.0, True) for n in (700, 2100))
+    assert short["geometric_bias"] and long["geometric_bias"]
+    ratio = long["peak_delta_bytes"] / short["peak_delta_bytes"]
+    assert ratio < 4.5, (ratio, short["peak_delta_bytes"], long["peak_delta_bytes"])

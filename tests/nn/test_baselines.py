@@ -18,7 +18,8 @@ def _batch(sizes=(5, 8, 3)) -> Batch:
     for i, n in enumerate(sizes):
         g = torch.Generator().manual_seed(i)
         src = torch.arange(n - 1)
-        d = Data(edge_index=torch.cat([torch.stack([src, src + 1]), torch.stack([src + 1, src])], 1), num_nodes=n)
+        d = Data(edge_index=torch.cat([torch.stack([src, src + 1]), torch.stack([src + 1, src])], 1), num_nodes=n,
+                 pos=torch.cumsum(torch.randn(n, 3, generator=g) * 2.2, 0))
         for name, dim in LEVELS.items():
             d[name] = torch.randn(n, dim, generator=g)
         graphs.append(d)

@@ -50,6 +50,6 @@ def test_predictor_and_e3nn_conv_expand_distances_with_the_shared_rbf(monkeypatc
     monkeypatch.setattr(predictor, "rbf", lambda *a, **k: calls.append(a[1:]) or rbf(*a, **k))
     batch = residue_batch((0,), dim=8)
     model = MultiScalePredictor(8, 16, num_scales=1, pool="none", num_rbf=12, rbf_max=20.0)
-    feats = model._edge_features(batch.edge_index, batch.pos, None, batch.num_nodes)
+    feats = model._edge_features(batch.edge_index, batch.pos, None, None, batch.num_nodes)
     dist = (batch.pos[batch.edge_index[0]] - batch.pos[batch.edge_index[1]]).norm(dim=-1)
     assert calls == [(20.0, 12)] and torch.equal(feats, rbf(dist, 20.0, 12))

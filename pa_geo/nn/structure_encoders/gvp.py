@@ -6,7 +6,11 @@ Architecture after drorlab/gvp-pytorch ``gvp/models.py`` ``MQAModel`` (the graph
 -> (node_scalars, 0))``; node output = the ``W_out`` scalars, graph output = their per-protein mean (``MQAModel``'s
 ``scatter_mean``). Vector gating (Jing et al. 2021b) in every GVP, as ESM-GearNet's GVP configs
 (``config/PSR/gvp.yaml``: ``vector_gate: True``). Input features: :mod:`~pa_geo.nn.structure_encoders.gvp_features`
-(``ProteinGraphDataset``). The residue type enters as a learned 20-dim embedding appended to the node scalars
+(``ProteinGraphDataset``), plus the CA-trace geometry of GVP-CA / ProteinMPNN-CA
+(:mod:`~pa_geo.nn.structure_encoders.ca_geometry`): the CA virtual bond angle and virtual dihedrals through each
+residue (9 more node scalars: cos, sin and a mask each), and, for a residue without N or C, the pseudo-CB direction from
+CA(i-1), CA(i), CA(i+1) as its side-chain vector, so a CA trace has angles and three vectors per node where phi /
+psi / omega and the N-CA-C side-chain direction are undefined. The residue type enters as a learned 20-dim embedding appended to the node scalars
 (``MQAModel(seq_in=True)``'s ``W_s``, here over pa_geo's 21 types).
 
 ``sequence_levels``: frozen embedding fields concatenated to the node scalars (ESM-GearNet's serial fusion, its
@@ -39,6 +43,7 @@ from torch_geometric.nn import global_mean_pool
 
 from pa_geo.errors import ConfigError
 from pa_geo.nn.outputs import EncoderOutput, OneWidthEncoder
+from pa_geo.nn.structure_encoders.ca_geometry import NUM_ANGLE_FEATURES, ca_angle_features, ca_trace_cb_direction
 from pa_geo.nn.structure_encoders.gvp_features import (
     dihedral_features, edge_features, orientation_vectors, sidechain_vector,
 )
@@ -88,7 +93,7 @@ class GVPEncoder(OneWidthEncoder):
         self.knn_k, self.num_rbf, self.num_positional = int(knn_k), int(num_rbf), int(num_positional)
         self.residue_embedding = nn.Embedding(NUM_RESIDUE_TYPES, RESIDUE_EMBEDDING_DIM) if residue_type else None
         seq_dim = sum(self.sequence_levels.values()) if self.sequence_levels else 0
-        node_in = (6 + (RESIDUE_EMBEDDING_DIM if residue_type else 0) + seq_dim, 3)
+        node_in = (6 + NUM_ANGLE_FEATURES + (RESIDUE_EMBEDDING_DIM if residue_type else 0) + seq_dim, 3)
         edge_in = (self.num_rbf + self.num_positional, 1)
         node_h, edge_h = (int(node_scalars), int(node_vectors)), (int(edge_scalars), int(edge_vectors))
         self.embed_nodes = nn.Sequential(GVPLayerNorm(node_in), GVP(node_in, node_h, activations=False,
@@ -109,20 +114,22 @@ class GVPEncoder(OneWidthEncoder):
             list(self.sequence_levels or {})
 
     def featurize(self, batch: Data | Batch) -> tuple[tuple[Tensor, Tensor], Tensor, tuple[Tensor, Tensor]]:
-        """``((node_s [N, 6 + ...], node_v [N, 3, 3]), edge_index [2, E], (edge_s [E, 32], edge_v [E, 3, 1]))``
-        (vectors channels-last: [..., xyz, channel])."""
+        """``((node_s [N, 15 + ...], node_v [N, 3, 3]), edge_index [2, E], (edge_s [E, 32], edge_v [E, 3, 1]))``
+        (vectors channels-last: [..., xyz, channel]); node scalars = phi / psi / omega (6) ++ CA angles (9) ++
+        residue embedding ++ sequence levels; vectors = CA(i) -> CA(i+1), CA(i) -> CA(i-1), side chain."""
         owner = type(self).__name__
         check_fields(batch, self.required_batch_attributes, owner)
         pos, pos_mask, backbone = batch.pos.float(), batch.pos_mask, batch.backbone.float()
         index, _ = node_batch(batch, pos.shape[0], pos.device)
         segment = segment_index(index, batch.chain_index)
-        scalars = [dihedral_features(backbone, segment)]
+        scalars = [dihedral_features(backbone, segment), ca_angle_features(pos, pos_mask, segment)]
         if self.residue_embedding is not None:
             scalars.append(self.residue_embedding(batch.residue_type))
         if self.sequence_levels:
             scalars.append(sequence_features(batch, self.sequence_levels, owner))
-        vectors = torch.cat([orientation_vectors(pos, pos_mask, segment), sidechain_vector(backbone).unsqueeze(-1)],
-                            dim=-1)
+        full = torch.isfinite(backbone[:, :3]).all(-1).all(-1, keepdim=True)
+        side = torch.where(full, sidechain_vector(backbone), ca_trace_cb_direction(pos, pos_mask, segment))
+        vectors = torch.cat([orientation_vectors(pos, pos_mask, segment), side.unsqueeze(-1)], dim=-1)
         edge_index = knn_edges(pos, pos_mask, index, self.knn_k)
         edges = edge_features(pos, edge_index, segment, self.num_rbf, self.num_positional)
         return (torch.cat(scalars, dim=-1), vectors), edge_index, edges

@@ -128,6 +128,14 @@ def gearnet_graph(pos: Tensor, pos_mask: Tensor, batch_index: Tensor, segment: T
     return RelationalGraph(edge_index, relation, r_radius + 2, int(pos.shape[0]))
 
 
+def sequential_subgraph(graph: RelationalGraph, max_seq_offset: int) -> RelationalGraph:
+    """The sequential edges of a :func:`gearnet_graph` without the offset-0 self loops (relations ``0 .. 2d`` but
+    ``d``), same relation ids and node count: the edge set of GearNet-Edge's reduced (``"sequential"``) edge
+    message passing."""
+    keep = (graph.relation <= 2 * max_seq_offset) & (graph.relation != max_seq_offset)
+    return RelationalGraph(graph.edge_index[:, keep], graph.relation[keep], graph.num_relation, graph.num_nodes)
+
+
 def gearnet_edge_features(graph: RelationalGraph, pos: Tensor, pos_mask: Tensor, residue_type: Tensor) -> Tensor:
     """TorchDrug's ``edge_gearnet`` features [E, 2 * 21 + R + 11 + 1]: one-hot source / target residue type,
     one-hot relation, one-hot ``min(|i - j|, 10)``, CA-CA distance in Angstrom (0 without positions)."""
