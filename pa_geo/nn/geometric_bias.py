@@ -222,12 +222,17 @@ class PairMap(nn.Module):
             rows.append(self.separation.weight)
         return torch.cat(rows)
 
-    def forward(self, feats: PairFeatures) -> Tensor:
-        """Map ``[K, b, Lq, Lk]`` (channels first) of pairs with features ``feats`` (:func:`pair_features`)."""
+    def lookup(self, table: Tensor, feats: PairFeatures) -> Tensor:
+        """Rows of ``table`` [T, C] laid out as :meth:`table`'s (the map's, or a layer's mix of it) at the pairs
+        ``feats`` -> ``[C, b, Lq, Lk]``."""
         bucket = None
         if self.separation is not None and feats.bucket is not None:
             bucket = feats.bucket + (grid_size(self.spec) + 2)
-        return _PairLookup.apply(self.table(), feats.cell, feats.frac, bucket)
+        return _PairLookup.apply(table, feats.cell, feats.frac, bucket)
+
+    def forward(self, feats: PairFeatures) -> Tensor:
+        """Map ``[K, b, Lq, Lk]`` (channels first) of pairs with features ``feats`` (:func:`pair_features`)."""
+        return self.lookup(self.table(), feats)
 
     def pairs(self, query: NodeGeometry, key: NodeGeometry) -> Tensor:
         """Map of every (query, key) pair: query fields ``[b, Lq]``, key fields ``[b, Lk]`` -> ``[K, b, Lq, Lk]``."""
@@ -254,6 +259,11 @@ class GeometricBias(nn.Module):
     def forward(self, pair_map: Tensor) -> Tensor:
         k, *rest = pair_map.shape
         return torch.mm(self.mix.weight, pair_map.reshape(k, -1)).view(self.n_heads, *rest)
+
+    def pairs(self, pair_map: PairMap, query: NodeGeometry, key: NodeGeometry) -> Tensor:
+        """The bias of pairs whose map is not stored (long graphs, per query chunk): the layer's mix folded into
+        the map's table first (the map is linear in it), then one lookup per pair -> ``[H, b, Lq, Lk]``."""
+        return pair_map.lookup(self.mix(pair_map.table()), pair_features(query, key, pair_map.spec))
 
     def edges(self, edge_map: Tensor) -> Tensor:
         return self.mix(edge_map)

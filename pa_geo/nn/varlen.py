@@ -264,7 +264,7 @@ def varlen_attention(q: Tensor, k: Tensor, v: Tensor, buckets: LengthBuckets, dr
             full = slice(0, cached.shape[2])
             return dict(pair_bias=lambda rows: bias(cached if rows == full else cached[:, :, rows]),
                         bias_elements=2 * bias.n_heads, bias_checkpoint=False, **kw)
-        return dict(pair_bias=lambda rows: bias(pair_map.pairs(geo.rows(rows), geo)),
+        return dict(pair_bias=lambda rows: bias.pairs(pair_map, geo.rows(rows), geo),
                     bias_elements=pair_map.elements_per_pair + 2 * bias.n_heads, **kw)
 
     pieces: list[Tensor] = []
