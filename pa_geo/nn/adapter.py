@@ -9,15 +9,16 @@ Per level: Linear(D_level -> d_model) + LayerNorm. Then ``n_blocks`` pre-norm re
      mode: the node's graph neighbours plus itself; K > 2: the concatenated nodes of all other levels), see
      :class:`~pa_geo.nn.cross_attention.NodeSetCrossAttention`; ``cross_scope="residue"`` - the per-residue level
      mixing (each residue sees the other levels' tokens of the same residue only; with two levels a fixed
-     ``out(V(x_other))``), see :class:`~pa_geo.nn.cross_attention.ResidueCrossAttention`. Edge features enter
-     through the graph-mode self-attention only;
+     ``out(V(x_other))``), see :class:`~pa_geo.nn.cross_attention.ResidueCrossAttention`. The batch's edge
+     features enter through the graph-mode self-attention only;
   3. a per-level feed-forward network (d_model -> ffn_mult*d_model -> d_model, GELU).
 With ``geometric_bias`` (default) every self- and cross-attention layer over node sets adds a learned per-head
 score term from the pair's CA distance (RBF; none where a node has no position) and, with ``bias_seq_sep``, from
 its sequence separation within a chain (:mod:`pa_geo.nn.geometric_bias`: a K-channel map of the pair shared by
 the layers, mixed to one scalar per head by each layer's own Linear): in global mode inside the length buckets and
-query chunks, in graph mode through the edges (``TransformerConv`` edge features, per-edge score bias). Distances only, so the output is invariant to rotations and translations of
-``pos``. ``geometric_bias=False`` builds exactly the adapter without it (same parameters, same output).
+query chunks, in graph mode through the edges (``TransformerConv`` edge features, per-edge score bias).
+Distances only, so the output is invariant to rotations and translations of ``pos``. ``geometric_bias=False``
+builds exactly the adapter without it (same parameters, same output).
 A final LayerNorm per level, then fusion: ``concat`` (+ Linear K*d -> d), ``sum``, or ``gated`` (per-node softmax
 gates over levels from a learned score per level). ``fusion_first=True`` fuses the projected levels *before* the
 blocks, which then run on one stream (with ``fusion="sum"``: :class:`~pa_geo.nn.baselines.SummedLevelsTransformer`).

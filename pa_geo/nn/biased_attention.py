@@ -28,9 +28,9 @@ def chunk_bias(pair_bias: PairBias, rows: slice | Tensor, key_mask: Tensor | Non
     bias = pair_bias(rows).to(dtype)
     if groups > 1:
         bias = bias.repeat(1, 1, 1, groups)
-    if key_mask is not None:  # an in-place add: its backward is the identity (masked_fill's is another pass)
+    if key_mask is not None:  # an add: its backward is the identity (masked_fill's is another pass)
         pad = torch.zeros(key_mask.shape, dtype=dtype, device=bias.device).masked_fill_(~key_mask, float("-inf"))
-        bias = bias.add_(pad.view(1, bias.shape[1], 1, -1))
+        bias = bias + pad.view(1, bias.shape[1], 1, -1)
     return bias
 
 

@@ -17,12 +17,13 @@ Keys may come in G groups (``k, v [G, N, H, dh]``): node i of graph g then atten
 graph in all groups. Cross-attention over the concatenated nodes of the other levels uses this (the groups are the
 other levels; key order does not matter to attention, which has no positional term).
 
-An additive pair bias (:class:`~pa_geo.nn.geometric_bias.GeometricBias`) is computed per query chunk, inside the
-checkpointed chunk function, from the geometric map the plan carries per bucket (:func:`with_geometry`: stored for
-graphs up to ``PAIR_CACHE_LENGTH`` long, computed per chunk from the nodes' geometry for longer ones): it is a float
-``attn_mask`` (key padding merged in as -inf) of the chunk only, and is recomputed in backward. SDPA has no tiled
-kernel for a bias on CPU, so biased attention always runs in chunks, and a chunk's budget counts the bias's
-intermediates too.
+An additive pair bias (:class:`~pa_geo.nn.geometric_bias.GeometricBias`, run by
+:func:`~pa_geo.nn.biased_attention.biased_attention`) comes from the geometric map the plan carries per bucket
+(:func:`with_geometry`). Graphs up to ``PAIR_CACHE_LENGTH`` long have theirs computed once per forward and run in one
+call per layer, which keeps its scores for backward (as many as the map: memory bounded by the length). Longer
+graphs compute theirs per query chunk inside the checkpointed chunk function, recomputed in backward, so none of
+their L x L tensors outlives a chunk; SDPA has no tiled CPU kernel that gives a bias its gradient, so they always run
+in chunks, whose budget counts the bias's intermediates too.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ class LengthBuckets:
     inverse  [N] position of every node in the concatenated bucket outputs (singles first, then padded)
     geometry None, or one :class:`NodeGeometry` per single ([1, L]) then per padded bucket ([b, lmax]), for a
              pair bias (:func:`with_geometry`)
-    maps     None, or per piece (same order) its shared geometric map [b, K, L, L] (computed once per forward
+    maps     None, or per piece (same order) its shared geometric map [K, b, L, L] (computed once per forward
              for graphs up to ``PAIR_CACHE_LENGTH`` long, None for longer ones)
     pair_map the :class:`PairMap` that computes the maps of longer graphs per query chunk
     """
@@ -80,8 +81,6 @@ class LengthBuckets:
     geometry: tuple[NodeGeometry, ...] | None = None
     maps: tuple[Tensor | None, ...] | None = None
     pair_map: PairMap | None = None
-    pair_map: PairMap | None = None
-    pairs: tuple[PairFeatures | None, ...] | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -211,8 +210,9 @@ def chunked_sdpa(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None = None
     call (those kernels hold O(L) memory). ``chunk_elements=None``: no chunking.
     ``pair_bias``: an additive bias computed per chunk (:data:`~pa_geo.nn.biased_attention.PairBias`, over the
     Lk / ``bias_groups`` keys of one key group), holding ``bias_elements`` floats per (query, key) pair, run by
-    :func:`~pa_geo.nn.biased_attention.biased_attention`; no fused shortcut then, and the budget counts them. ``bias_checkpoint=False``: one call, not recomputed in
-    backward (short graphs, whose scores are kept anyway: faster, their memory bounded by the length).
+    :func:`~pa_geo.nn.biased_attention.biased_attention`; no fused shortcut then, and the budget counts them.
+    ``bias_checkpoint=False``: one call, not recomputed in backward (short graphs: faster, memory bounded by the
+    length).
     """
     if pair_bias is None and fused_shortcut and fused_backend_is_tiled(q, k, v, key_mask, dropout_p):
         return _sdpa(q, k, v, key_mask, dropout_p)
@@ -264,7 +264,7 @@ def varlen_attention(q: Tensor, k: Tensor, v: Tensor, buckets: LengthBuckets, dr
             full = slice(0, cached.shape[2])
             return dict(pair_bias=lambda rows: bias(cached if rows == full else cached[:, :, rows]),
                         bias_elements=2 * bias.n_heads, bias_checkpoint=False, **kw)
-        return dict(pair_bias=lambda rows: bias(pair_map.pairs(geo.rows(rows), geo)),
+        return dict(pair_bias=lambda rows: bias.pairs(pair_map, geo.rows(rows), geo),
                     bias_elements=pair_map.elements_per_pair + 2 * bias.n_heads, **kw)
 
     pieces: list[Tensor] = []

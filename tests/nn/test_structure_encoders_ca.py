@@ -1,6 +1,6 @@
 """Structure encoders on CA traces and in any pose: the CA-trace geometry they read (virtual bond angles and
-dihedrals, the pseudo-CB direction; pa_geo.nn.structure_encoders.ca_geometry) against the residue graph's own
-numpy version (pa_geo.graphs.geometry), GearNet's sequential relations for every |i - j| < 5, its reduced
+dihedrals, the pseudo-CB direction; pa_geo.nn.structure_encoders.ca_geometry) against the graph side's dihedral
+(pa_geo.graphs.geometry), GearNet's sequential relations for every |i - j| < 5, its reduced
 ("sequential") edge message passing, and every encoder's invariance with a centred and a far pose, full backbones
 and CA-only inputs alike."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from torch_geometric.data import Batch
 pytest.importorskip("torch_cluster")
 
 from pa_geo.graphs import residue_graph  # noqa: E402
-from pa_geo.graphs.geometry import GEOM_LAYOUT  # noqa: E402
+from pa_geo.graphs.geometry import dihedral  # noqa: E402
 from pa_geo.io.protein import Protein  # noqa: E402
 from pa_geo.nn.adapter import ProteinAdapter  # noqa: E402
 from pa_geo.nn.structure_encoders import GearNetEncoder, GVPEncoder  # noqa: E402
@@ -55,17 +55,27 @@ def batch_of(proteins: list[Protein]) -> Batch:
     return Batch.from_data_list(graphs)
 
 
-def test_ca_angles_match_the_residue_graphs_geom_field_on_backbones_and_ca_traces():
+def test_ca_angles_match_the_graph_sides_dihedral_and_a_written_out_bond_angle():
+    """Against pa_geo.graphs.geometry.dihedral (IUPAC sign, what the residue graph's ``geom`` uses) on real chains,
+    a full backbone and a CA trace; angles and masks zero / False where a neighbour is missing."""
     for p in (structuredb_chains()[1], ca_trace(structuredb_chains()[2])):
         g = residue_graph(p, radius=10.0)
-        got = ca_angle_features(g.pos, g.pos_mask, g.chain_index)                # [L, 9]
-        angle, dihedral = g.geom[:, GEOM_LAYOUT["angle"]], g.geom[:, GEOM_LAYOUT["dihedral"]]
-        present = g.geom[:, GEOM_LAYOUT["angle_present"]]  # angles at i-3 .. i+3, then dihedrals from i-4 .. i+1
-        torch.testing.assert_close(got[:, 0:2], angle[:, 6:8], atol=1e-3, rtol=0)   # angle at i
-        torch.testing.assert_close(got[:, 2:4], dihedral[:, 4:6], atol=1e-3, rtol=0)  # CA(i-2 .. i+1)
-        torch.testing.assert_close(got[:, 4:6], dihedral[:, 6:8], atol=1e-3, rtol=0)  # CA(i-1 .. i+2)
-        torch.testing.assert_close(got[:, 6:], present[:, [3, 9, 10]], atol=0, rtol=0)
-        assert got[2:-2, 6:].all() and got[2:-2, :6].abs().sum() > 0
+        got = ca_angle_features(g.pos, g.pos_mask, g.chain_index).double().numpy()   # [L, 9]
+        ca, L = g.pos.double().numpy(), len(p)
+        for i in range(L):
+            inner = 1 <= i < L - 1
+            before, after = 2 <= i < L - 1, 1 <= i < L - 2
+            assert list(got[i, 6:]) == [inner, before, after]
+            if inner:
+                u, v = ca[i - 1] - ca[i], ca[i + 1] - ca[i]
+                theta = np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+                np.testing.assert_allclose(got[i, 0:2], [np.cos(theta), np.sin(theta)], atol=1e-4)
+            for ok, cols, first in ((before, slice(2, 4), i - 2), (after, slice(4, 6), i - 1)):
+                if ok:
+                    t = dihedral(*(ca[first + m][None] for m in range(4)))[0]
+                    np.testing.assert_allclose(got[i, cols], [np.cos(t), np.sin(t)], atol=1e-4)
+                else:
+                    assert not got[i, cols].any()
 
 
 def test_pseudo_cb_on_a_ca_trace_is_defined_inside_chains_and_rotates_with_the_input():

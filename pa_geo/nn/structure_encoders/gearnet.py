@@ -40,9 +40,9 @@ features are then first embedded to ``hidden_dim`` by Linear + BatchNorm (the ``
 ``GearNetIEConv``, DeepGraphLearning/GearNet ``gearnet/model.py``).
 
 Defaults: the paper's recipe at 1/4 width (paper: 6 layers of 512, GearNet-Edge with edge message passing), edge
-message passing off: its full form costs 4-17x the demo adapter's step on a CPU (the line graph has hundreds of
-edge pairs per residue, and each edge layer multiplies a [E, 8 * width] aggregate); the sequential form is the
-affordable one.
+message passing off: on a CPU its full form costs over ten times the demo adapter's training step (hundreds of edge
+pairs per residue, and every edge layer multiplies an [E, 8 * width] aggregate), the sequential form about a
+third of that (``benchmarks/structure_encoders_step.py``).
 """
 from __future__ import annotations
 

@@ -8,29 +8,18 @@ Architecture after drorlab/gvp-pytorch ``gvp/models.py`` ``MQAModel`` (the graph
 (``config/PSR/gvp.yaml``: ``vector_gate: True``). Input features: :mod:`~pa_geo.nn.structure_encoders.gvp_features`
 (``ProteinGraphDataset``), plus the CA-trace geometry of GVP-CA / ProteinMPNN-CA
 (:mod:`~pa_geo.nn.structure_encoders.ca_geometry`): the CA virtual bond angle and virtual dihedrals through each
-residue (9 more node scalars: cos, sin and a mask each), and, for a residue without N or C, the pseudo-CB direction from
-CA(i-1), CA(i), CA(i+1) as its side-chain vector, so a CA trace has angles and three vectors per node where phi /
-psi / omega and the N-CA-C side-chain direction are undefined. The residue type enters as a learned 20-dim embedding appended to the node scalars
-(``MQAModel(seq_in=True)``'s ``W_s``, here over pa_geo's 21 types).
+residue (9 more node scalars: cos, sin and a mask each), and, for a residue without N or C, the pseudo-CB
+direction from CA(i-1), CA(i), CA(i+1) as its side-chain vector, so a CA trace has angles and three vectors per node
+where phi / psi / omega and the N-CA-C side-chain direction are undefined. The residue type enters as a learned
+20-dim embedding appended to the node scalars (``MQAModel(seq_in=True)``'s ``W_s``, here over pa_geo's 21 types).
 
 ``sequence_levels``: frozen embedding fields concatenated to the node scalars (ESM-GearNet's serial fusion, its
 ``config/*/esm_gvp.yaml``: ``GVPGNN`` with ``node_in_dim: [1280, 0]`` after ESM), with ESM-GearNet's
 ``FusionNetwork(fusion="series")`` output ``[sequence features, GVP features]`` (graph: their means).
 
 Defaults: gvp-pytorch's published graph (k = 30, RBF 16, offset encoding 16, 3 layers, edge (32, 1)) with node
-dims (32, 4) instead of (100, 16), which keeps a training step near 3x the demo adapter's on a CPU.
-Forward + backward, 8 real 300-residue chains (2,400 nodes, 72k kNN edges), process CPU time with 1 thread on the
-shared machine under load, median of 3 (``benchmarks/structure_encoders_step.py``; the adapter: 0.23 s):
-
-==================================  ========  ==========
-configuration                        CPU s     x adapter
-==================================  ========  ==========
-node (32, 4), k 30 (default)         0.66      2.8
-default + sequence level (256-d)     0.69      3.0
-node (64, 8), k 16                   0.67      2.9
-node (64, 8), k 30                   1.17      5.0
-node (100, 16), k 30 (gvp-pytorch)   2.48      10.6
-==================================  ========  ==========
+dims (32, 4) instead of (100, 16), which keeps a training step within a few times the demo adapter's on a CPU
+(``benchmarks/structure_encoders_step.py`` times each configuration against the adapter).
 """
 from __future__ import annotations
 
