@@ -4,7 +4,7 @@ a per-stage profile of the full adapter.
     .venv/bin/python benchmarks/train_throughput.py          # table + benchmarks/results/train_throughput.json
     .venv/bin/python benchmarks/train_throughput.py --cache .cache/embeddings --repeats 5 --threads 2
 
-Models: the rows of ``pa-geo demo`` (``pa_geo.demo.models.DEMO_MODELS``), each built by the CLI exactly as the demo
+Models: the trained rows of ``pa-geo demo`` (``pa_geo.demo.models.DEMO_MODELS`` but the trees), each built by the CLI exactly as the demo
 builds it (experiment config + ablation config), on the structure experiment's primary task
 (``configs/demo_ss8.yaml``: 8-state DSSP, NEAR-8 + ProteinMPNN-CA-3 levels, the demo's widths). Batches: the first
 ``--batches`` training batches of that config's loader (real StructureDB CA-trace graphs, the config's node budget,
@@ -99,10 +99,11 @@ def stage_profile(model: torch.nn.Module, opt: torch.optim.Optimizer, data: list
 
 
 def main() -> None:
-    from pa_geo.demo.models import DEMO_MODELS
+    from pa_geo.demo.models import DEMO_MODELS, FIT, MODELS
 
+    trained = [m for m in DEMO_MODELS if MODELS[m].runner == FIT]  # the trees row has no training epoch
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["adapter" + NO_BIAS, *DEMO_MODELS, "adapter_bias_self_only",
+    parser.add_argument("--models", nargs="+", default=["adapter" + NO_BIAS, *trained, "adapter_bias_self_only",
                                                          "summed_levels_transformer" + NO_BIAS])
     parser.add_argument("--cache", default=None, help="embedding cache (default: random vectors, temporary)")
     parser.add_argument("--batches", type=int, default=8)

@@ -1,12 +1,16 @@
 """The demo's rows: each one is an experiment's config composed with ONE ablation config of ``configs/ablations/``
 (by name only), exactly what a user passes to ``pa-geo fit`` (printed by the demo), so a row cannot drift from the
-configs."""
+configs. A row that is not a trained model (``ca_geometry_trees``) names another runner
+(:mod:`pa_geo.demo.runners`) and reads the experiment's data through the same configs.
+
+Each row has its own learning rate per experiment (``DemoModel.lr``), passed as ``--model.lr`` (trees:
+``--learning-rate``), so the printed command shows it."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from pa_geo.errors import ConfigError
 
@@ -16,16 +20,33 @@ EXPERIMENTS: dict[str, str] = {  # experiment -> its config (relative to configs
     "solubility": "demo_solubility.yaml",  # per-protein solubility, sequence only: NEAR-4 + NEAR-8
 }
 SEQUENCE_ONLY = {"solubility"}  # experiments without coordinates
+FIT, TREES = "fit", "trees"  # runner names (pa_geo.demo.runners.RUNNERS)
+
+# PLACEHOLDER learning rates, not chosen yet: the configs' 3e-3 for every trained model, 0.05 for the trees. Replace
+# them with the values `python -m pa_geo.demo.sweep --lr-grid` picks on the validation split (results/sweep_lr.json,
+# "chosen"), and then say so here.
+NN_LR: dict[str, float] = {"structure": 3e-3, "solubility": 3e-3}
+TREES_LR: dict[str, float] = {"structure": 0.05}
 
 
 @dataclass(frozen=True)
 class DemoModel:
     """A row of the demo: ``ablation`` (file in ``configs/ablations/``, None = the task config as it is);
-    ``needs_structure``: it reads coordinates only (no run on a sequence-only experiment, where it has no edges)."""
+    ``needs_structure``: it reads coordinates only (no run on a sequence-only experiment, where it has no edges);
+    ``runner``: how it runs (a name in :data:`pa_geo.demo.runners.RUNNERS`: ``fit`` trains it with ``pa-geo fit``);
+    ``lr``: its learning rate per experiment."""
 
     ablation: str | None
     description: str
     needs_structure: bool = False
+    runner: str = FIT
+    lr: Mapping[str, float] = field(default_factory=lambda: dict(NN_LR))
+
+    def learning_rate(self, experiment: str) -> float:
+        """The row's learning rate on ``experiment`` (one-line ConfigError when it has none)."""
+        if experiment not in self.lr:
+            raise ConfigError(f"demo model {self.description!r} has no learning rate for experiment {experiment!r}")
+        return float(self.lr[experiment])
 
 
 MODELS: dict[str, DemoModel] = {
@@ -49,8 +70,14 @@ MODELS: dict[str, DemoModel] = {
     "gvp": DemoModel("gvp", "GVP-GNN, residue-type embedding (no frozen embeddings)", needs_structure=True),
     "esm_gvp": DemoModel("esm_gvp", "GVP-GNN with the frozen sequence embeddings in its node scalars",
                          needs_structure=True),
+    "no_geometric_bias": DemoModel("no_geometric_bias", "adapter without the geometric attention bias"),
+    "no_geom_level": DemoModel("no_geom_level", "adapter without the geom level (per-residue CA geometry)"),
+    "gcn_predictor": DemoModel("gcn_predictor", "predictor with GCN convs (topology only, no edge features)"),
+    "ca_geometry_trees": DemoModel(None, "CA-geometry features + scikit-learn gradient-boosted trees (no sequence, "
+                                         "no embeddings)", needs_structure=True, runner=TREES, lr=TREES_LR),
 }
-DEMO_MODELS: tuple[str, ...] = ("adapter", "mlp_probe", "summed_levels_transformer", "esm_gearnet")
+DEMO_MODELS: tuple[str, ...] = ("adapter", "mlp_probe", "summed_levels_transformer", "esm_gearnet",
+                                "ca_geometry_trees")
 ALL_MODELS: tuple[str, ...] = tuple(MODELS)
 MODEL_DESCRIPTIONS: dict[str, str] = {name: m.description for name, m in MODELS.items()}
 

@@ -22,18 +22,24 @@ FLAG_RULE = (f"(+) / (-): mean better / worse than the full adapter's by more th
              "of the two models' sample sds over seeds)")
 
 
+def reported_metrics(spec: Any) -> list[str]:
+    """What the table reports of a task: its primary metric, then its ``reported_metrics`` (e.g. demo_ss8's q3)."""
+    return [spec.primary_metric, *(m for m in spec.reported_metrics if m != spec.primary_metric)]
+
+
 def table_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """``(task, metric key)`` of the reported test metrics: each task's primary metric on its first test split."""
+    """``(task, metric key)`` of the reported test metrics: each task's :func:`reported_metrics` on its first test
+    split (primary task: ``test/<split>/<metric>``; auxiliary: ``test/<task>/<split>/<metric>``, those the rows
+    logged)."""
     cols: list[tuple[str, str]] = []
     for row in rows:
         primary = get_task(row["task"])
-        cols.append((row["task"], f"test/{primary.test_splits[0]}/{primary.primary_metric}"))
-        for key in row["test"]:
-            parts = key.split("/")  # test/<aux task>/<split>/<metric>
-            if len(parts) == 4:
-                aux = get_task(parts[1])
-                if parts[3] == aux.primary_metric:
-                    cols.append((parts[1], key))
+        cols += [(row["task"], f"test/{primary.test_splits[0]}/{m}") for m in reported_metrics(primary)]
+        aux_tasks = dict.fromkeys(k.split("/")[1] for k in row["test"] if k.count("/") == 3)  # test/<aux>/<split>/m
+        for name in aux_tasks:
+            aux = get_task(name)
+            keys = [f"test/{name}/{aux.test_splits[0]}/{m}" for m in reported_metrics(aux)]
+            cols += [(name, k) for k in keys if k in row["test"]]
     return list(dict.fromkeys(cols))
 
 
@@ -143,7 +149,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
         metric = ""
         for r in (r for r in rows if r["experiment"] == exp):
             metric = f"val/{get_task(r['task']).primary_metric}"
-            if not Path(r["metrics_csv"]).exists():
+            if not r.get("metrics_csv") or not Path(r["metrics_csv"]).exists():  # trees: no curve
                 continue
             df = pd.read_csv(r["metrics_csv"])
             if metric in df and "epoch" in df:

@@ -15,8 +15,13 @@
    model and metric, flagging differences from the full adapter larger than 2 sd; write ``demo.json``,
    ``demo_bars.png`` (error bars) and ``demo_curves.png`` to ``--out``.
 
-Default: the adapter, the MLP probe, the summed-levels transformer and the ESM-GearNet-style baseline (24 runs);
-``--all-models``: every ablation and baseline of ``configs/ablations/`` in the table; ``--quick``: a set-up check.
+Every row runs at its own learning rate per experiment (``DemoModel.lr``, in its printed command). The
+``ca_geometry_trees`` row (structure experiment only) fits gradient-boosted trees on CA-geometry features instead
+(``python -m pa_geo.demo.trees``, :mod:`pa_geo.demo.trees`), in the same worker pool, on the same example stores.
+
+Default: the adapter, the MLP probe, the summed-levels transformer, the ESM-GearNet-style baseline and the trees
+(27 runs); ``--all-models``: every ablation and baseline of ``configs/ablations/`` and the trees in the table;
+``--quick``: a set-up check.
 """
 from __future__ import annotations
 
@@ -25,15 +30,16 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from pa_geo.backbones import get_backbone
 from pa_geo.cache.runner import embed_proteins
 from pa_geo.demo.data import DATA_DIR
-from pa_geo.demo.models import ALL_MODELS, CONFIGS, DEMO_MODELS, EXPERIMENTS, model_args, models_for
+from pa_geo.demo.models import ALL_MODELS, CONFIGS, DEMO_MODELS, EXPERIMENTS, MODELS, model_args, models_for
 from pa_geo.demo.report import write_report
+from pa_geo.demo.runners import runner_of
 from pa_geo.demo.training import RunSpec, build_cli, run_all
 from pa_geo.train.notices import lightning_warnings_only
 
@@ -104,14 +110,6 @@ def experiment_args(args: argparse.Namespace, name: str) -> list[str]:
             "--data.max_records", json.dumps(max_records), "--data.graph_cache", str(Path(args.out) / "examples")]
 
 
-def trainer_args(epochs: int, run_dir: Path, seed: int, progress: bool) -> list[str]:
-    """Per-run overrides: epochs, run folder, seed (initialisation and batch order)."""
-    return ["--trainer.max_epochs", str(epochs), "--trainer.devices", "1", "--trainer.default_root_dir", str(run_dir),
-            "--trainer.enable_model_summary", "false", "--trainer.num_sanity_val_steps", "0",
-            "--trainer.log_every_n_steps", "10", "--trainer.enable_progress_bar", json.dumps(progress),
-            "--seed_everything", str(seed), "--data.seed", str(seed)]
-
-
 def prepare(args: argparse.Namespace, name: str) -> tuple[Any, list[dict[str, Any]]]:
     """Embed the experiment's proteins and build its example stores once; returns (its parsed config, embed rows)."""
     base = experiment_args(args, name)
@@ -123,19 +121,27 @@ def prepare(args: argparse.Namespace, name: str) -> tuple[Any, list[dict[str, An
     return cli, embed_rows
 
 
-def plan_runs(args: argparse.Namespace, name: str, config: Any, models: list[str], jobs: int) -> list[RunSpec]:
-    """One :class:`RunSpec` per (model, seed) of experiment ``name``."""
+def plan_runs(args: argparse.Namespace, name: str, config: Any, models: list[str], jobs: int,
+              lr: float | None = None, extra: list[str] | None = None,
+              folder: Callable[[str, int], Path] | None = None) -> list[RunSpec]:
+    """One :class:`RunSpec` per (model, seed) of experiment ``name``, built by each model's runner
+    (:func:`pa_geo.demo.runners.runner_of`): the experiment's arguments, the row's own (ablation config, learning
+    rate: ``lr`` or the row's ``DemoModel.lr``, budget, folder, seed), then ``extra``. ``folder(model, seed)``: the
+    run folder (default ``<out>/runs/<experiment>/<model>/seed<k>``)."""
     base = experiment_args(args, name)
     base += ["--data.embeddings", json.dumps([{**e, "cache": args.cache} for e in config.datamodule.embeddings])]
     epochs = args.epochs if name == "structure" else args.solubility_epochs
     threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
     specs = []
     for model in models_for(name, models):
-        extra = model_args(model, config.config, Path(args.configs))
+        runner = runner_of(model)
+        rate = MODELS[model].learning_rate(name) if lr is None else lr
+        own = model_args(model, config.config, Path(args.configs))
         for seed in range(args.seeds):
-            run_dir = Path(args.out) / "runs" / name / model / f"seed{seed}"
-            specs.append(RunSpec(name, model, seed, [*base, *extra, *trainer_args(epochs, run_dir, seed, jobs == 1)],
-                                 str(run_dir), threads))
+            run_dir = folder(model, seed) if folder else Path(args.out) / "runs" / name / model / f"seed{seed}"
+            row = runner.row_args(own, rate, epochs, run_dir, seed, jobs == 1)
+            specs.append(RunSpec(name, model, seed, [*base, *row, *(extra or [])], str(run_dir), threads,
+                                 runner=runner))
     return specs
 
 
@@ -157,8 +163,8 @@ def run(args: argparse.Namespace) -> int:
         embed_rows += rows
         specs += plan_runs(args, name, cli, models, jobs)
     embed_s = time.perf_counter() - total_start
-    print(f"[demo] {len(specs)} training runs ({len(models)} models x {args.seeds} seeds x "
-          f"{len(args.experiments)} experiments; GVP rows need coordinates), {jobs} at a time", flush=True)
+    print(f"[demo] {len(specs)} runs ({len(models)} models x {args.seeds} seeds x "
+          f"{len(args.experiments)} experiments; GVP and trees rows need coordinates), {jobs} at a time", flush=True)
     rows = run_all(specs, jobs)
     total = time.perf_counter() - total_start
     write_report(rows, embed_rows, out, total, {"embed_and_stores_s": round(embed_s, 1), "jobs": jobs,

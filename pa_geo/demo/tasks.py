@@ -24,7 +24,7 @@ from pa_geo.datasets.records import TaskRecord
 from pa_geo.demo.data import split_solubility, split_structuredb
 from pa_geo.demo.solubility import load_solubility
 from pa_geo.errors import DatasetError
-from pa_geo.formats.structuredb import load_structuredb
+from pa_geo.formats.structuredb import SS3_CLASSES, load_structuredb
 from pa_geo.io.protein import AtomTable, Protein
 from pa_geo.io.structure import chain_breaks_from_backbone
 from pa_geo.tasks import register_task
@@ -104,13 +104,15 @@ def _solubility_loader(root: Path, split: str) -> list[TaskRecord]:
 
 
 DEMO_TASKS: list[TaskSpec] = [
-    TaskSpec("demo_ss8", "structure", "node", "multiclass", 8, ["accuracy", "accuracy_macro"], "accuracy",
+    TaskSpec("demo_ss8", "structure", "node", "multiclass", 8, ["accuracy", "accuracy_macro", "q3"], "accuracy",
              list(DEMO_SPLITS), loader=partial(_structuredb_loader, "ss8"), source="pa_geo data/",
-             description="8-state DSSP per residue (0..7 = H G I E B T S C) from CA traces of shipped StructureDB "
-                         "chains"),
+             description="8-state DSSP per residue (H G I E B T S C) from CA traces of shipped StructureDB chains; "
+                         "q3: accuracy after H G I -> H, E B -> E, T S C -> C",
+             options={"class_names": list(SS8_CLASSES)}, reported_metrics=["q3"]),
     TaskSpec("demo_ss3", "structure", "node", "multiclass", 3, ["accuracy", "accuracy_macro"], "accuracy",
              list(DEMO_SPLITS), loader=partial(_structuredb_loader, "ss3"), source="pa_geo data/",
-             description="3-state DSSP per residue (0 H, 1 E, 2 C) from CA traces of shipped StructureDB chains"),
+             description="3-state DSSP per residue (H E C) from CA traces of shipped StructureDB chains",
+             options={"class_names": list(SS3_CLASSES)}),
     TaskSpec("demo_rsa", "structure", "node", "regression", 1, ["pearson", "mae", "spearman", "rmse"], "pearson",
              list(DEMO_SPLITS), loader=partial(_structuredb_loader, "rsa"), source="pa_geo data/",
              description="relative solvent accessibility per residue (SASA / Tien 2013 max ASA) from CA traces"),

@@ -27,7 +27,9 @@ MAX_ASA_TIEN2013: dict[str, float] = {
 }
 RSA_CLIP = 1.5
 SS3_CLASSES = ("H", "E", "C")
-_SS8_TO_SS3 = {"H": 0, "G": 0, "I": 0, "E": 1, "B": 1}  # everything else (T, S, C, P, '-', ' ') -> 2 (coil)
+SS8_TO_SS3 = {"H": 0, "G": 0, "I": 0, "E": 1, "B": 1}  # everything else (T, S, C, P, '-', ' ') -> 2 (coil)
+# DSSP's state letters (DSSP 4's P = polyproline II; coil is ' ', written C or '-' by many files)
+DSSP_LETTERS = "HGIEBTSCP- "
 SUBSET_RULE = dict(min_length=40, max_length=400, step=3)
 
 
@@ -44,7 +46,7 @@ class StructureDBRecord:
 
 def dssp8_to_ss3(dssp8: str) -> np.ndarray:
     """``[L]`` int64 three-state labels: H, G, I -> 0 (helix); E, B -> 1 (strand); anything else -> 2 (coil)."""
-    return np.fromiter((_SS8_TO_SS3.get(c, 2) for c in dssp8), dtype=np.int64, count=len(dssp8))
+    return np.fromiter((SS8_TO_SS3.get(c, 2) for c in dssp8), dtype=np.int64, count=len(dssp8))
 
 
 def relative_sasa(sequence: str, sasa: np.ndarray) -> np.ndarray:

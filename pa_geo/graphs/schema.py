@@ -16,7 +16,8 @@ Residue graph (:func:`pa_geo.graphs.residue_graph`)
     geom             [N, GEOM_DIM] float32  invariant per-residue geometry (CA virtual bonds, angles, dihedrals,
                                       phi / psi / omega, neighbour counts; zeros + mask channels where undefined),
                                       layout ``GEOM_LAYOUT`` in :mod:`pa_geo.graphs.geometry`; an adapter level
-                                      like an embedding field (``levels: {geom: GEOM_DIM}``)
+                                      like an embedding field (``data.extra_levels: [geom]``, width from
+                                      ``FIELD_WIDTHS``)
     edge_index       [2, E]  int64    radius / kNN / sequence-neighbour edges, no self loops, symmetric,
                                       coalesced (sorted, no duplicates); row 0 = source, row 1 = target
     edge_attr        [E, EDGE_DIM] float32  RBF(distance) ++ signed sequence separation ++ direction in the
@@ -50,9 +51,14 @@ from __future__ import annotations
 
 import re
 
+from pa_geo.graphs.geometry import GEOM_DIM
+
 EMBEDDING_PREFIX = "emb_"
 GRAPH_FORMAT = 2  # bumped when the builders' output changes, so example stores built by older code are not reused
 GEOM_FIELD = "geom"
+# Widths of the per-residue feature fields an encoder may read as a level (``data.extra_levels: [<field>]``): the
+# one place a field's width is stated.
+FIELD_WIDTHS: dict[str, int] = {GEOM_FIELD: GEOM_DIM}
 
 
 def embedding_field(backbone: str, layer: int | str) -> str:

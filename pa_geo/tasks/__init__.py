@@ -29,8 +29,8 @@ TASKS: Registry[TaskSpec] = Registry("task", entry_points="pa_geo.tasks")
 def register_task(spec: TaskSpec, overwrite: bool = False, aliases: tuple[str, ...] = ()) -> TaskSpec:
     """Add ``spec`` under ``spec.name`` (and ``aliases``); a second spec with the same name needs ``overwrite``.
 
-    The spec is checked: split list with train, valid and at least one test split, the primary metric among its
-    metrics, a positive output width, a known task kind.
+    The spec is checked: split list with train, valid and at least one test split, the primary and reported metrics
+    among its metrics, a positive output width, a known task kind.
     """
     if not spec.name or not spec.name.replace("_", "").isalnum():
         raise ConfigError(f"task name {spec.name!r} must be letters, digits and underscores")
@@ -39,6 +39,9 @@ def register_task(spec: TaskSpec, overwrite: bool = False, aliases: tuple[str, .
                           f"got {spec.splits}")
     if spec.primary_metric not in spec.metrics:
         raise ConfigError(f"task {spec.name!r}: primary metric {spec.primary_metric!r} not in {spec.metrics}")
+    unknown = [m for m in spec.reported_metrics if m not in spec.metrics]
+    if unknown:
+        raise ConfigError(f"task {spec.name!r}: reported metric(s) {unknown} not in {spec.metrics}")
     if spec.num_outputs < 1:
         raise ConfigError(f"task {spec.name!r}: num_outputs must be >= 1, got {spec.num_outputs}")
     if not spec.kind:
@@ -55,7 +58,7 @@ def get_task(name: str) -> TaskSpec:
     spec = TASKS.get(name)
     # Copy so a caller editing options / metrics (e.g. storing target statistics) does not change the registry.
     return dataclasses.replace(spec, metrics=list(spec.metrics), splits=list(spec.splits),
-                               options=copy.deepcopy(spec.options))
+                               options=copy.deepcopy(spec.options), reported_metrics=list(spec.reported_metrics))
 
 
 def available_tasks() -> list[str]:

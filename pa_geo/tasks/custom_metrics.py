@@ -1,5 +1,5 @@
 """Metrics torchmetrics lacks: contact precision@L/k (two countings), PEER's per-protein ``macro_acc``,
-protein-centric Fmax, per-target mean Spearman."""
+protein-centric Fmax, per-target mean Spearman, Q3 of a DSSP classifier (:class:`ThreeStateAccuracy`)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -8,6 +8,9 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.functional import spearman_corrcoef
+
+from pa_geo.errors import ConfigError
+from pa_geo.formats.structuredb import DSSP_LETTERS, SS3_CLASSES, SS8_TO_SS3
 
 
 class ContactPrecisionAtL(Metric):
@@ -229,3 +232,47 @@ class PerProteinAccuracy(Metric):
         if int(self.num_proteins) == 0:
             return torch.tensor(float("nan"))
         return (self.accuracy_sum / self.num_proteins).float()
+
+
+def dssp_three_state(class_names: Sequence[str] | None, task: str = "") -> list[int]:
+    """The 3-state class (index into ``SS3_CLASSES`` = H, E, C) of each DSSP class name: H, G, I -> H; E, B -> E;
+    every other state (T, S, C, P, '-', ' ') -> C. Names that are not DSSP letters (or none) are a one-line
+    :class:`ConfigError` naming ``task``."""
+    names = [str(n) for n in class_names or []]
+    bad = [n for n in names if len(n) != 1 or n not in DSSP_LETTERS]
+    if not names or bad:
+        got = f"class names {names}" if names else "no class names"
+        raise ConfigError(f"task {task!r}: q3 maps DSSP states to {'/'.join(SS3_CLASSES)}, but the task has {got} "
+                          f"(expected letters of {DSSP_LETTERS.strip()!r})")
+    return [SS8_TO_SS3.get(n, len(SS3_CLASSES) - 1) for n in names]
+
+
+class ThreeStateAccuracy(Metric):
+    """Q3 of a DSSP classifier (metric ``q3``): accuracy after mapping the predicted class (argmax) and the true
+    class to H / E / C (:func:`dssp_three_state` of the task's class names).
+
+    ``mapping [C]``: the 3-state index of each class. ``update(preds [N, C] logits or probabilities, target [N]
+    int64)``: rows are the labelled residues only (masked before).
+    """
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, mapping: Sequence[int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.register_buffer("mapping", torch.as_tensor(list(mapping), dtype=torch.long), persistent=False)
+        self.add_state("correct", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:  # noqa: D102
+        mapping = self.mapping.to(preds.device)
+        if preds.dim() != 2 or preds.shape[1] != mapping.numel():
+            raise ValueError(f"q3: preds must be [N, {mapping.numel()}], got {list(preds.shape)}")
+        hits = mapping[preds.argmax(-1)] == mapping[target.reshape(-1).long()]
+        self.correct += hits.sum()
+        self.total += hits.numel()
+
+    def compute(self) -> Tensor:  # noqa: D102
+        if int(self.total) == 0:
+            return torch.tensor(float("nan"))
+        return self.correct.float() / self.total

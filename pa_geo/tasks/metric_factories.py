@@ -1,12 +1,13 @@
 """Metrics by name: how to build each one and whether a higher value is better (the metric class's own
 ``higher_is_better``: the one rule task specs and checkpoint callbacks follow). :mod:`pa_geo.tasks.metrics` builds a
-task's metric set from these."""
+task's metric set from these: :data:`FACTORIES` from the output width and label type, :data:`SPEC_FACTORIES` from
+the task's own settings (``q3``: its class names)."""
 from __future__ import annotations
 
 import functools
 import re
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 from torchmetrics import Metric
 from torchmetrics import classification as C
@@ -14,7 +15,8 @@ from torchmetrics import regression as R
 
 from pa_geo.errors import ConfigError
 from pa_geo.tasks.custom_metrics import (ContactPrecisionAtL, PeerContactPrecisionAtL, PerProteinAccuracy,
-                                         PerTargetSpearman, ProteinCentricFmax)
+                                         PerTargetSpearman, ProteinCentricFmax, ThreeStateAccuracy,
+                                         dssp_three_state)
 
 
 class PearsonCorrCoef(R.PearsonCorrCoef):
@@ -46,6 +48,21 @@ FACTORIES: dict[str, tuple[tuple[str, ...], Callable[[int, str], Metric]]] = {
     "fmax": (("multilabel",), lambda n, t: ProteinCentricFmax()),
     "auprc_micro": (("multilabel",), lambda n, t: C.MultilabelAveragePrecision(num_labels=n, average="micro")),
 }
+
+
+def _q3(spec: Any) -> Metric:
+    """Q3 of a DSSP task: its class names (``options["class_names"]``, one per output) mapped to H / E / C."""
+    mapping = dssp_three_state(spec.options.get("class_names"), spec.name)
+    if len(mapping) != spec.num_outputs:
+        raise ConfigError(f"task {spec.name!r}: q3 needs one class name per output ({spec.num_outputs}), got "
+                          f"{len(mapping)}")
+    return ThreeStateAccuracy(mapping)
+
+
+# name -> (label types, metric class, factory(task spec) -> Metric): metrics that read the task's settings
+SPEC_FACTORIES: dict[str, tuple[tuple[str, ...], type[Metric], Callable[[Any], Metric]]] = {
+    "q3": (("multiclass",), ThreeStateAccuracy, _q3),  # 8-state DSSP accuracy after H G I -> H, E B -> E, rest C
+}
 # contact_precision_at_l5 / _at_l2 / _at_l (unordered pairs); peer_contact_precision_at_l5 (PEER's counting)
 CONTACT = re.compile(r"^(peer_)?contact_precision_at_l(\d*)$")
 PAIR_METRICS = (ContactPrecisionAtL, PeerContactPrecisionAtL)  # fed raw logits + pair_index, not prepared rows
@@ -54,7 +71,7 @@ NEEDS = {"group": "group ids [B]", "batch": "batch [N], the protein of each node
 
 def metric_names() -> list[str]:
     """Every metric name :func:`build_metrics` understands (``[peer_]contact_precision_at_l<k>`` for any k)."""
-    return sorted(FACTORIES) + ["contact_precision_at_l<k>", "peer_contact_precision_at_l<k>"]
+    return sorted([*FACTORIES, *SPEC_FACTORIES]) + ["contact_precision_at_l<k>", "peer_contact_precision_at_l<k>"]
 
 
 def contact_metric(match: re.Match, min_separation: int = 6) -> Metric:
@@ -69,6 +86,8 @@ def metric_higher_is_better(name: str) -> bool:
     m = CONTACT.match(name)
     if m:
         return bool(contact_metric(m).higher_is_better)
+    if name in SPEC_FACTORIES:
+        return bool(SPEC_FACTORIES[name][1].higher_is_better)
     if name not in FACTORIES:
         raise ConfigError(f"unknown metric {name!r}; known: {', '.join(metric_names())}")
     types, factory = FACTORIES[name]

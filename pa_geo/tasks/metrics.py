@@ -25,8 +25,8 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from pa_geo.errors import ConfigError
-from pa_geo.tasks.metric_factories import (CONTACT, FACTORIES, NEEDS, PAIR_METRICS, contact_metric,
-                                          metric_names)
+from pa_geo.tasks.metric_factories import (CONTACT, FACTORIES, NEEDS, PAIR_METRICS, SPEC_FACTORIES,
+                                          contact_metric, metric_names)
 from pa_geo.tasks.spec import TaskSpec
 
 
@@ -36,6 +36,11 @@ def _make(name: str, spec: TaskSpec) -> Metric:
         if spec.level != "residue_pair":
             raise ConfigError(f"task {spec.name!r}: {name} needs a residue_pair task, not {spec.level}")
         return contact_metric(m, int(spec.options.get("min_separation", 6)))
+    if name in SPEC_FACTORIES:
+        types, _, build = SPEC_FACTORIES[name]
+        if spec.label_type not in types:
+            raise ConfigError(f"task {spec.name!r}: metric {name!r} does not apply to {spec.label_type} labels")
+        return build(spec)
     if name not in FACTORIES:
         raise ConfigError(f"task {spec.name!r}: unknown metric {name!r}; known: {', '.join(metric_names())}")
     types, factory = FACTORIES[name]

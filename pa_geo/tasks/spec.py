@@ -40,7 +40,11 @@ class TaskSpec:
     kind          name of its task kind (``pa_geo.tasks.kinds``); default :func:`default_kind` of input kind + level
     options       task-specific settings; ``has_structures`` (whether the proteins come with coordinates; default:
                   every input kind but ``sequence``) and ``backbone_levels`` decide which frozen backbones it reads
-                  (:attr:`backbone_levels`)
+                  (:attr:`backbone_levels`); ``class_names`` (classification: one name per output, in output order)
+                  name the classes in prediction rows (``prediction`` = the name, ``prob_<name>``) and feed
+                  metrics that read them (``q3``)
+    reported_metrics   metrics a results table reports beside the primary one (e.g. the demo's ``q3``), each one
+                  of ``metrics``
     """
 
     name: str
@@ -58,6 +62,7 @@ class TaskSpec:
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     kind: str = ""
+    reported_metrics: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.kind:

@@ -79,8 +79,9 @@ class PaGeoDataModule(pl.LightningDataModule):
             a checkpoint's task, which predicts ``predict_inputs`` and has no splits to read.
         embed_missing: ``prepare_data`` first embeds every protein of every split that the cache lacks, with the
             backbones and layers of ``embeddings`` (``pa_geo.cache.ensure``; one process under DDP).
-        extra_levels: node fields besides the embeddings that the encoder reads as levels, ``{field: width}``
-            (fields the graph recipe puts on every residue).
+        extra_levels: node fields besides the embeddings that the encoder reads as levels (fields the graph recipe
+            puts on every residue): a list of names whose widths the graph schema declares (``[geom]``,
+            :data:`pa_geo.graphs.schema.FIELD_WIDTHS`) or ``{field: width}`` (:func:`pa_geo.train.levels.field_levels`).
         predict_inputs: structure files, FASTA files, tables or folders that ``predict`` reads instead of
             ``predict_split`` (:mod:`pa_geo.train.predict_inputs`; rows per input in input order, residue rows with
             chain, number, insertion code and residue).
@@ -96,7 +97,8 @@ class PaGeoDataModule(pl.LightningDataModule):
                  max_records: int | None = None, aux_data_roots: dict[str, str | None] | None = None,
                  predict_split: str | None = None, bucket_size: int = 256, graph_cache: str | None = None,
                  table: TableSettings | None = None, embed_missing: bool = False,
-                 extra_levels: dict[str, int] | None = None, predict_inputs: list[str] | None = None,
+                 extra_levels: dict[str, int | None] | list[str] | None = None,
+                 predict_inputs: list[str] | None = None,
                  task_record: dict[str, Any] | None = None) -> None:
         super().__init__()
         if batch_nodes < 1:

@@ -1,21 +1,23 @@
 """The encoder's levels, derived from the data module: every ``data.embeddings`` source the task reads gives one node
 field per layer (``emb_<backbone>_<layer>``) whose width the backbone declares
 (:meth:`~pa_geo.backbones.base.Backbone.layer_widths`), and ``data.extra_levels`` adds node fields that are not
-embeddings (``{field: width}``, e.g. a per-residue feature field of the graph recipe). The CLI writes them into the
+embeddings (a per-residue feature field of the graph recipe): a list of field names whose widths the graph schema
+declares (``[geom]``, :data:`pa_geo.graphs.schema.FIELD_WIDTHS`), or ``{field: width}`` (a width of None = the
+declared one). The CLI writes them into the
 model config wherever it leaves them out (:func:`fill_levels`), so a config names its backbones once, in
 ``data.embeddings``, and switching backbones is one ``--config configs/embeddings/<name>.yaml``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, Union
 
 from jsonargparse import Namespace
 
 from pa_geo.backbones.base import BACKBONES
 from pa_geo.cache.ensure import SourceConfig
 from pa_geo.errors import ConfigError
-from pa_geo.graphs.schema import embedding_field
+from pa_geo.graphs.schema import FIELD_WIDTHS, embedding_field
 
 EXTRA = "extra"  # the origin of a level that is not an embedding
 
@@ -39,13 +41,33 @@ def embedding_levels(sources: Sequence[SourceConfig]) -> list[Level]:
     return out
 
 
-def field_levels(extra: Mapping[str, int] | None) -> list[Level]:
-    """``data.extra_levels`` as levels; a name that is not a field name or a width below 1 is a ConfigError."""
-    out = []
-    for name, width in dict(extra or {}).items():
-        if not str(name).isidentifier() or isinstance(width, bool) or not isinstance(width, int) or width < 1:
+ExtraLevels = Union[Mapping[str, Union[int, None]], Sequence[str], None]
+
+
+def field_levels(extra: ExtraLevels) -> list[Level]:
+    """``data.extra_levels`` as levels: a list of field names (widths from
+    :data:`~pa_geo.graphs.schema.FIELD_WIDTHS`) or ``{field: width or None}``. A name that is not a field name, a
+    width below 1, a name without a declared width and no width given, or a name twice is a one-line ConfigError."""
+    if extra is None:
+        return []
+    if isinstance(extra, str):
+        extra = [extra]
+    items = list(extra.items()) if isinstance(extra, Mapping) else [(name, None) for name in extra]
+    out: list[Level] = []
+    for name, width in items:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(f"data.extra_levels: {name!r} is not a node field name")
+        if width is None:
+            if name not in FIELD_WIDTHS:
+                known = ", ".join(sorted(FIELD_WIDTHS))
+                raise ConfigError(f"data.extra_levels: field {name!r} has no width declared by the graph schema "
+                                  f"(declared: {known}); give it as {{{name}: <width>}}")
+            width = FIELD_WIDTHS[name]
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
             raise ConfigError(f"data.extra_levels: {name!r}: {width!r} must be a node field name and a width >= 1")
-        out.append(Level(str(name), int(width), EXTRA))
+        if any(lv.field == name for lv in out):
+            raise ConfigError(f"data.extra_levels: field {name!r} is listed twice")
+        out.append(Level(name, int(width), EXTRA))
     return out
 
 

@@ -11,7 +11,8 @@ from torchmetrics import regression as R
 from pa_geo.errors import ConfigError
 from pa_geo.tasks import available_tasks, build_metrics, get_task
 from pa_geo.tasks.custom_metrics import (ContactPrecisionAtL, PeerContactPrecisionAtL, PerTargetSpearman,
-                                         ProteinCentricFmax)
+                                         ProteinCentricFmax, ThreeStateAccuracy, dssp_three_state)
+from pa_geo.tasks.spec import TaskSpec
 from pa_geo.tasks.metric_factories import metric_higher_is_better
 
 
@@ -228,3 +229,49 @@ def test_unknown_or_mismatched_metric() -> None:
         build_metrics(get_task("stability"), names=["auroc"])
     with pytest.raises(ConfigError, match="residue_pair"):
         build_metrics(get_task("fold"), names=["contact_precision_at_l5"])
+
+
+def _ss8_spec(names: list[str] | None, name: str = "x") -> TaskSpec:
+    options = {} if names is None else {"class_names": names}
+    return TaskSpec(name, "structure", "node", "multiclass", 8 if names is None else len(names),
+                    ["accuracy", "q3"], "accuracy", ["train", "valid", "test"], options=options)
+
+
+def test_q3_against_a_hand_computation() -> None:
+    """Q3 maps predicted and true 8-state classes by the task's class names: H G I -> H, E B -> E, T S C -> C."""
+    names = list("HGIEBTSC")
+    assert dssp_three_state(names) == [0, 0, 0, 1, 1, 2, 2, 2]
+    true = "HGIEBTSCHE"
+    pred = "GHITESCBHC"  # Q8 by hand: only I (3rd) and H (9th) match -> 2 of 10
+    # Q3 by hand (true / predicted state): H/H, H/H, H/H, E/C, E/E, C/C, C/C, C/E, H/H, E/C -> 7 of 10
+    logits = torch.full((10, 8), -5.0)
+    logits[torch.arange(10), torch.tensor([names.index(c) for c in pred])] = 5.0
+    target = torch.tensor([names.index(c) for c in true])
+    metrics = build_metrics(_ss8_spec(names), "val/")
+    mask = torch.ones(11, dtype=torch.bool)
+    mask[-1] = False  # an unlabelled 11th residue is not scored
+    metrics.update(torch.cat([logits, torch.zeros(1, 8)]), torch.cat([target, torch.tensor([0])]), mask=mask)
+    out = metrics.compute()
+    assert out["val/accuracy"].item() == pytest.approx(2 / 10) and out["val/q3"].item() == pytest.approx(7 / 10)
+    assert metric_higher_is_better("q3") and ThreeStateAccuracy.higher_is_better
+    other = ThreeStateAccuracy(dssp_three_state(["C", "E", "H"]))  # any order: the names decide
+    other.update(torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]), torch.tensor([2, 1]))
+    assert other.compute().item() == pytest.approx(0.5)
+    empty = ThreeStateAccuracy(dssp_three_state(names))
+    with pytest.warns(UserWarning, match="before the ``update``"):
+        assert torch.isnan(empty.compute())
+
+
+def test_q3_needs_dssp_class_names() -> None:
+    for names, why in [(None, "no class names"), (["0", "1", "2"], r"class names \['0', '1', '2'\]"),
+                       (["H", "E", "Coil"], "'Coil'")]:
+        with pytest.raises(ConfigError, match=f"^task 'x': q3 maps DSSP states to H/E/C, but the task has .*{why}") \
+                as err:
+            build_metrics(_ss8_spec(names))
+        assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="does not apply to regression"):
+        build_metrics(get_task("demo_rsa"), names=["q3"])
+    ss8 = get_task("demo_ss8")
+    assert ss8.metrics == ["accuracy", "accuracy_macro", "q3"] and ss8.reported_metrics == ["q3"]
+    assert list(build_metrics(ss8, "test/test/").keys()) == ["test/test/accuracy", "test/test/accuracy_macro",
+                                                             "test/test/q3"]

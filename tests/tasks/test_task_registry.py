@@ -137,3 +137,16 @@ def test_register_custom_task_and_validation() -> None:
         register_task(bad)
     with pytest.raises(ConfigError, match="splits must be"):
         register_task(TaskSpec("bad_task", "sequence", "graph", "regression", 1, ["mae"], "mae", ["train", "test"]))
+
+
+def test_reported_metrics_are_among_the_metrics_and_copied() -> None:
+    bad = TaskSpec("bad_task", "sequence", "graph", "regression", 1, ["mae"], "mae", ["train", "valid", "test"],
+                   reported_metrics=["rmse"])
+    with pytest.raises(ConfigError, match=r"^task 'bad_task': reported metric\(s\) \['rmse'\] not in \['mae'\]$"):
+        register_task(bad)
+    a = get_task("demo_ss8")
+    a.reported_metrics.append("accuracy_macro")
+    a.options["class_names"].append("X")
+    b = get_task("demo_ss8")
+    assert b.reported_metrics == ["q3"] and b.options["class_names"] == list("HGIEBTSC")
+    assert get_task("demo_ss3").options["class_names"] == ["H", "E", "C"]

@@ -66,3 +66,54 @@ def test_an_extra_level_joins_the_embedding_levels(tmp_path, monkeypatch):
     assert cli.model.encoder.adapter.levels == {"emb_near_8": 256, "emb_proteinmpnn_ca_3": 128, "geom": 16}
     with pytest.raises(Exception, match="extra_levels"):
         _build("demo_ss8.yaml", extra=("--data.extra_levels", json.dumps({"geom": 0})))
+
+
+def test_extra_levels_by_name_take_the_schema_width(tmp_path, monkeypatch):
+    from pa_geo.errors import ConfigError
+    from pa_geo.graphs.geometry import GEOM_DIM
+    from pa_geo.graphs.schema import FIELD_WIDTHS
+    from pa_geo.train.levels import field_levels
+
+    monkeypatch.chdir(tmp_path)
+    assert FIELD_WIDTHS["geom"] == GEOM_DIM == 160
+    cli = _build("demo_ss8.yaml", extra=("--data.extra_levels", json.dumps(["geom"])))
+    assert cli.model.encoder.adapter.levels == {"emb_near_8": 256, "emb_proteinmpnn_ca_3": 128, "geom": GEOM_DIM}
+    assert [(lv.field, lv.width) for lv in field_levels({"geom": None, "other": 7})] == [("geom", 160), ("other", 7)]
+    assert field_levels(None) == [] and field_levels([]) == []
+    for bad, match in [(["nope"], r"'nope' has no width declared by the graph schema \(declared: geom\)"),
+                       (["geom", "geom"], "listed twice"), (["a.b"], "not a node field name"),
+                       ({"geom": -1}, "width >= 1")]:
+        with pytest.raises(ConfigError, match=match) as err:
+            field_levels(bad)
+        assert "\n" not in str(err.value)
+    with pytest.raises(Exception, match="no width declared"):
+        _build("demo_ss8.yaml", extra=("--data.extra_levels", json.dumps(["nope"])))
+
+
+def test_geometry_ablations_undo_the_geometry_pieces(tmp_path, monkeypatch):
+    """On a config with every geometry piece on (geom level, geometric bias, edge-feature convs), each ablation
+    config turns its one piece off and leaves the others."""
+    monkeypatch.chdir(tmp_path)
+    pred = "--model.encoder.init_args.predictor.init_args."
+    on = ("--data.extra_levels", json.dumps(["geom"]), pred + "conv", "transformer", pred + "edge_dim", "21")
+
+    def build(ablation: str | None):
+        configs = ["multitask/demo_ss8_rsa.yaml"]
+        args = [a for c in configs for a in ("--config", str(CONFIGS / c))] + list(on)
+        if ablation:
+            args += ["--config", str(CONFIGS / "ablations" / f"{ablation}.yaml")]
+        return build_cli([*args, "--trainer.accelerator", "cpu"], run=False).model.encoder
+
+    full = build(None)
+    assert "geom" in full.adapter.levels and full.adapter.pair_map is not None
+    assert full.predictor.edge_dim == 21 and all(c.uses_edge_attr for c in full.predictor.convs)
+    no_geom = build("no_geom_level")
+    assert no_geom.adapter.levels == {k: v for k, v in full.adapter.levels.items() if k != "geom"}
+    assert no_geom.adapter.pair_map is not None and no_geom.predictor.edge_dim == 21
+    no_bias = build("no_geometric_bias")
+    assert no_bias.adapter.pair_map is None and no_bias.adapter.bias_spec is None
+    assert "geom" in no_bias.adapter.levels and no_bias.predictor.edge_dim == 21
+    gcn = build("gcn_predictor")
+    assert gcn.predictor.edge_dim is None and {c.name for c in gcn.predictor.convs} == {"gcn"}
+    assert not any(c.uses_edge_attr for c in gcn.predictor.convs)
+    assert "geom" in gcn.adapter.levels and gcn.adapter.pair_map is not None

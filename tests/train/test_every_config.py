@@ -23,8 +23,12 @@ ABLATIONS = sorted(f"ablations/{a.name}" for a in (CONFIGS / "ablations").glob("
 DEMO_EXPERIMENTS = ["multitask/demo_ss8_rsa.yaml", "demo_solubility.yaml"]  # the two experiments of pa-geo demo
 # GVP reads coordinates only (kNN edges, backbone features): on a sequence-only task it has no edges to train
 NEEDS_STRUCTURE = {"ablations/gvp.yaml", "ablations/esm_gvp.yaml"}
+GEOM = '--data.extra_levels=["geom"]'  # the per-residue CA geometry as a third level (pa_geo.graphs.geometry)
+GEOMETRY_ABLATIONS = ["ablations/no_geometric_bias.yaml", "ablations/no_geom_level.yaml", "ablations/gcn_predictor.yaml"]
 CASES = [(t,) for t in TASKS] + [(e, a) for e in DEMO_EXPERIMENTS for a in ABLATIONS
                                   if not (e == "demo_solubility.yaml" and a in NEEDS_STRUCTURE)] + [
+    ("multitask/demo_ss8_rsa.yaml", GEOM), *(("multitask/demo_ss8_rsa.yaml", GEOM, a) for a in GEOMETRY_ABLATIONS),
+] + [
     ("fluorescence.yaml", "ablations/mlp_probe.yaml"),  # PEER's frozen ESM-1b probe
     ("res.yaml", "ablations/conv_e3nn.yaml"),  # the equivariant conv on atom graphs
 ] + [(t, f"embeddings/{e.name}") for t in ("lba_30.yaml", "demo_solubility.yaml", "res.yaml")
@@ -46,8 +50,8 @@ def _levels(encoder: torch.nn.Module) -> dict[str, int]:
                 getattr(encoder, "levels", {}))
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "+".join(x.removesuffix(".yaml") for x in c if "/" in x or
-                                                                 x.endswith(".yaml")))
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "+".join("geom_level" if x == GEOM else x.removesuffix(".yaml")
+                                                                 for x in c if x == GEOM or x.endswith(".yaml")))
 def test_config_trains_one_step_on_its_data_format(case: tuple[str, ...], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # data roots, caches, stores and runs are relative paths in the configs

@@ -97,6 +97,14 @@ ABLATION_CHECKS = {
     "gvp": lambda enc, ref, cli: type(enc.adapter).__name__ == "GVPEncoder" and enc.adapter.sequence_levels is None,
     "esm_gvp": lambda enc, ref, cli: type(enc.adapter).__name__ == "GVPEncoder" and
     set(enc.adapter.sequence_levels) == {f for f in ref.adapter.levels if f.startswith("emb_near_")},
+    "no_geometric_bias": lambda enc, ref, cli: enc.adapter.bias_spec is None and enc.adapter.pair_map is None and
+    not any(type(m).__name__ in ("GeometricBias", "PairMap") for m in enc.adapter.modules()) and
+    type(enc.adapter) is type(ref.adapter) and len(enc.adapter.blocks) == len(ref.adapter.blocks),
+    "no_geom_level": lambda enc, ref, cli: "geom" not in enc.adapter.levels and
+    enc.adapter.levels == {f: w for f, w in ref.adapter.levels.items() if f != "geom"},
+    "gcn_predictor": lambda enc, ref, cli: enc.predictor.edge_dim is None and
+    all(c.name == "gcn" and not c.uses_edge_attr for c in enc.predictor.convs) and
+    type(enc.adapter) is type(ref.adapter),
 }
 
 
@@ -114,7 +122,8 @@ def test_ablation_overrides_by_name_only(ablation: Path, base: str, tmp_path: Pa
         return
     assert ablation.stem in ABLATION_CHECKS, f"no check for ablation {ablation.stem}"
     assert ABLATION_CHECKS[ablation.stem](enc, ref, cli)
-    if hasattr(enc.adapter, "levels") and type(enc.adapter).__name__ != "GearNetEncoder":
+    if hasattr(enc.adapter, "levels") and type(enc.adapter).__name__ != "GearNetEncoder" and \
+            ablation.stem != "no_geom_level":
         assert enc.adapter.levels == ref.adapter.levels  # the task's levels carried over, never named again
     for task, head in cli.model.heads.items():  # heads re-bound to the new encoder's widths
         assert head.in_dim == getattr(enc, f"{head.reads}_dim"), task
