@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configs", default=str(CONFIGS), help="the configs/ folder the rows are built from")
     models = parser.add_mutually_exclusive_group()
     models.add_argument("--models", nargs="+", default=list(DEMO_MODELS), choices=ALL_MODELS)
-    models.add_argument("--all-models", action="store_true", help="every ablation and baseline (configs/ablations)")
+    models.add_argument("--all-models", action="store_true",
+                        help="every ablation and baseline (configs/ablations) and the CA-geometry trees")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
     parser.add_argument("--jobs", type=int, default=None,
                         help="training runs at a time (default: 2 on a CPU-only machine with >= 2 cores, else 1)")
