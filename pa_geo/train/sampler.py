@@ -28,7 +28,11 @@ class NodeBudgetBatchSampler(BatchSampler):
 
     Training (``shuffle=True``): indices are shuffled, cut into buckets of ``bucket_size`` examples, each bucket is
     sorted by size and packed greedily, and the batch order is shuffled, so batches hold graphs of similar size
-    (little padding waste in attention / pooling) yet differ between epochs (seed + epoch).
+    (little padding waste in attention / pooling) yet differ between epochs (seed + epoch). Every epoch has the
+    same number of batches, ``len(self)`` (epoch 0's count): another epoch's packing is evened out by splitting its
+    largest batches or merging its two smallest while they fit the budget (:meth:`_even_out`). Lightning reads
+    ``len`` once per fit and validates after that many batches, so an epoch with fewer batches would skip its
+    validation and one with more would validate before its end.
     Evaluation (``shuffle=False``): all indices sorted by size, then packed; deterministic.
 
     Distributed: Lightning injects a ``DistributedSampler`` through ``sampler``; only its ``num_replicas`` / ``rank``
@@ -69,6 +73,7 @@ class NodeBudgetBatchSampler(BatchSampler):
         self.batch_size = None  # no fixed batch size; Lightning's protocol looks for the attribute
         self._epoch = 0
         self._skip = 0
+        self._count: int | None = None  # batches per training epoch (epoch 0's packing), set on first use
         self.num_replicas, self.rank, self.pad = 1, 0, False
         if isinstance(sampler, DistributedSampler):
             self.num_replicas, self.rank = int(sampler.num_replicas), int(sampler.rank)
@@ -85,17 +90,46 @@ class NodeBudgetBatchSampler(BatchSampler):
         if callable(getattr(self.sampler, "set_epoch", None)):
             self.sampler.set_epoch(epoch)
 
-    def global_batches(self) -> list[list[int]]:
-        """Every rank's batches of the current epoch, before the split between ranks."""
+    def _packed(self, epoch: int) -> tuple[list[list[int]], torch.Generator]:
         n = len(self.sizes)
-        if not self.shuffle:
-            return pack_by_budget(self.sizes, self.budget, sorted(range(n), key=lambda i: (self.sizes[i], i)))
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        g = torch.Generator().manual_seed(self.seed + epoch)
         order = torch.randperm(n, generator=g).tolist()
         batches: list[list[int]] = []
         for start in range(0, n, self.bucket_size):
             bucket = sorted(order[start:start + self.bucket_size], key=lambda i: self.sizes[i])
             batches.extend(pack_by_budget(self.sizes, self.budget, bucket))
+        return batches, g
+
+    def _even_out(self, batches: list[list[int]], target: int) -> list[list[int]]:
+        """``batches`` brought to ``target`` batches: the largest (by nodes) split in two while there are too few,
+        the two smallest merged while there are too many and the merge fits the budget."""
+        batches = [list(b) for b in batches]
+        cost = lambda b: sum(self.sizes[i] for i in b)  # noqa: E731
+        while len(batches) < target:
+            k = max(range(len(batches)), key=lambda j: (len(batches[j]) > 1, cost(batches[j])))
+            if len(batches[k]) < 2:
+                break  # fewer examples than batches: nothing left to split
+            big = batches.pop(k)
+            half = len(big) // 2
+            batches[k:k] = [big[:half], big[half:]]
+        while len(batches) > target:
+            a, b = sorted(range(len(batches)), key=lambda j: cost(batches[j]))[:2]
+            if cost(batches[a]) + cost(batches[b]) > self.budget:
+                break  # no merge fits: this epoch keeps its extra batches
+            merged = batches[min(a, b)] + batches[max(a, b)]
+            batches = [x for j, x in enumerate(batches) if j not in (a, b)]
+            batches.insert(min(a, b), merged)
+        return batches
+
+    def global_batches(self) -> list[list[int]]:
+        """Every rank's batches of the current epoch, before the split between ranks."""
+        n = len(self.sizes)
+        if not self.shuffle:
+            return pack_by_budget(self.sizes, self.budget, sorted(range(n), key=lambda i: (self.sizes[i], i)))
+        if self._count is None:
+            self._count = len(self._packed(0)[0])
+        batches, g = self._packed(self.epoch)
+        batches = self._even_out(batches, self._count)
         perm = torch.randperm(len(batches), generator=g).tolist()
         return [batches[p] for p in perm]
 

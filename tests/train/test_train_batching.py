@@ -1,6 +1,8 @@
 """Node-budget batch sampler (epoch-tagged indices), the task collater and label encoding."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -31,6 +33,24 @@ def test_batches_cover_every_index_once_within_budget(shuffle: bool) -> None:
         nodes = sum(SIZES[i] for i in b)
         assert nodes <= 128 or len(b) == 1  # the 300-node graph goes alone
     assert len(s) == len(batches)
+
+
+def test_every_training_epoch_has_len_batches_within_budget() -> None:
+    """Lightning validates after len(sampler) batches: every epoch must yield exactly that many (else an epoch with
+    fewer batches skips its validation). Real StructureDB lengths, budgets from 2 to 30 graphs per batch."""
+    sizes = np.load(Path(__file__).resolve().parents[2] / "data" / "structuredb_subset.npz")["lengths"][:495].tolist()
+    for budget in (400, 1000, 3000, 6000):
+        s = NodeBudgetBatchSampler(sizes, budget=budget, shuffle=True, seed=0, bucket_size=256)
+        counts = []
+        for epoch in range(12):
+            s.set_epoch(epoch)
+            batches = list(s)
+            counts.append(len(batches))
+            assert _flat(batches) == list(range(len(sizes)))
+            assert all(sum(sizes[i] for i in b) <= budget or len(b) == 1 for b in batches)
+        assert counts == [len(s)] * 12, (budget, counts)
+    plain = [len(NodeBudgetBatchSampler(sizes, 1000, True, 0, 256)._packed(e)[0]) for e in range(12)]
+    assert len(set(plain)) > 1  # without evening out, the counts do differ between epochs
 
 
 def test_eval_order_is_length_sorted_and_deterministic() -> None:
