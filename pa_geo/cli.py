@@ -8,6 +8,7 @@ Subcommands
     demo      the main job on the embedded default data                    (pa_geo.demo.run)
     fit | validate | test | predict   LightningCLI over configs/*.yaml       (pa_geo.train.cli)
     predict --ckpt_path X --input FILES --output CSV   from a checkpoint alone (pa_geo.train.predict)
+    predict --pretrained NAME --input FILES --output CSV   a model shipped with the package (pa_geo.pretrained)
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import Callable
 
 from pa_geo.errors import PaGeoError
 from pa_geo.train.notices import silence_known_notices
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _show_progress_notes()
     silence_known_notices()
+    if argv[:1] == ["predict"] and _pretrained(argv[1:]):
+        return _predict_pretrained(argv[1:])
     if argv[:1] == ["predict"] and _from_checkpoint(argv[1:]):
         return _predict_from_checkpoint(argv[1:])
     if argv and argv[0] in _LIGHTNING:
@@ -92,14 +96,32 @@ def _from_checkpoint(args: list[str]) -> bool:
     return "--input" in has and not has & {"--config", "-c"}
 
 
+def _pretrained(args: list[str]) -> bool:
+    """``pa-geo predict --pretrained NAME ...`` or ``--list-pretrained``: a model shipped with the package."""
+    return bool({a.split("=", 1)[0] for a in args} & {"--pretrained", "--list-pretrained"})
+
+
+def _predict_pretrained(args: list[str]) -> int:
+    from pa_geo.pretrained import predict_cli  # torch-heavy: only for this subcommand
+
+    parser = argparse.ArgumentParser(prog="pa-geo predict", description=predict_cli.__doc__.splitlines()[0])
+    predict_cli.add_arguments(parser)
+    return _guarded(lambda: predict_cli.run(parser.parse_args(args)))
+
+
 def _predict_from_checkpoint(args: list[str]) -> int:
     from pa_geo.train import predict  # torch-heavy: only for this subcommand
 
     parser = argparse.ArgumentParser(prog="pa-geo predict", description=predict.__doc__.splitlines()[0])
     predict.add_arguments(parser)
     parsed = parser.parse_args(args)
+    return _guarded(lambda: predict.run(parsed))
+
+
+def _guarded(fn: Callable[[], int]) -> int:
+    """``pa-geo predict``'s exit code: a :class:`PaGeoError` is one line on stderr and 1, Ctrl-C 130."""
     try:
-        return predict.run(parsed)
+        return fn()
     except PaGeoError as err:
         print(f"pa-geo predict: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 1

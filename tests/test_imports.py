@@ -27,6 +27,7 @@ LAZY_MODULES: dict[tuple[str, str], str] = {
     ("cli.py", "pa_geo.train.cli"): "pa-geo inspect / embed / cache must not import the training stack",
     ("cli.py", "pa_geo.train.embed_config"): "as above",
     ("cli.py", "pa_geo.train.predict"): "as above (pa-geo predict from a checkpoint)",
+    ("cli.py", "pa_geo.pretrained.predict_cli"): "as above (pa-geo predict --pretrained)",
     ("io/inspect_cli.py", "pa_geo.formats.atom3d"): "the one import against the layers (tests/test_layering.py)",
     ("cache/embed_cli.py", "pa_geo.cache.distributed"): "imports Lightning: only for multi-device runs",
     ("nn/structure_encoders/inputs.py", "pa_geo.backbones"): "the backbone registry, for sequence_levels='sequence' "

@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 PKG = REPO / "pa_geo"
 LAYERS: dict[str, int] = {  # first package level under pa_geo -> layer (docs/ARCHITECTURE.md)
     "__init__": 0, "errors": 0, "registry": 0, "batching": 0, "io": 1, "graphs": 2, "backbones": 3, "cache": 4,
-    "datasets": 5, "formats": 6, "nn": 7, "tasks": 8, "tables": 9, "train": 10, "demo": 11, "cli": 12, "testing": 12,
+    "datasets": 5, "formats": 6, "nn": 7, "tasks": 8, "tables": 9, "train": 10, "demo": 11, "pretrained": 11, "cli": 12,
+    "testing": 12,
 }
 # (importer, imported) package pairs allowed against the order, each with its reason
 EXCEPTIONS = {("io", "formats"): "pa-geo inspect summarises ATOM3D LMDB folders (lazy import)"}

@@ -43,7 +43,7 @@ from pa_geo.demo.runners import runner_of
 from pa_geo.demo.training import RunSpec, build_cli, run_all
 from pa_geo.train.notices import lightning_warnings_only
 
-DEFAULTS = {"epochs": 5, "solubility_epochs": 1, "seeds": 3, "max_records": None, "solubility_max_records": None}
+DEFAULTS = {"epochs": 6, "solubility_epochs": 1, "seeds": 3, "max_records": None, "solubility_max_records": None}
 QUICK = {"epochs": 1, "solubility_epochs": 1, "seeds": 1, "max_records": 24, "solubility_max_records": 48}
 
 

@@ -5,7 +5,10 @@ every structure task here reads CA traces only (:func:`ca_trace`: N, C and O rem
 protein - encoders, graphs, baselines). DSSP assigns its 8 states (H G I E B T S C) from backbone hydrogen bonds
 (N-H ... O=C energies), which a CA trace does not contain: the structure level sees the fold's CA geometry, the
 sequence level (NEAR) sees residue identities and no coordinates, and neither reads the labels off its input.
-Relative solvent accessibility (auxiliary) depends on side chains, which neither level sees. Solubility is a
+Relative solvent accessibility (auxiliary) depends on side chains, which neither level sees. Their
+``options["structure_input"]`` is ``"ca_trace"``: ``pa-geo predict`` with one of their checkpoints reduces every
+input file to its CA trace too (:mod:`pa_geo.train.predict_inputs`), so a full-backbone file gives the model what it
+learned from. Solubility is a
 property of the sequence (two NEAR layers as the two levels).
 
 Splits are deterministic train/valid/test (80/10/10) from :mod:`pa_geo.demo.data`: StructureDB chains grouped by
@@ -25,8 +28,7 @@ from pa_geo.demo.data import split_solubility, split_structuredb
 from pa_geo.demo.solubility import load_solubility
 from pa_geo.errors import DatasetError
 from pa_geo.formats.structuredb import SS3_CLASSES, load_structuredb
-from pa_geo.io.protein import AtomTable, Protein
-from pa_geo.io.structure import chain_breaks_from_backbone
+from pa_geo.io.traces import ca_trace
 from pa_geo.tasks import register_task
 from pa_geo.tasks.spec import TaskSpec
 
@@ -39,20 +41,6 @@ SS8_CLASSES = "HGIEBTSC"  # DSSP: alpha, 3-10, pi helix; strand, bridge; turn, b
 def _resolve(root: Path, filename: str) -> Path:
     root = Path(root)
     return root if root.is_file() else root / filename
-
-
-def ca_trace(protein: Protein) -> Protein:
-    """The protein with its CA atoms only: ``backbone`` [L, 4, 3] keeps CA (N, C, O become NaN), the atom table
-    holds the CA atoms, chain breaks come from CA-CA distances (> 4.2 A)."""
-    backbone = np.full_like(protein.backbone, np.nan)
-    backbone[:, 1] = protein.backbone[:, 1]
-    atoms = protein.atoms
-    keep = np.flatnonzero(atoms.name == "CA")
-    ca_atoms = AtomTable(atoms.element[keep], atoms.name[keep], atoms.resname[keep],
-                         atoms.residue_index[keep], atoms.coords[keep], atoms.hetero[keep], atoms.chain_id[keep])
-    return Protein(protein.id, protein.sequence, protein.chain_ids, protein.residue_numbers,
-                   protein.insertion_codes, backbone, chain_breaks_from_backbone(backbone, protein.chain_ids),
-                   ca_atoms, source=protein.source)
 
 
 def dssp8_labels(record_id: str, dssp8: str) -> np.ndarray:
@@ -108,14 +96,15 @@ DEMO_TASKS: list[TaskSpec] = [
              list(DEMO_SPLITS), loader=partial(_structuredb_loader, "ss8"), source="pa_geo data/",
              description="8-state DSSP per residue (H G I E B T S C) from CA traces of shipped StructureDB chains; "
                          "q3: accuracy after H G I -> H, E B -> E, T S C -> C",
-             options={"class_names": list(SS8_CLASSES)}, reported_metrics=["q3"]),
+             options={"class_names": list(SS8_CLASSES), "structure_input": "ca_trace"}, reported_metrics=["q3"]),
     TaskSpec("demo_ss3", "structure", "node", "multiclass", 3, ["accuracy", "accuracy_macro"], "accuracy",
              list(DEMO_SPLITS), loader=partial(_structuredb_loader, "ss3"), source="pa_geo data/",
              description="3-state DSSP per residue (H E C) from CA traces of shipped StructureDB chains",
-             options={"class_names": list(SS3_CLASSES)}),
+             options={"class_names": list(SS3_CLASSES), "structure_input": "ca_trace"}),
     TaskSpec("demo_rsa", "structure", "node", "regression", 1, ["pearson", "mae", "spearman", "rmse"], "pearson",
              list(DEMO_SPLITS), loader=partial(_structuredb_loader, "rsa"), source="pa_geo data/",
-             description="relative solvent accessibility per residue (SASA / Tien 2013 max ASA) from CA traces"),
+             description="relative solvent accessibility per residue (SASA / Tien 2013 max ASA) from CA traces",
+             options={"structure_input": "ca_trace"}),
     TaskSpec("demo_solubility", "sequence", "graph", "binary", 1, ["accuracy", "auroc"], "accuracy",
              list(DEMO_SPLITS), loader=_solubility_loader, source="pa_geo data/",
              description="soluble (1) or not (0), all 3,230 solvnet sequences"),

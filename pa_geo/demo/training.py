@@ -138,10 +138,10 @@ def execute(spec: RunSpec) -> dict[str, Any]:
     return spec.runner.run(spec)
 
 
-def _describe(row: dict[str, Any]) -> str:
+def _describe(row: dict[str, Any], prefix: str = "[demo]") -> str:
     tests = ", ".join(f"{k.split('/', 1)[1]} {v:.4f}" for k, v in row["test"].items() if k.count("/") >= 2)
     lr = f", lr {row['learning_rate']:g}" if row.get("learning_rate") is not None else ""
-    return (f"[demo] {row['experiment']} / {row['model']} / seed {row['seed']}: {row['train_time_s']:.0f} s "
+    return (f"{prefix} {row['experiment']} / {row['model']} / seed {row['seed']}: {row['train_time_s']:.0f} s "
             f"({row['train_cpu_s']:.0f} s CPU), {row['epochs']} epochs{lr}, best val {row['best_val']:.4f}"
             + (f"; {tests}" if tests else ""))
 
@@ -166,17 +166,18 @@ def save_row(spec: RunSpec, row: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def run_all(specs: list[RunSpec], jobs: int, on_row: Callable[[dict[str, Any]], None] | None = None
-            ) -> list[dict[str, Any]]:
-    """Every run, ``jobs`` at a time (``jobs`` > 1: spawned worker processes); rows in the order of ``specs``.
-    A run whose folder holds the row of the same command (a finished run of an earlier, maybe interrupted, demo;
-    or the default rows when ``--all-models`` follows ``pa-geo demo``) is reused, not rerun."""
+def run_all(specs: list[RunSpec], jobs: int, on_row: Callable[[dict[str, Any]], None] | None = None,
+            initializer: Callable[[], None] | None = None, prefix: str = "[demo]") -> list[dict[str, Any]]:
+    """Every run, ``jobs`` at a time (``jobs`` > 1: spawned worker processes, each starting with ``initializer``,
+    e.g. registering tasks a spawned process lacks); rows in the order of ``specs``; progress lines start with
+    ``prefix``. A run whose folder holds the row of the same command (a finished run of an earlier, maybe
+    interrupted, demo; or the default rows when ``--all-models`` follows ``pa-geo demo``) is reused, not rerun."""
     rows: list[dict[str, Any] | None] = [None] * len(specs)
 
     def done(i: int, row: dict[str, Any]) -> None:
         rows[i] = row
         save_row(specs[i], row)
-        print(_describe(row), flush=True)
+        print(_describe(row, prefix), flush=True)
         if on_row is not None:
             on_row(row)
 
@@ -187,21 +188,21 @@ def run_all(specs: list[RunSpec], jobs: int, on_row: Callable[[dict[str, Any]], 
             todo.append(i)
         else:
             rows[i] = row
-            print(f"[demo] reusing the finished run in {spec.run_dir}", flush=True)
+            print(f"{prefix} reusing the finished run in {spec.run_dir}", flush=True)
     if len(todo) < len(specs):
-        print(f"[demo] {len(specs) - len(todo)} runs reused, {len(todo)} to train", flush=True)
+        print(f"{prefix} {len(specs) - len(todo)} runs reused, {len(todo)} to train", flush=True)
     specs_todo = {i: specs[i] for i in todo}
 
     if jobs <= 1 or len(todo) <= 1:
         for i, spec in specs_todo.items():
-            print(f"[demo] {spec.command}", flush=True)
+            print(f"{prefix} {spec.command}", flush=True)
             done(i, execute(spec))
         return [r for r in rows if r is not None]
     ctx = multiprocessing.get_context("spawn")  # fork after torch started its thread pools is not safe
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=initializer) as pool:
         futures = {}
         for i, spec in specs_todo.items():
-            print(f"[demo] {spec.command}", flush=True)
+            print(f"{prefix} {spec.command}", flush=True)
             futures[pool.submit(execute, spec)] = i
         for fut in concurrent.futures.as_completed(futures):
             done(futures[fut], fut.result())

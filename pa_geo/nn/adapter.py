@@ -12,7 +12,7 @@ Per level: Linear(D_level -> d_model) + LayerNorm. Then ``n_blocks`` pre-norm re
      ``out(V(x_other))``), see :class:`~pa_geo.nn.cross_attention.ResidueCrossAttention`. The batch's edge
      features enter through the graph-mode self-attention only;
   3. a per-level feed-forward network (d_model -> ffn_mult*d_model -> d_model, GELU).
-With ``geometric_bias`` (default) every self- and cross-attention layer over node sets adds a learned per-head
+With ``geometric_bias`` (off by default) every self- and cross-attention layer over node sets adds a learned per-head
 score term from the pair's CA distance (RBF; none where a node has no position) and, with ``bias_seq_sep``, from
 its sequence separation within a chain (:mod:`pa_geo.nn.geometric_bias`: a K-channel map of the pair shared by
 the layers, mixed to one scalar per head by each layer's own Linear): in global mode inside the length buckets and
@@ -161,7 +161,7 @@ class ProteinAdapter(nn.Module):
                  dropout: float = 0.1, ffn_mult: int = 2, fusion_first: bool = False, attn_dropout: float = 0.0,
                  attn_chunk_elements: int | None = DEFAULT_CHUNK_ELEMENTS, checkpoint_attention: bool = True,
                  edge_dim: int | None = None, self_attention: bool = True, cross_scope: CrossScope = "nodes",
-                 geometric_bias: bool = True, bias_num_rbf: int = 16, bias_max_distance: float = 20.0,
+                 geometric_bias: bool = False, bias_num_rbf: int = 16, bias_max_distance: float = 20.0,
                  bias_seq_sep: bool = True, bias_max_seq_sep: int = 32, bias_channels: int = 4,
                  bias_cross_attention: bool = True) -> None:
         super().__init__()

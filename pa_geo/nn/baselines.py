@@ -123,7 +123,7 @@ class SummedLevelsTransformer(ProteinAdapter):
     def __init__(self, levels: dict[str, int] | None = None, d_model: int = 128, n_blocks: int = 2,
                  n_heads: int = 4, attention: Literal["global", "graph"] = "global", dropout: float = 0.1,
                  ffn_mult: int = 2, attn_dropout: float = 0.0, edge_dim: int | None = None,
-                 geometric_bias: bool = True, bias_num_rbf: int = 16, bias_max_distance: float = 20.0,
+                 geometric_bias: bool = False, bias_num_rbf: int = 16, bias_max_distance: float = 20.0,
                  bias_seq_sep: bool = True, bias_max_seq_sep: int = 32, bias_channels: int = 4) -> None:
         super().__init__(levels, d_model=d_model, n_blocks=n_blocks, n_heads=n_heads, attention=attention,
                          fusion="sum", cross_attention=False, dropout=dropout, ffn_mult=ffn_mult,

@@ -4,6 +4,8 @@
 
     version       pa_geo version that wrote it
     task          the primary task's spec, every field but the loader (:func:`pa_geo.tasks.spec.spec_record`)
+    aux_tasks     ``{name: spec}`` of the auxiliary tasks, as ``task`` (a model predicts every head without the
+                  code that registered its tasks)
     backbones     per ``data.embeddings`` source: ``backbone``, ``layers``, ``cache``, ``options`` (when given),
                   ``id`` (``<name>-<weights fingerprint>``, from the cache's metadata), ``level``, ``dims``
     graph         the graph recipe (``GraphBuilder.settings``: ``kind``, ``kwargs``, ``ligand``)
@@ -30,7 +32,8 @@ META_VERSION = 1
 def checkpoint_metadata(module: Any) -> dict[str, Any]:
     """``checkpoint["pa_geo"]`` of ``module`` (a ``PaGeoModule``; its trainer's data module gives the data side)."""
     meta: dict[str, Any] = {"format": META_VERSION, "version": getattr(pa_geo, "__version__", ""),
-                            "task": spec_record(module.specs[module.task])}
+                            "task": spec_record(module.specs[module.task]),
+                            "aux_tasks": {t: spec_record(s) for t, s in module.specs.items() if t != module.task}}
     trainer = getattr(module, "_trainer", None)
     dm = getattr(trainer, "datamodule", None) if trainer is not None else None
     if dm is not None:

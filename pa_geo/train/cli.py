@@ -15,6 +15,7 @@ them out (:mod:`pa_geo.train.levels`), and a label table's task (``model.task_sp
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 import shlex
 import sys
@@ -32,8 +33,10 @@ from pa_geo.errors import ConfigError, PaGeoError
 from pa_geo.tables import TableSettings
 from pa_geo.train.checkpoints import check_ckpt_path, replaced_settings
 from pa_geo.train.datamodule import PaGeoDataModule
-from pa_geo.train.levels import fill_levels
+from pa_geo.train.levels import drop_geometric_bias, fill_levels
 from pa_geo.train.module import PaGeoModule
+
+log = logging.getLogger(__name__)
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 RUN_DIR = "{run_dir}"
@@ -150,6 +153,8 @@ class PaGeoCLI(LightningCLI):
         self.parser.add_instantiator(lambda cls, *args, **kwargs: data, PaGeoDataModule, subclasses=False,
                                      prepend=True)
         spec = data.specs[data.task]
+        if not spec.has_structures and drop_geometric_bias(cfg.model):
+            log.info("%s has no coordinates: the adapter's geometric attention bias is switched off", data.task)
         for cb in trainer.callbacks or []:
             if isinstance(cb, Namespace) and issubclass(_class_of(str(cb.class_path)), ModelCheckpoint):
                 args = cb.init_args

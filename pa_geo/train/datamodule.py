@@ -30,6 +30,7 @@ from pa_geo.train.graph_builder import GraphBuilder
 from pa_geo.train.levels import Level, embedding_levels, field_levels
 from pa_geo.train.predict_inputs import PredictInputs
 from pa_geo.train.sampler import NodeBudgetBatchSampler
+from pa_geo.train.shared_batches import WithAuxLabels
 
 STORE_VERSION = 1
 INPUT_SPLIT = "input"  # the pseudo-split of predict_inputs
@@ -82,14 +83,19 @@ class PaGeoDataModule(pl.LightningDataModule):
         extra_levels: node fields besides the embeddings that the encoder reads as levels (fields the graph recipe
             puts on every residue): a list of names whose widths the graph schema declares (``[geom]``,
             :data:`pa_geo.graphs.schema.FIELD_WIDTHS`) or ``{field: width}`` (:func:`pa_geo.train.levels.field_levels`).
+        aux_shared_batches: auxiliary tasks whose training records are the primary task's (same ids, same order:
+            e.g. two labels of the same chains) train on the primary's batches, which carry their labels
+            (:mod:`pa_geo.train.shared_batches`): one encoder pass per step for every head, instead of one batch per
+            task. Evaluation is unchanged.
         predict_inputs: structure files, FASTA files, tables or folders that ``predict`` reads instead of
             ``predict_split`` (:mod:`pa_geo.train.predict_inputs`; rows per input in input order, residue rows with
             chain, number, insertion code and residue).
 
     Batches are PyG ``Batch`` es of the task kind's ``TaskData`` with ``batch.task`` / ``batch.split`` set, their
     embeddings and edge features in float16 as stored (``PaGeoModule`` takes float32 on the device); with
-    auxiliary tasks the training loader yields ``{task: batch}`` (Lightning's ``max_size_cycle``) and evaluation runs
-    one loader per (task, split).
+    auxiliary tasks the training loader yields ``{task: batch}`` (Lightning's ``max_size_cycle``), or with
+    ``aux_shared_batches`` the primary's batches with every task's labels, and evaluation runs one loader per
+    (task, split).
     """
 
     def __init__(self, task: str, data_root: str = ".", embeddings: list[dict[str, Any]] | None = None,
@@ -99,7 +105,7 @@ class PaGeoDataModule(pl.LightningDataModule):
                  table: TableSettings | None = None, embed_missing: bool = False,
                  extra_levels: dict[str, int | None] | list[str] | None = None,
                  predict_inputs: list[str] | None = None,
-                 task_record: dict[str, Any] | None = None) -> None:
+                 task_record: dict[str, Any] | None = None, aux_shared_batches: bool = False) -> None:
         super().__init__()
         if batch_nodes < 1:
             raise ConfigError(f"data.batch_nodes must be >= 1, got {batch_nodes}")
@@ -137,6 +143,7 @@ class PaGeoDataModule(pl.LightningDataModule):
         self._tmp: str | None = None
         self._datasets: dict[tuple[str, str], Any] = {}
         self._resume: tuple[int, int] | None = None
+        self.aux_shared_batches = bool(aux_shared_batches) and len(self.specs) > 1
 
     @property
     def task_names(self) -> list[str]:
@@ -292,8 +299,8 @@ class PaGeoDataModule(pl.LightningDataModule):
         a checkpoint: ``pa_geo.train.resume.ResumeState``)."""
         self._resume = (int(epoch), int(batches))
 
-    def _loader(self, task: str, split: str, shuffle: bool) -> DataLoader:
-        ds = self.dataset(task, split)
+    def _loader(self, task: str, split: str, shuffle: bool, aux: dict[str, Any] | None = None) -> DataLoader:
+        ds = self.dataset(task, split) if not aux else WithAuxLabels(self.dataset(task, split), aux)
         sampler = NodeBudgetBatchSampler(ds.sizes, self.batch_nodes, shuffle=shuffle, seed=self.seed,
                                          bucket_size=self.bucket_size, with_epoch=shuffle)
         resume = self._resume
@@ -308,6 +315,11 @@ class PaGeoDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:
         """The primary task's training loader, or ``{task: loader}`` for multi-task training."""
+        if self.aux_shared_batches:
+            aux = {t: self.dataset(t, s.train_split) for t, s in self.specs.items() if t != self.task}
+            loader = self._loader(self.task, self.specs[self.task].train_split, True, aux)
+            self._resume = None
+            return loader
         loaders = {t: self._loader(t, s.train_split, True) for t, s in self.specs.items()}
         self._resume = None
         return loaders[self.task] if len(loaders) == 1 else loaders

@@ -98,3 +98,24 @@ def fill_levels(config: Any, levels: Sequence[Level]) -> None:
     elif isinstance(config, list):
         for value in config:
             fill_levels(value, levels)
+
+
+def drop_geometric_bias(config: Any) -> list[str]:
+    """In every class config inside ``config``: ``geometric_bias: true`` becomes false, for a task whose proteins
+    have no coordinates (a sequence-only label table or dataset), where the bias would read no distance. Returns the
+    class paths switched (for the log line)."""
+    switched: list[str] = []
+    if isinstance(config, Namespace):
+        args = config.get("init_args") if "class_path" in config else None
+        if isinstance(args, Namespace) and args.get("geometric_bias") is True:
+            args.geometric_bias = False
+            switched.append(str(config.class_path))
+        for key in list(vars(config)):
+            switched += drop_geometric_bias(config[key])
+    elif isinstance(config, Mapping):
+        for value in config.values():
+            switched += drop_geometric_bias(value)
+    elif isinstance(config, list):
+        for value in config:
+            switched += drop_geometric_bias(value)
+    return switched

@@ -14,13 +14,15 @@ from torch_geometric.data import Batch
 
 from pa_geo.errors import CheckpointError, ConfigError, DatasetError
 from pa_geo.nn.params import ESM1B_NUM_PARAMS, parameter_report
-from pa_geo.tasks import get_kind, get_task
+from pa_geo.tasks import TASKS, get_kind, get_task
 from pa_geo.tasks.kinds import StepOutputs, TaskKind
 from pa_geo.tasks.metrics import build_metrics
 from pa_geo.tasks.spec import TaskSpec, spec_from_record
 from pa_geo.train.checkpoint_meta import META_KEY, checkpoint_metadata, read_metadata
 from pa_geo.train.checkpoints import CheckpointGuard, check_state_dict, checkpoint_file, load_checkpoint, loading
+from pa_geo.train.prediction_columns import merge_task_frames, predicted_tasks, task_columns
 from pa_geo.train.optim import adamw_warmup_cosine
+from pa_geo.train.shared_batches import OncePerBatch, shared_tasks, task_view
 from pa_geo.train.resume import ResumeState
 
 if TYPE_CHECKING:
@@ -30,6 +32,23 @@ if TYPE_CHECKING:
 def _holds_module(value: Any) -> bool:
     return isinstance(value, nn.Module) or (isinstance(value, dict) and any(isinstance(v, nn.Module)
                                                                              for v in value.values()))
+
+
+def _unregistered_specs(hparams: dict[str, Any], meta: Any) -> dict[str, Any]:
+    """``task_spec`` / ``aux_task_specs`` from a checkpoint's ``pa_geo`` block for its tasks that this process has
+    not registered (and the hyper-parameters do not carry)."""
+    if not isinstance(meta, dict):
+        return {}
+    out: dict[str, Any] = {}
+    task = hparams.get("task")
+    if task and hparams.get("task_spec") is None and isinstance(meta.get("task"), dict) and task not in TASKS:
+        out["task_spec"] = meta["task"]
+    aux = {t: rec for t, rec in (meta.get("aux_tasks") or {}).items()
+           if t in (hparams.get("aux_tasks") or {}) and t not in (hparams.get("aux_task_specs") or {})
+           and t not in TASKS}
+    if aux:
+        out["aux_task_specs"] = {**(hparams.get("aux_task_specs") or {}), **aux}
+    return out
 
 
 def _key(task: str, split: str) -> str:
@@ -51,6 +70,9 @@ class PaGeoModule(pl.LightningModule):
         task_spec: the primary task's spec as plain values, for a task that is not registered (a label table: the
             CLI takes it from the data module, ``PaGeoDataModule.task_spec_record``); ``load_from_checkpoint``
             rebuilds the task from it.
+        aux_task_specs: ``{aux task: spec as plain values}`` for auxiliary tasks that are not registered here;
+            ``load_from_checkpoint`` fills it (and ``task_spec``) from the checkpoint for tasks this process does not
+            know, so a checkpoint predicts without the code that registered its tasks.
 
     Built by the CLI, the hyper-parameters hold the encoder and head configs too, and checkpoints carry the data
     side (``pa_geo.train.checkpoint_meta``), so ``PaGeoModule.load_from_checkpoint(path)`` needs no other argument
@@ -65,7 +87,8 @@ class PaGeoModule(pl.LightningModule):
     def __init__(self, encoder: nn.Module, head: nn.Module, task: str, aux_tasks: dict[str, float] | None = None,
                  aux_heads: dict[str, nn.Module] | None = None, lr: float = 3e-4, weight_decay: float = 0.01,
                  warmup_steps: float = 0.05, min_lr_ratio: float = 0.0,
-                 task_spec: dict[str, Any] | None = None) -> None:
+                 task_spec: dict[str, Any] | None = None,
+                 aux_task_specs: dict[str, dict[str, Any]] | None = None) -> None:
         super().__init__()
         aux_tasks, aux_heads = dict(aux_tasks or {}), dict(aux_heads or {})
         if set(aux_tasks) != set(aux_heads):
@@ -85,7 +108,9 @@ class PaGeoModule(pl.LightningModule):
         primary = spec_from_record(dict(task_spec)) if task_spec is not None else get_task(task)
         if primary.name != task:
             raise ConfigError(f"model.task {task!r} does not match model.task_spec (task {primary.name!r})")
-        self.specs: dict[str, TaskSpec] = {task: primary, **{t: get_task(t) for t in aux_tasks}}
+        given = dict(aux_task_specs or {})
+        self.specs: dict[str, TaskSpec] = {task: primary, **{t: spec_from_record(dict(given[t])) if t in given
+                                                            else get_task(t) for t in aux_tasks}}
         self.kinds: dict[str, TaskKind] = {t: get_kind(s) for t, s in self.specs.items()}
         self.heads = nn.ModuleDict({task: head, **aux_heads})
         for t, kind in self.kinds.items():
@@ -151,17 +176,38 @@ class PaGeoModule(pl.LightningModule):
         """``(preds, target, mask, metric_kwargs)`` of a batch, raw head outputs (logits / standardised values)."""
         return self.kinds[self._task_of(batch)].outputs(batch, self(batch))
 
-    def _task_loss(self, batch: Batch) -> tuple[torch.Tensor, StepOutputs]:
-        out = self.step_outputs(batch)
+    def _task_loss(self, batch: Batch, encoder: nn.Module | None = None) -> tuple[torch.Tensor, StepOutputs]:
+        """The loss of a batch and its step outputs; ``encoder``: the encoder to call instead of ``self.encoder``
+        (one that runs once for several views of a shared batch)."""
+        if encoder is None:
+            out = self.step_outputs(batch)
+        else:
+            task = self._task_of(batch)
+            batch = self._float32(batch)
+            self._check_fields(task, batch)
+            out = self.kinds[task].outputs(batch, self.kinds[task].forward(encoder, self.heads[task], batch))
         return self.losses[self._task_of(batch)](out.preds, out.target, out.mask), out
 
+    def _shared_views(self, batch: Batch) -> dict[str, Batch]:
+        """A batch of the primary task carrying auxiliary labels (``data.aux_shared_batches``) as one view per task;
+        any other batch as itself."""
+        primary = self._task_of(batch)
+        shared = shared_tasks(batch, [t for t in self.specs if t != primary])
+        if not shared:
+            return {primary: batch}
+        batch = self._float32(batch)
+        return {primary: batch, **{t: task_view(batch, t) for t in shared}}
+
     def training_step(self, batch: Batch | dict[str, Batch], batch_idx: int) -> torch.Tensor:
-        batches = batch if isinstance(batch, dict) else {self._task_of(batch): batch}
+        batches = batch if isinstance(batch, dict) else self._shared_views(batch)
         total = torch.zeros((), device=self.device)
+        # views of one shared batch: one encoder pass for every task's head
+        encoder = OncePerBatch(self.encoder) if len(batches) > 1 and not isinstance(batch, dict) else None
+        losses = {task: self._task_loss(b, encoder)[0] for task, b in batches.items() if b is not None}
         for task, b in batches.items():
             if b is None:
                 continue
-            loss, _ = self._task_loss(b)
+            loss = losses[task]
             total = total + self.weights[task] * loss
             name = "train/loss" if len(batches) == 1 else f"train/{task}/loss"
             self.log(name, loss, batch_size=b.num_graphs, prog_bar=task == self.task)
@@ -205,13 +251,27 @@ class PaGeoModule(pl.LightningModule):
         self._log_metrics("test")
 
     def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        """The head output of :meth:`forward` in label units (regression de-standardised)."""
+        """The head output of :meth:`forward` in label units (regression de-standardised); for the primary task
+        of a multi-task model ``{task: output}`` of every head of its kind (the encoder runs once:
+        :mod:`pa_geo.train.prediction_columns`)."""
         task = self._task_of(batch)
-        return self.kinds[task].predict(self(batch), self.losses[task])
+        tasks = predicted_tasks(task, self.kinds) if task == self.task else [task]
+        if len(tasks) == 1:
+            return self.kinds[task].predict(self(batch), self.losses[task])
+        batch = self._float32(batch)
+        self._check_fields(task, batch)
+        encoder = OncePerBatch(self.encoder)
+        return {t: self.kinds[t].predict(self.kinds[t].forward(encoder, self.heads[t], batch), self.losses[t])
+                for t in tasks}
 
     def prediction_frame(self, batch: Batch, output: Any) -> "pd.DataFrame":
-        """Prediction rows of one predicted batch (``TaskKind.prediction_frame``)."""
-        return self.kinds[self._task_of(batch)].prediction_frame(batch, output)
+        """Prediction rows of one predicted batch (``TaskKind.prediction_frame`` of each predicted head, columns
+        named by :mod:`pa_geo.train.prediction_columns`)."""
+        task = self._task_of(batch)
+        if not isinstance(output, dict):
+            return task_columns(self.kinds[task].prediction_frame(batch, output), self.specs[task], primary=True)
+        frames = {t: self.kinds[t].prediction_frame(batch, out) for t, out in output.items()}
+        return merge_task_frames(frames, self.specs, task)
 
     # ---- set-up -------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -220,6 +280,8 @@ class PaGeoModule(pl.LightningModule):
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None or not hasattr(dm, "task_names"):
             return
+        if stage == "predict" and list(dm.task_names)[:1] == [self.task]:
+            return  # predicting reads the primary task's inputs; every head of its kind predicts them
         if list(dm.task_names) != list(self.specs):
             raise ConfigError(f"data tasks {dm.task_names} differ from model tasks {list(self.specs)}: set "
                               "data.aux_tasks and model.aux_tasks / model.aux_heads to the same tasks")
@@ -271,7 +333,9 @@ class PaGeoModule(pl.LightningModule):
         file, or weights that do not fit the model, are one ``CheckpointError`` line. Built by the CLI, the
         checkpoint's hyper-parameters rebuild the model with no other argument."""
         if isinstance(checkpoint_path, (str, os.PathLike)):
-            saved = load_checkpoint(checkpoint_path).get("hyper_parameters") or {}
+            checkpoint = load_checkpoint(checkpoint_path)
+            saved = checkpoint.get("hyper_parameters") or {}
+            kwargs = {**_unregistered_specs(saved, checkpoint.get(META_KEY)), **kwargs}
             missing = [k for k in ("encoder", "head") if k not in saved and k not in kwargs]
             if missing and hparams_file is None:
                 raise CheckpointError(f"{checkpoint_path}: the checkpoint does not say how its model was built (no "

@@ -3,9 +3,13 @@ records, the inputs left out (one line each), and the rows written for them.
 
 Records come from :func:`pa_geo.tables.inputs.read_predict_inputs` (structure files, FASTA files, tables, folders);
 for a task without coordinates every protein is read as its sequence, so the graphs are those the model was trained
-on whatever file a protein came from. Rows: one per protein (protein / pair level) or one per residue in chain order
-with ``id, chain, residue_number, insertion_code, residue``, then the task kind's value columns (``prediction``,
-``prob_<class>`` rounded to 4 decimals), in input order.
+on whatever file a protein came from. A task's ``options["structure_input"]`` says what its structures were:
+``"ca_trace"`` (every input is reduced to its CA trace, :func:`pa_geo.io.traces.ca_trace`, so a full-backbone file
+gives the model what it learned from) or ``"backbone"`` (an input that is a CA trace is refused in one line).
+
+Rows: one per protein (protein / pair level) or one per residue in chain order with ``id, chain, residue_number,
+insertion_code, residue``, then the value columns (``prediction``, ``prob_<class>`` rounded to 4 decimals; a
+multi-task model's other heads after them: :mod:`pa_geo.train.prediction_columns`), in input order.
 """
 from __future__ import annotations
 
@@ -20,11 +24,14 @@ import pandas as pd
 from pa_geo.datasets.records import TaskRecord
 from pa_geo.errors import ConfigError
 from pa_geo.io.protein import AtomTable, Protein
+from pa_geo.io.traces import ca_trace, is_ca_trace
 from pa_geo.tables.inputs import read_predict_inputs
 from pa_geo.tasks.kinds import get_kind
 from pa_geo.tasks.spec import TaskSpec
 
 PROB_DECIMALS = 4
+STRUCTURE_INPUT = "structure_input"  # TaskSpec.options key: "ca_trace" | "backbone" (what the model was trained on)
+CA_TRACE_REFUSED = "a CA trace (no residue has N, CA and C), but the model reads full backbones"
 
 
 def sequence_only(protein: Protein) -> Protein:
@@ -48,9 +55,22 @@ class PredictInputs:
         if not spec.has_structures:
             for r in records:
                 r.proteins = [sequence_only(p) for p in r.proteins]
+        records = self._structure_input(records, spec.options.get(STRUCTURE_INPUT))
         self._all = records
         self._order = {str(r.id): i for i, r in enumerate(records)}
         self._excluded: set[str] = set()
+
+    def _structure_input(self, records: list[TaskRecord], mode: str | None) -> list[TaskRecord]:
+        """``mode`` ``"ca_trace"``: every protein as its CA trace; ``"backbone"``: records with a CA-trace protein
+        refused (one line each); else the records as they are."""
+        if mode == "ca_trace":
+            for r in records:
+                r.proteins = [ca_trace(p) for p in r.proteins]
+        elif mode == "backbone":
+            traces = [r for r in records if any(is_ca_trace(p) for p in r.proteins)]
+            self.refused += [f"{r.id}: {CA_TRACE_REFUSED}" for r in traces]
+            records = [r for r in records if not any(is_ca_trace(p) for p in r.proteins)]
+        return records
 
     @property
     def records(self) -> list[TaskRecord]:
@@ -89,7 +109,7 @@ class PredictInputs:
         frame = with_residue_columns(frame, {str(r.id): r for r in self._all})
         if len(frame):
             frame = frame.iloc[np.argsort([self._order[str(i)] for i in frame["id"]], kind="stable")]
-        probs = [c for c in frame.columns if str(c).startswith("prob_")]
+        probs = [c for c in frame.columns if str(c).startswith("prob_") or "_prob_" in str(c)]
         frame[probs] = frame[probs].round(PROB_DECIMALS)
         return frame.reset_index(drop=True)
 

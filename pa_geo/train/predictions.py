@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,13 +17,14 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 FILENAME = "predictions.csv"
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` through a temporary file in the same directory and a rename."""
+def write_csv_atomic(frame: pd.DataFrame, path: Path, sep: str = ",") -> None:
+    """Write ``frame`` to ``path`` (``sep``-separated) through a temporary file in the same directory and a
+    rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False)
+            frame.to_csv(fh, index=False, sep=sep)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -41,6 +43,7 @@ class PredictionCSVWriter(BasePredictionWriter):
         self.output_dir = output_dir
         self.output = output
         self.rows = 0
+        self.write_s = 0.0  # wall seconds of the last predict's rows: the frames of its batches and the CSV
         self._frames: list[pd.DataFrame] = []
 
     def path(self, trainer: pl.Trainer) -> Path:
@@ -51,13 +54,23 @@ class PredictionCSVWriter(BasePredictionWriter):
 
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._frames = []
+        self.write_s = 0.0
 
     def write_on_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, prediction: Any,
                            batch_indices: Sequence[int] | None, batch: Any, batch_idx: int,
                            dataloader_idx: int) -> None:
+        start = time.perf_counter()
         self._frames.append(pl_module.prediction_frame(batch, prediction))
+        self.write_s += time.perf_counter() - start
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        start = time.perf_counter()
+        try:
+            self._write(trainer)
+        finally:
+            self.write_s += time.perf_counter() - start
+
+    def _write(self, trainer: pl.Trainer) -> None:
         path = self.path(trainer)
         frame = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame({"id": []})
         self._frames = []

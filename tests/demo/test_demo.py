@@ -24,9 +24,9 @@ SS8, Q3, RSA = "test/test/accuracy", "test/test/q3", "test/demo_rsa/test/pearson
 
 
 def test_default_rows_and_the_full_grid():
-    assert DEMO_MODELS == ("adapter", "mlp_probe", "summed_levels_transformer", "esm_gearnet", "ca_geometry_trees")
+    assert DEMO_MODELS == ("adapter", "mlp_probe", "summed_levels_transformer", "ca_geometry_trees")
     assert set(DEMO_MODELS) <= set(ALL_MODELS) and len(ALL_MODELS) == 18
-    assert {"no_geometric_bias", "no_geom_level", "gcn_predictor"} <= set(ALL_MODELS)
+    assert {"geometric_bias", "no_geom_level", "gcn_predictor"} <= set(ALL_MODELS)
     for name, m in MODELS.items():  # every trained row but the adapter is one shipped ablation config
         assert (m.ablation is None) == (name in ("adapter", "ca_geometry_trees"))
         assert m.ablation is None or (CONFIGS / "ablations" / f"{m.ablation}.yaml").is_file()
@@ -60,7 +60,8 @@ def test_every_default_row_is_a_config_a_user_runs(experiment, tmp_path, monkeyp
     base = ["--config", str(CONFIGS / EXPERIMENTS[experiment])]
     plain = build_cli(base, run=False)
     levels = plain.model.encoder.adapter.levels
-    assert len(levels) == 2  # two embedding levels in both experiments
+    assert len([f for f in levels if f.startswith("emb_")]) == 2  # two embedding levels in both experiments
+    assert ("geom" in levels) == (experiment == "structure")  # + the CA geometry where there are coordinates
     kinds = {"adapter": "ProteinAdapter", "mlp_probe": "MeanEmbeddingEncoder",
              "summed_levels_transformer": "SummedLevelsTransformer", "esm_gearnet": "GearNetEncoder"}
     for model in [m for m in DEMO_MODELS if MODELS[m].runner == FIT]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -49,7 +50,9 @@ def _check_named(frame: pd.DataFrame) -> None:
     assert set(frame["prediction"]) <= set(SS8_CLASSES)
     probs = frame[PROBS].to_numpy()
     assert abs(probs.sum(1) - 1).max() < 1e-3
-    assert (frame["prediction"].to_numpy() == pd.Series(list(SS8_CLASSES))[probs.argmax(1)].to_numpy()).all()
+    # the predicted class has the largest probability (ties within the 4 written decimals allowed)
+    chosen = probs[np.arange(len(frame)), [SS8_CLASSES.index(c) for c in frame["prediction"]]]
+    assert (chosen >= probs.max(1) - 1e-4).all()
 
 
 def test_checkpoint_predicts_class_names_for_input_files(trained, tmp_path, monkeypatch):

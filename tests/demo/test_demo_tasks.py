@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from pa_geo.formats.structuredb import load_structuredb
-from pa_geo.demo.tasks import SS8_CLASSES, ca_trace, dssp8_labels
+from pa_geo.demo.tasks import SS8_CLASSES, dssp8_labels
+from pa_geo.io.traces import ca_trace
 from pa_geo.errors import DatasetError
 from pa_geo.tasks import get_task
 

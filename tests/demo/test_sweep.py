@@ -57,7 +57,7 @@ def test_lr_grid_runs_each_row_at_each_rate_on_validation_only(planned, tmp_path
     assert all(s.args[-2:] == ["--data.batch_nodes", "3000"] for s in fit)  # --extra: trained rows only
     assert all("--data.batch_nodes" not in s.args for s in trees)
     epochs = {s.experiment: s.args[s.args.index("--trainer.max_epochs") + 1] for s in fit}
-    assert epochs == {"structure": "5", "solubility": "1"}  # the demo's epochs
+    assert epochs == {"structure": "6", "solubility": "1"}  # the demo's epochs
     assert Path(fit[0].run_dir) == out / "runs" / "structure" / "sweep_lr" / "adapter" / "lr0.001" / "seed0"
     assert len({s.run_dir for s in specs}) == len(specs)
     result = json.loads((out / "sweep_lr.json").read_text())

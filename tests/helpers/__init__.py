@@ -9,7 +9,8 @@ Data: :mod:`~tests.helpers.formats` (tiny datasets in every released format), :m
 Models: :mod:`~tests.helpers.esm_models` / :mod:`~tests.helpers.hf_models` (random fair-esm and Hugging Face
 checkpoints), :mod:`~tests.helpers.backbones` (registered test backbones),
 :mod:`~tests.helpers.proteinmpnn_reference` (ProteinMPNN's own forward, hooked).
-Training: :mod:`~tests.helpers.training` (test tasks on real chains, CLI configs), :mod:`~tests.helpers.resume`.
+Training: :mod:`~tests.helpers.training` (test tasks on real chains, CLI configs), :mod:`~tests.helpers.resume`,
+:mod:`~tests.helpers.pretrained` (the shipped models' checkpoints, CA-only copies of PDB files).
 Subprocess programs (``python -m tests.helpers.<name>`` with :func:`subprocess_env`): ``embed_job``, ``ddp_job``,
 ``resume``.
 """

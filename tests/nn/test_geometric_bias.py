@@ -17,11 +17,22 @@ from pa_geo.errors import ConfigError
 from pa_geo.graphs import residue_graph
 from pa_geo.io.protein import Protein
 from pa_geo.nn import varlen as V
-from pa_geo.nn.adapter import ProteinAdapter
-from pa_geo.nn.baselines import SummedLevelsTransformer
+from pa_geo.nn.adapter import ProteinAdapter as _ProteinAdapter
+from pa_geo.nn.baselines import SummedLevelsTransformer as _SummedLevelsTransformer
 from pa_geo.nn.cross_attention import edge_attention
 from pa_geo.nn.geometric_bias import BiasSpec, GeometricBias, NodeGeometry, PairMap, edge_geometry
 from tests.helpers.proteins import structuredb_chains
+
+
+def ProteinAdapter(*args, geometric_bias: bool = True, **kwargs):  # noqa: N802 - the class, with the bias on
+    """The adapter with the geometric bias switched on (it is off by default) unless a test says otherwise."""
+    return _ProteinAdapter(*args, geometric_bias=geometric_bias, **kwargs)
+
+
+def SummedLevelsTransformer(*args, geometric_bias: bool = True, **kwargs):  # noqa: N802
+    """The summed-levels transformer with the geometric bias on unless a test says otherwise."""
+    return _SummedLevelsTransformer(*args, geometric_bias=geometric_bias, **kwargs)
+
 
 LEVELS = {"emb_near_8": 24, "emb_proteinmpnn_ca_3": 16}
 H, DH = 4, 8

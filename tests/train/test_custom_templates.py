@@ -41,6 +41,7 @@ def test_template_trains_one_step(template, structures, tmp_path, monkeypatch):
         assert backbones == ["near", "proteinmpnn"] and set(levels) == {"emb_near_8", "emb_proteinmpnn_3"}
     else:  # the structure level is left out automatically, in the data and in the model
         assert backbones == ["near"] and set(levels) == {"emb_near_8"}
+        assert model.encoder.adapter.bias_spec is None  # no coordinates: the geometric attention bias is off
     assert model.hparams.task_spec["options"]["has_structures"] is structures
     proteins = [p for split in spec.splits for r in dm.records("table", split) for p in r.proteins]
     for entry in dm.embeddings:

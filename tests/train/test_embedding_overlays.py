@@ -21,6 +21,7 @@ OVERLAYS = {  # overlay -> {backbone level: (backbone, layer, width)}
 }
 TASKS = {"fluorescence": ("sequence",), "lba_30": ("sequence", "structure"), "res": ("structure",),
          "demo_ss8": ("sequence", "structure")}
+EXTRA_LEVELS = {"demo_ss8": {"geom": 160}}  # levels a task config adds besides the embeddings (data.extra_levels)
 
 
 def _build(*configs: str, extra: tuple[str, ...] = ()):
@@ -35,7 +36,7 @@ def test_one_config_switches_the_backbones_and_the_levels_follow(task, overlay, 
     cli = _build(f"{task}.yaml", f"embeddings/{overlay}.yaml")
     want = [OVERLAYS[overlay][level] for level in TASKS[task]]
     assert [(e["backbone"], e["layers"]) for e in cli.datamodule.embeddings] == [(b, [n]) for b, n, _ in want]
-    assert cli.model.encoder.adapter.levels == {f"emb_{b}_{n}": w for b, n, w in want}
+    assert cli.model.encoder.adapter.levels == {**{f"emb_{b}_{n}": w for b, n, w in want}, **EXTRA_LEVELS.get(task, {})}
     assert cli.model.encoder.predictor.in_dim == cli.model.encoder.adapter.out_dim
 
 
@@ -90,30 +91,28 @@ def test_extra_levels_by_name_take_the_schema_width(tmp_path, monkeypatch):
         _build("demo_ss8.yaml", extra=("--data.extra_levels", json.dumps(["nope"])))
 
 
-def test_geometry_ablations_undo_the_geometry_pieces(tmp_path, monkeypatch):
-    """On a config with every geometry piece on (geom level, geometric bias, edge-feature convs), each ablation
-    config turns its one piece off and leaves the others."""
+def test_geometry_ablations_switch_one_geometry_piece(tmp_path, monkeypatch):
+    """On the demo's structure config as shipped (geom level and edge-feature convs on, geometric bias off), each
+    geometry ablation config switches its one piece and leaves the others."""
     monkeypatch.chdir(tmp_path)
-    pred = "--model.encoder.init_args.predictor.init_args."
-    on = ("--data.extra_levels", json.dumps(["geom"]), pred + "conv", "transformer", pred + "edge_dim", "21")
 
     def build(ablation: str | None):
-        configs = ["multitask/demo_ss8_rsa.yaml"]
-        args = [a for c in configs for a in ("--config", str(CONFIGS / c))] + list(on)
+        args = ["--config", str(CONFIGS / "multitask/demo_ss8_rsa.yaml")]
         if ablation:
             args += ["--config", str(CONFIGS / "ablations" / f"{ablation}.yaml")]
         return build_cli([*args, "--trainer.accelerator", "cpu"], run=False).model.encoder
 
     full = build(None)
-    assert "geom" in full.adapter.levels and full.adapter.pair_map is not None
+    assert "geom" in full.adapter.levels and full.adapter.pair_map is None and full.adapter.bias_spec is None
     assert full.predictor.edge_dim == 21 and all(c.uses_edge_attr for c in full.predictor.convs)
+    assert {c.name for c in full.predictor.convs} == {"transformer"}
     no_geom = build("no_geom_level")
     assert no_geom.adapter.levels == {k: v for k, v in full.adapter.levels.items() if k != "geom"}
-    assert no_geom.adapter.pair_map is not None and no_geom.predictor.edge_dim == 21
-    no_bias = build("no_geometric_bias")
-    assert no_bias.adapter.pair_map is None and no_bias.adapter.bias_spec is None
-    assert "geom" in no_bias.adapter.levels and no_bias.predictor.edge_dim == 21
+    assert no_geom.adapter.pair_map is None and no_geom.predictor.edge_dim == 21
+    bias = build("geometric_bias")
+    assert bias.adapter.pair_map is not None and bias.adapter.bias_spec is not None
+    assert "geom" in bias.adapter.levels and bias.predictor.edge_dim == 21
     gcn = build("gcn_predictor")
     assert gcn.predictor.edge_dim is None and {c.name for c in gcn.predictor.convs} == {"gcn"}
     assert not any(c.uses_edge_attr for c in gcn.predictor.convs)
-    assert "geom" in gcn.adapter.levels and gcn.adapter.pair_map is not None
+    assert "geom" in gcn.adapter.levels and gcn.adapter.pair_map is None

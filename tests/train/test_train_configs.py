@@ -85,7 +85,8 @@ ABLATION_CHECKS = {
     "summed_levels_transformer": lambda enc, ref, cli: enc.adapter.fusion_first and not _has_cross(enc.adapter) and
     len(enc.adapter.blocks) == len(ref.adapter.blocks) and enc.adapter.d_model == ref.adapter.d_model,
     "no_self_attention": lambda enc, ref, cli: enc.adapter.blocks[0].attn is None and _has_cross(enc.adapter),
-    "no_cross_attention": lambda enc, ref, cli: not _has_cross(enc.adapter) and len(enc.adapter.blocks[0].ffn) == 2,
+    "no_cross_attention": lambda enc, ref, cli: not _has_cross(enc.adapter) and
+    len(enc.adapter.blocks[0].ffn) == len(enc.adapter.levels),
     "residue_level_mixing": lambda enc, ref, cli: type(enc.adapter.blocks[0].cross).__name__ ==
     "ResidueCrossAttention",
     "no_final_merge": lambda enc, ref, cli: enc.predictor.merge == "last",
@@ -97,9 +98,11 @@ ABLATION_CHECKS = {
     "gvp": lambda enc, ref, cli: type(enc.adapter).__name__ == "GVPEncoder" and enc.adapter.sequence_levels is None,
     "esm_gvp": lambda enc, ref, cli: type(enc.adapter).__name__ == "GVPEncoder" and
     set(enc.adapter.sequence_levels) == {f for f in ref.adapter.levels if f.startswith("emb_near_")},
-    "no_geometric_bias": lambda enc, ref, cli: enc.adapter.bias_spec is None and enc.adapter.pair_map is None and
-    not any(type(m).__name__ in ("GeometricBias", "PairMap") for m in enc.adapter.modules()) and
-    type(enc.adapter) is type(ref.adapter) and len(enc.adapter.blocks) == len(ref.adapter.blocks),
+    # on with coordinates; a sequence-only task (no distances) switches it off again (pa_geo.train.levels)
+    "geometric_bias": lambda enc, ref, cli: (enc.adapter.pair_map is not None) ==
+    (enc.adapter.bias_spec is not None) == cli.datamodule.specs[cli.datamodule.task].has_structures and
+    ref.adapter.pair_map is None and type(enc.adapter) is type(ref.adapter) and
+    len(enc.adapter.blocks) == len(ref.adapter.blocks),
     "no_geom_level": lambda enc, ref, cli: "geom" not in enc.adapter.levels and
     enc.adapter.levels == {f: w for f, w in ref.adapter.levels.items() if f != "geom"},
     "gcn_predictor": lambda enc, ref, cli: enc.predictor.edge_dim is None and
@@ -192,4 +195,5 @@ def test_the_data_module_is_built_once_and_handed_on(tmp_path: Path, monkeypatch
     monkeypatch.setattr(PaGeoDataModule, "__init__", counting)
     cli = _instantiate(tmp_path, monkeypatch, CONFIGS / "demo_ss8.yaml")
     assert built == [cli.datamodule]
-    assert cli.model.encoder.adapter.levels == {f"emb_{b}": w for b, w in (("near_8", 256), ("proteinmpnn_ca_3", 128))}
+    assert cli.model.encoder.adapter.levels == {**{f"emb_{b}": w for b, w in (("near_8", 256), ("proteinmpnn_ca_3", 128))},
+                                                "geom": 160}
