@@ -72,10 +72,15 @@ class Registry(Generic[T]):
             self._aliases[normalize_name(alias)] = key
         return obj
 
-    def decorator(self, name: str, overwrite: bool = False, aliases: tuple[str, ...] = ()) -> Callable[[T], T]:
-        """``@registry.decorator("name")`` on a class or function registers it."""
+    def decorator(self, name: str, overwrite: bool = False, aliases: tuple[str, ...] = (),
+                  name_attr: str | None = None) -> Callable[[T], T]:
+        """``@registry.decorator("name")`` on a class or function registers it; ``name_attr``: an attribute of the
+        registered object set to its normalised name (e.g. ``registry_name``)."""
         def deco(obj: T) -> T:
-            return self.register(name, obj, overwrite=overwrite, aliases=aliases)
+            self.register(name, obj, overwrite=overwrite, aliases=aliases)
+            if name_attr is not None:
+                setattr(obj, name_attr, normalize_name(name))
+            return obj
         return deco
 
     def resolve(self, name: str) -> str:

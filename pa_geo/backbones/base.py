@@ -10,7 +10,7 @@ import torch
 
 from pa_geo.errors import ConfigError, StructureError
 from pa_geo.io.protein import Protein
-from pa_geo.registry import Registry, normalize_name
+from pa_geo.registry import Registry
 
 Layer = int | str
 HALF_DTYPES = (torch.float16, torch.bfloat16)
@@ -19,13 +19,7 @@ BACKBONES: Registry[type["Backbone"]] = Registry("backbone")
 
 def register_backbone(name: str, overwrite: bool = False) -> Callable[[type["Backbone"]], type["Backbone"]]:
     """Class decorator: make a :class:`Backbone` subclass available to :func:`get_backbone` as ``name``."""
-
-    def deco(cls: type["Backbone"]) -> type["Backbone"]:
-        BACKBONES.register(name, cls, overwrite=overwrite)
-        cls.registry_name = normalize_name(name)
-        return cls
-
-    return deco
+    return BACKBONES.decorator(name, overwrite=overwrite, name_attr="registry_name")
 
 
 def available_backbones() -> list[str]:

@@ -10,7 +10,7 @@ model config wherever it leaves them out (:func:`fill_levels`), so a config name
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Iterator, Mapping, Sequence, Union
 
 from jsonargparse import Namespace
 
@@ -76,28 +76,35 @@ def as_levels(levels: Sequence[Level], origin: str | None = None) -> dict[str, i
     return {lv.field: lv.width for lv in levels if origin is None or lv.origin == origin}
 
 
-def fill_levels(config: Any, levels: Sequence[Level]) -> None:
-    """In every class config inside ``config`` (jsonargparse namespaces, dicts, lists): ``levels`` left unset (None)
-    becomes :func:`as_levels` of ``levels``, and ``sequence_levels: sequence`` the fields of sequence backbones."""
+def _class_configs(config: Any) -> Iterator[tuple[str, Namespace]]:
+    """``(class_path, init_args)`` of every class config inside ``config`` (jsonargparse namespaces, dicts, lists),
+    outer ones first."""
     if isinstance(config, Namespace):
         args = config.get("init_args") if "class_path" in config else None
         if isinstance(args, Namespace):
-            if "levels" in args and args.levels is None:
-                args.levels = as_levels(levels)
-            if args.get("sequence_levels") == "sequence":
-                chosen = as_levels(levels, "sequence")
-                if not chosen:
-                    raise ConfigError(f"{config.class_path}: sequence_levels: sequence, but data.embeddings names no "
-                                      f"sequence backbone the task reads")
-                args.sequence_levels = chosen
+            yield str(config.class_path), args
         for key in list(vars(config)):
-            fill_levels(config[key], levels)
+            yield from _class_configs(config[key])
     elif isinstance(config, Mapping):
         for value in config.values():
-            fill_levels(value, levels)
+            yield from _class_configs(value)
     elif isinstance(config, list):
         for value in config:
-            fill_levels(value, levels)
+            yield from _class_configs(value)
+
+
+def fill_levels(config: Any, levels: Sequence[Level]) -> None:
+    """In every class config inside ``config`` (jsonargparse namespaces, dicts, lists): ``levels`` left unset (None)
+    becomes :func:`as_levels` of ``levels``, and ``sequence_levels: sequence`` the fields of sequence backbones."""
+    for class_path, args in _class_configs(config):
+        if "levels" in args and args.levels is None:
+            args.levels = as_levels(levels)
+        if args.get("sequence_levels") == "sequence":
+            chosen = as_levels(levels, "sequence")
+            if not chosen:
+                raise ConfigError(f"{class_path}: sequence_levels: sequence, but data.embeddings names no "
+                                  f"sequence backbone the task reads")
+            args.sequence_levels = chosen
 
 
 def drop_geometric_bias(config: Any) -> list[str]:
@@ -105,17 +112,8 @@ def drop_geometric_bias(config: Any) -> list[str]:
     have no coordinates (a sequence-only label table or dataset), where the bias would read no distance. Returns the
     class paths switched (for the log line)."""
     switched: list[str] = []
-    if isinstance(config, Namespace):
-        args = config.get("init_args") if "class_path" in config else None
-        if isinstance(args, Namespace) and args.get("geometric_bias") is True:
+    for class_path, args in _class_configs(config):
+        if args.get("geometric_bias") is True:
             args.geometric_bias = False
-            switched.append(str(config.class_path))
-        for key in list(vars(config)):
-            switched += drop_geometric_bias(config[key])
-    elif isinstance(config, Mapping):
-        for value in config.values():
-            switched += drop_geometric_bias(value)
-    elif isinstance(config, list):
-        for value in config:
-            switched += drop_geometric_bias(value)
+            switched.append(class_path)
     return switched

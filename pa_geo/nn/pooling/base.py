@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import coalesce, scatter
 
 from pa_geo.errors import ConfigError
-from pa_geo.registry import Registry, normalize_name
+from pa_geo.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -240,12 +240,12 @@ def register_pooling(name: str, overwrite: bool = False) -> Callable[[P], P]:
     """Class decorator: register a :class:`GraphPooling` subclass under ``name`` in :data:`POOLINGS` (names
     normalised; a different class under a taken name needs ``overwrite=True``)."""
 
+    register = POOLINGS.decorator(name, overwrite=overwrite, name_attr="name")
+
     def deco(cls: P) -> P:
         if not (isinstance(cls, type) and issubclass(cls, GraphPooling)):
             raise TypeError(f"register_pooling('{name}') expects a GraphPooling subclass, got {cls!r}")
-        POOLINGS.register(name, cls, overwrite=overwrite)
-        cls.name = normalize_name(name)
-        return cls
+        return register(cls)
 
     return deco
 
