@@ -16,11 +16,11 @@ process CPU time, each as a ratio to the reference row's; then one profiled pass
 ``pa_geo.nn.profiling`` scopes): CPU time per stage (inclusive of nested scopes, forward only: backward runs outside
 the scopes). Timings on a shared machine are noisy; compare ratios within one run.
 
-The adapter's geometric attention bias (``ProteinAdapter(geometric_bias=True)``, the default) is measured against
-the same adapter without it: a row named ``<demo row>_no_geometric_bias`` is that row with ``geometric_bias: false``,
-``<demo row>_bias_self_only`` with ``bias_cross_attention: false`` (the bias in the self-attention only). The
-adapter and ``adapter_no_geometric_bias`` are profiled per stage, and the table gives the bias's cost per stage.
-Times are relative to ``adapter_no_geometric_bias`` (the adapter as it was before the bias) when it runs.
+The adapter's geometric attention bias (``ProteinAdapter(geometric_bias=True)``, off by default) is measured against
+the same adapter without it: a row named ``<demo row>_geometric_bias`` is that row with ``geometric_bias: true``,
+``<demo row>_bias_self_only`` with the bias in the self-attention only (``bias_cross_attention: false``). The
+adapter and ``adapter_geometric_bias`` are profiled per stage, and the table gives the bias's cost per stage.
+Times are relative to the adapter as configured (no bias) when it runs.
 """
 from __future__ import annotations
 
@@ -40,10 +40,11 @@ from tests.helpers.caches import fill_random_cache
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 STAGE_PREFIXES = ("adapter.", "predictor.", "head")
-NO_BIAS = "_no_geometric_bias"
+BIAS = "_geometric_bias"
+_BIAS_ON = ["--model.encoder.init_args.adapter.init_args.geometric_bias", "true"]
 VARIANTS = {  # row-name suffix -> extra pa-geo fit arguments
-    NO_BIAS: ["--model.encoder.init_args.adapter.init_args.geometric_bias", "false"],
-    "_bias_self_only": ["--model.encoder.init_args.adapter.init_args.bias_cross_attention", "false"],
+    BIAS: _BIAS_ON,
+    "_bias_self_only": [*_BIAS_ON, "--model.encoder.init_args.adapter.init_args.bias_cross_attention", "false"],
 }
 
 
@@ -103,8 +104,8 @@ def main() -> None:
 
     trained = [m for m in DEMO_MODELS if MODELS[m].runner == FIT]  # the trees row has no training epoch
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["adapter" + NO_BIAS, *trained, "adapter_bias_self_only",
-                                                         "summed_levels_transformer" + NO_BIAS])
+    parser.add_argument("--models", nargs="+", default=[*trained, "adapter" + BIAS, "adapter_bias_self_only",
+                                                         "summed_levels_transformer" + BIAS])
     parser.add_argument("--cache", default=None, help="embedding cache (default: random vectors, temporary)")
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
@@ -139,8 +140,7 @@ def main() -> None:
             wall, used = one_pass(c.model, opts[m], data)
             times[m].append(wall)
             cpu[m].append(used)
-    ref = "adapter" + NO_BIAS if "adapter" + NO_BIAS in times else "adapter" if "adapter" in times \
-        else args.models[0]
+    ref = "adapter" if "adapter" in times else args.models[0]
     rows = []
     for m in clis:
         med, med_cpu = statistics.median(times[m]), statistics.median(cpu[m])
@@ -148,7 +148,7 @@ def main() -> None:
                      "median_cpu_s": round(med_cpu, 3), "x_ref_time": round(med / statistics.median(times[ref]), 3),
                      "x_ref_cpu": round(med_cpu / statistics.median(cpu[ref]), 3),
                      "trainable_params": sum(p.numel() for p in clis[m].model.parameters() if p.requires_grad)})
-    profiled = [m for m in ("adapter", "adapter" + NO_BIAS) if m in clis] or [ref]
+    profiled = [m for m in ("adapter" + BIAS, "adapter") if m in clis] or [ref]
     profiles = {m: stage_profile(clis[m].model, opts[m], data) for m in profiled}
     head = f"{'model':<44}{'residues/s':>12}{'x wall':>8}{'CPU s':>9}{'x CPU':>7}{'trainable':>12}"
     lines = [f"{len(data)} batches, {residues} residues, median of {args.repeats} passes, "
